@@ -1,0 +1,143 @@
+// fbseg/autograd/node.hpp - the nodes of the backward graph.
+//
+// Every op that has an input requiring grad records one Node. A node knows, for each of its
+// inputs, where that input's gradient goes next (an Edge: the node that made the input and which
+// of its outputs the input was). apply() takes the gradients of the node's outputs and returns
+// the gradients of its inputs. Leaves end in an AccumulateGrad node that adds into `.grad`.
+// See docs/autograd.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fbseg/core/tensor.hpp"
+
+namespace fbseg::autograd {
+
+class Node;
+
+/// Where a gradient flows: output `input_nr` of node `fn`. An edge without fn is a dead end (the
+/// input did not require grad).
+struct Edge {
+    std::shared_ptr<Node> fn;
+    std::uint32_t input_nr = 0;
+    bool valid() const { return fn != nullptr; }
+};
+
+/// Shape, dtype and device of a tensor, kept so that the engine can check every gradient a
+/// backward formula returns and make zeros for outputs that received none.
+struct TensorMeta {
+    Shape shape;
+    DType dtype = DType::Float32;
+    Device device;
+    static TensorMeta of(const Tensor& t) { return {t.shape(), t.dtype(), t.device()}; }
+};
+
+namespace detail {
+inline std::uint64_t next_sequence_nr() {
+    static thread_local std::uint64_t counter = 0;
+    return counter++;
+}
+}  // namespace detail
+
+class Node {
+public:
+    Node() : sequence_nr_(detail::next_sequence_nr()) {}
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    /// Destroys a long chain of nodes without recursion: children this node owns alone are moved
+    /// to a local stack and released one by one, so a 100,000-node graph does not overflow.
+    virtual ~Node() {
+        std::vector<std::shared_ptr<Node>> stack;
+        auto take_children = [&stack](Node& n) {
+            for (auto& e : n.next_edges_)
+                if (e.fn && e.fn.use_count() == 1) stack.push_back(std::move(e.fn));
+            n.next_edges_.clear();
+        };
+        take_children(*this);
+        while (!stack.empty()) {
+            std::shared_ptr<Node> n = std::move(stack.back());
+            stack.pop_back();
+            take_children(*n);
+        }  // n is destroyed here with no children left
+    }
+
+    /// Name used in error messages, e.g. "MulBackward".
+    virtual std::string name() const = 0;
+    /// Gradients of the inputs (one per next edge; undefined where there is none) from the
+    /// gradients of the outputs (one per output).
+    virtual std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) = 0;
+    /// Frees what the node saved for backward; called after apply unless the graph is retained.
+    virtual void release_saved() {}
+
+    const std::vector<Edge>& next_edges() const { return next_edges_; }
+    const std::vector<TensorMeta>& input_meta() const { return input_meta_; }
+    const std::vector<TensorMeta>& output_meta() const { return output_meta_; }
+    std::uint64_t sequence_nr() const { return sequence_nr_; }
+    bool released() const { return released_; }
+    void mark_released() { released_ = true; }
+
+    void add_next_edge(Edge edge, TensorMeta meta) {
+        next_edges_.push_back(std::move(edge));
+        input_meta_.push_back(std::move(meta));
+    }
+    void add_output(TensorMeta meta) { output_meta_.push_back(std::move(meta)); }
+
+private:
+    std::vector<Edge> next_edges_;
+    std::vector<TensorMeta> input_meta_;
+    std::vector<TensorMeta> output_meta_;
+    std::uint64_t sequence_nr_;
+    bool released_ = false;
+};
+
+/// A tensor kept for backward. It holds a detached alias (the data, no history: no reference
+/// cycles between a node and its own outputs) and the storage version at save time. If the data
+/// was modified in place before backward runs, unpack() refuses, as PyTorch does.
+class SavedTensor {
+public:
+    SavedTensor() = default;
+    SavedTensor(const Tensor& t);  // NOLINT(implicit): [saved = SavedTensor(x)] reads well
+    Tensor unpack(const std::string& node_name) const;
+    bool defined() const { return data_.defined(); }
+
+private:
+    Tensor data_;
+    std::uint64_t saved_version_ = 0;
+};
+
+/// A node whose backward is a lambda: most ops write their gradient formula next to their
+/// forward code. The lambda captures SavedTensors; release_saved() destroys it.
+class LambdaNode final : public Node {
+public:
+    using Backward = std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_outputs)>;
+    LambdaNode(std::string name, Backward backward) : name_(std::move(name)), backward_(std::move(backward)) {}
+
+    std::string name() const override { return name_; }
+    std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override { return backward_(grad_outputs); }
+    void release_saved() override { backward_ = nullptr; }
+
+private:
+    std::string name_;
+    Backward backward_;
+};
+
+/// The sink at a leaf: adds the incoming gradient into leaf.grad.
+class AccumulateGrad final : public Node {
+public:
+    explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {
+        add_output(TensorMeta::of(Tensor(leaf_)));
+    }
+    std::string name() const override { return "AccumulateGrad"; }
+    std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override;
+
+private:
+    std::shared_ptr<TensorImpl> leaf_;
+};
+
+}  // namespace fbseg::autograd

@@ -1,0 +1,265 @@
+// fbseg/ops/binary.hpp - elementwise ops of two tensors with NumPy/PyTorch broadcasting.
+//
+// Broadcasting: shapes are aligned on the right and a size-1 (or missing) dim is repeated to
+// match the other operand, so a [N, C, H, W] tensor plus a [C, 1, 1] tensor adds one value per
+// channel. In backward, a broadcast operand receives the *sum* of the gradients of all the output
+// elements it took part in: sum_to(grad, operand.shape()) (ops/reduce.hpp).
+#pragma once
+
+#include "fbseg/autograd/function.hpp"
+#include "fbseg/ops/cpu/elementwise.hpp"
+#include "fbseg/ops/device_check.hpp"
+#include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/forward.hpp"
+#include "fbseg/ops/unary.hpp"
+
+namespace fbseg {
+
+namespace binary {
+
+/// Broadcast shape, checks, and the output tensor.
+inline Tensor make_output(const Tensor& a, const Tensor& b, const char* op, DType out_dtype) {
+    detail::check_same_device_dtype(op, {&a, &b});
+    return empty(broadcast_shapes(a.shape(), b.shape(), op), TensorOptions(out_dtype).device(a.device()));
+}
+
+/// out = f(a, b) over float32, float64 and int64.
+template <typename F>
+Tensor compute(const Tensor& a, const Tensor& b, const char* op, F f) {
+    Tensor out = make_output(a, b, op, a.dtype());
+    if (a.device().is_cuda()) {
+#if FBSEG_WITH_CUDA
+        if (std::string_view(op) == "add" || std::string_view(op) == "sub") {
+            FBSEG_CHECK(out.dim() <= cuda::kMaxDims, op, ": CUDA tensors of rank > ", cuda::kMaxDims, " are not supported");
+            cuda::StridedOperand oa{a.raw_data(), {}}, ob{b.raw_data(), {}};
+            const Shape sa = broadcast_strides(a.shape(), a.strides(), out.shape());
+            const Shape sb = broadcast_strides(b.shape(), b.strides(), out.shape());
+            std::copy(sa.begin(), sa.end(), oa.strides);
+            std::copy(sb.begin(), sb.end(), ob.strides);
+            cuda::add(a.dtype(), int(out.dim()), out.shape().data(), out.raw_data(), out.strides().data(), oa, ob,
+                      std::string_view(op) == "add" ? 1.0 : -1.0, out.device().index);
+            return out;
+        }
+#endif
+        detail::check_cpu(op, {&a});
+    }
+    dispatch_numeric(a.dtype(), op, [&]<typename T>() { cpu::map2<T, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); }); });
+    return out;
+}
+
+/// Records the node of a binary op. grad_a / grad_b map (g, a, b) to the *unreduced* gradient
+/// (shape of the output); the node sums it down to each operand's shape.
+template <typename GradA, typename GradB>
+void record(const char* name, const Tensor& a, const Tensor& b, Tensor& out, bool save_a, bool save_b, GradA grad_a,
+            GradB grad_b) {
+    if (!autograd::needs_grad({&a, &b})) return;
+    const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    autograd::SavedTensor sa = save_a ? autograd::SavedTensor(a) : autograd::SavedTensor();
+    autograd::SavedTensor sb = save_b ? autograd::SavedTensor(b) : autograd::SavedTensor();
+    const std::string node = std::string(name) + "Backward";
+    autograd::record(node, {&a, &b}, {&out},
+                     [=, shape_a = a.shape(), shape_b = b.shape()](const std::vector<Tensor>& g) {
+                         const Tensor va = sa.defined() ? sa.unpack(node) : Tensor();
+                         const Tensor vb = sb.defined() ? sb.unpack(node) : Tensor();
+                         return std::vector<Tensor>{need_a ? sum_to(grad_a(g[0], va, vb), shape_a) : Tensor(),
+                                                    need_b ? sum_to(grad_b(g[0], va, vb), shape_b) : Tensor()};
+                     });
+}
+
+/// The gradient of maximum/minimum: g where `a` wins, 0 where it loses, g/2 on ties.
+inline Tensor select_grad(const Tensor& g, const Tensor& a, const Tensor& b, bool a_is_max) {
+    Tensor out = empty(g.shape(), options_of(g));
+    dispatch_floating(g.dtype(), "maximum", [&]<typename T>() {
+        cpu::map3<T, T, T, T>(out, g, a, b, [a_is_max](T gv, T x, T y) {
+            if (x == y) return gv / T(2);
+            return ((x > y) == a_is_max) ? gv : T(0);
+        });
+    });
+    return out;
+}
+
+}  // namespace binary
+
+inline Tensor add(const Tensor& a, const Tensor& b) {
+    Tensor out = binary::compute(a, b, "add", [](auto x, auto y) { return x + y; });
+    binary::record("Add", a, b, out, false, false, [](const Tensor& g, auto&, auto&) { return g; },
+                   [](const Tensor& g, auto&, auto&) { return g; });
+    return out;
+}
+
+inline Tensor sub(const Tensor& a, const Tensor& b) {
+    Tensor out = binary::compute(a, b, "sub", [](auto x, auto y) { return x - y; });
+    binary::record("Sub", a, b, out, false, false, [](const Tensor& g, auto&, auto&) { return g; },
+                   [](const Tensor& g, auto&, auto&) { return neg(g); });
+    return out;
+}
+
+inline Tensor mul(const Tensor& a, const Tensor& b) {
+    Tensor out = binary::compute(a, b, "mul", [](auto x, auto y) { return x * y; });
+    // d(ab)/da = b, d(ab)/db = a
+    binary::record("Mul", a, b, out, b.requires_grad(), a.requires_grad(),
+                   [](const Tensor& g, const Tensor&, const Tensor& vb) { return mul(g, vb); },
+                   [](const Tensor& g, const Tensor& va, const Tensor&) { return mul(g, va); });
+    return out;
+}
+
+inline Tensor div(const Tensor& a, const Tensor& b) {
+    FBSEG_CHECK(is_floating(a.dtype()), "div: expected floating operands but got ", a.describe());
+    Tensor out = binary::compute(a, b, "div", [](auto x, auto y) { return x / y; });
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+    binary::record("Div", a, b, out, b.requires_grad(), true,
+                   [](const Tensor& g, const Tensor&, const Tensor& vb) { return div(g, vb); },
+                   [](const Tensor& g, const Tensor& va, const Tensor& vb) { return neg(div(mul(g, va), mul(vb, vb))); });
+    return out;
+}
+
+inline Tensor maximum(const Tensor& a, const Tensor& b) {
+    Tensor out = binary::compute(a, b, "maximum", [](auto x, auto y) { return x > y ? x : y; });
+    binary::record("Maximum", a, b, out, true, true,
+                   [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, true); },
+                   [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, vb, va, true); });
+    return out;
+}
+
+inline Tensor minimum(const Tensor& a, const Tensor& b) {
+    Tensor out = binary::compute(a, b, "minimum", [](auto x, auto y) { return x < y ? x : y; });
+    binary::record("Minimum", a, b, out, true, true,
+                   [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, false); },
+                   [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, vb, va, false); });
+    return out;
+}
+
+// ---- with a scalar: the scalar becomes a 0-dim tensor of the other operand's dtype -----------
+inline Tensor scalar_like(double value, const Tensor& like) { return scalar_tensor(value, options_of(like)); }
+inline Tensor add(const Tensor& a, double b) { return add(a, scalar_like(b, a)); }
+inline Tensor sub(const Tensor& a, double b) { return sub(a, scalar_like(b, a)); }
+inline Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
+inline Tensor div(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, double b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, double b) { return div(a, b); }
+inline Tensor operator+(double a, const Tensor& b) { return add(scalar_like(a, b), b); }
+inline Tensor operator-(double a, const Tensor& b) { return sub(scalar_like(a, b), b); }
+inline Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(a, b), b); }
+inline Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
+
+// ---- in place: self = self op other (other broadcast to self's shape) ---------------------------
+namespace binary {
+template <typename F, typename MakeGrads>
+Tensor& apply_(Tensor& self, const Tensor& other, const char* op, F f, MakeGrads make_grads) {
+    detail::check_same_device_dtype(op, {&self, &other});
+    detail::check_cpu(op, {&self});
+    FBSEG_CHECK(broadcast_shapes(self.shape(), other.shape(), op) == self.shape(), op, ": ", other.describe(),
+                " cannot be broadcast to the in-place result ", self.describe());
+    const bool records = autograd::check_inplace(self, op, other.requires_grad());
+    Tensor before;  // mul_/div_ need the old self for other's gradient
+    if (records && make_grads.needs_old_self) before = self.clone().detach();
+    dispatch_numeric(self.dtype(), op, [&]<typename T>() {
+        cpu::map2<T, T, T>(self, self, other, [&f](T x, T y) { return f(x, y); });
+    });
+    self.storage()->bump_version();
+    if (records) {
+        const bool need_self = self.requires_grad(), need_other = other.requires_grad();
+        autograd::SavedTensor so = make_grads.needs_other ? autograd::SavedTensor(other) : autograd::SavedTensor();
+        autograd::SavedTensor sb = make_grads.needs_old_self ? autograd::SavedTensor(before) : autograd::SavedTensor();
+        const std::string node = std::string(op) + "Backward";
+        autograd::record(node, {&self, &other}, {&self},
+                         [=, shape_other = other.shape()](const std::vector<Tensor>& g) {
+                             const Tensor vo = so.defined() ? so.unpack(node) : Tensor();
+                             const Tensor vb = sb.defined() ? sb.unpack(node) : Tensor();
+                             return std::vector<Tensor>{
+                                 need_self ? make_grads.self(g[0], vb, vo) : Tensor(),
+                                 need_other ? sum_to(make_grads.other(g[0], vb, vo), shape_other) : Tensor()};
+                         });
+    }
+    return self;
+}
+
+/// Gradient recipes of the in-place ops: (g, old self, other) -> unreduced gradient.
+struct AddGrads {
+    bool needs_old_self = false, needs_other = false;
+    Tensor self(const Tensor& g, const Tensor&, const Tensor&) const { return g; }
+    Tensor other(const Tensor& g, const Tensor&, const Tensor&) const { return g; }
+};
+struct SubGrads {
+    bool needs_old_self = false, needs_other = false;
+    Tensor self(const Tensor& g, const Tensor&, const Tensor&) const { return g; }
+    Tensor other(const Tensor& g, const Tensor&, const Tensor&) const { return neg(g); }
+};
+struct MulGrads {
+    bool needs_old_self = true, needs_other = true;
+    Tensor self(const Tensor& g, const Tensor&, const Tensor& o) const { return mul(g, o); }
+    Tensor other(const Tensor& g, const Tensor& s, const Tensor&) const { return mul(g, s); }
+};
+struct DivGrads {
+    bool needs_old_self = true, needs_other = true;
+    Tensor self(const Tensor& g, const Tensor&, const Tensor& o) const { return div(g, o); }
+    Tensor other(const Tensor& g, const Tensor& s, const Tensor& o) const { return neg(div(mul(g, s), mul(o, o))); }
+};
+}  // namespace binary
+
+inline Tensor& add_(Tensor& self, const Tensor& other) {
+    return binary::apply_(self, other, "add_", [](auto x, auto y) { return x + y; }, binary::AddGrads{});
+}
+inline Tensor& sub_(Tensor& self, const Tensor& other) {
+    return binary::apply_(self, other, "sub_", [](auto x, auto y) { return x - y; }, binary::SubGrads{});
+}
+inline Tensor& mul_(Tensor& self, const Tensor& other) {
+    return binary::apply_(self, other, "mul_", [](auto x, auto y) { return x * y; }, binary::MulGrads{});
+}
+inline Tensor& div_(Tensor& self, const Tensor& other) {
+    return binary::apply_(self, other, "div_", [](auto x, auto y) { return x / y; }, binary::DivGrads{});
+}
+inline Tensor& add_(Tensor& self, double other) { return add_(self, scalar_like(other, self)); }
+inline Tensor& sub_(Tensor& self, double other) { return sub_(self, scalar_like(other, self)); }
+inline Tensor& mul_(Tensor& self, double other) { return mul_(self, scalar_like(other, self)); }
+inline Tensor& div_(Tensor& self, double other) { return div_(self, scalar_like(other, self)); }
+inline Tensor& operator+=(Tensor& a, const Tensor& b) { return add_(a, b); }
+inline Tensor& operator-=(Tensor& a, const Tensor& b) { return sub_(a, b); }
+inline Tensor& operator*=(Tensor& a, const Tensor& b) { return mul_(a, b); }
+inline Tensor& operator/=(Tensor& a, const Tensor& b) { return div_(a, b); }
+inline Tensor& operator+=(Tensor& a, double b) { return add_(a, b); }
+inline Tensor& operator-=(Tensor& a, double b) { return sub_(a, b); }
+inline Tensor& operator*=(Tensor& a, double b) { return mul_(a, b); }
+inline Tensor& operator/=(Tensor& a, double b) { return div_(a, b); }
+
+// ---- comparisons: bool results, no gradient -----------------------------------------------------
+namespace binary {
+template <typename F>
+Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f) {
+    Tensor out = make_output(a, b, op, DType::Bool);
+    detail::check_cpu(op, {&a});
+    dispatch_numeric(a.dtype(), op, [&]<typename T>() { cpu::map2<bool, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); }); });
+    return out;
+}
+}  // namespace binary
+
+inline Tensor gt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "gt", [](auto x, auto y) { return x > y; }); }
+inline Tensor lt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "lt", [](auto x, auto y) { return x < y; }); }
+inline Tensor ge(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "ge", [](auto x, auto y) { return x >= y; }); }
+inline Tensor le(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "le", [](auto x, auto y) { return x <= y; }); }
+inline Tensor eq(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "eq", [](auto x, auto y) { return x == y; }); }
+inline Tensor ne(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "ne", [](auto x, auto y) { return x != y; }); }
+inline Tensor gt(const Tensor& a, double b) { return gt(a, scalar_like(b, a)); }
+inline Tensor lt(const Tensor& a, double b) { return lt(a, scalar_like(b, a)); }
+inline Tensor ge(const Tensor& a, double b) { return ge(a, scalar_like(b, a)); }
+inline Tensor le(const Tensor& a, double b) { return le(a, scalar_like(b, a)); }
+inline Tensor eq(const Tensor& a, double b) { return eq(a, scalar_like(b, a)); }
+inline Tensor ne(const Tensor& a, double b) { return ne(a, scalar_like(b, a)); }
+inline Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+inline Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+inline Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+inline Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
+inline Tensor operator>(const Tensor& a, double b) { return gt(a, b); }
+inline Tensor operator<(const Tensor& a, double b) { return lt(a, b); }
+inline Tensor operator>=(const Tensor& a, double b) { return ge(a, b); }
+inline Tensor operator<=(const Tensor& a, double b) { return le(a, b); }
+
+}  // namespace fbseg

@@ -1,0 +1,90 @@
+// fbseg/ops/linalg.hpp - matrix products: bmm (batched, the primitive) and matmul (PyTorch's
+// broadcasting rules on top of it). The inner products run on Eigen's GEMM.
+#pragma once
+
+#include <Eigen/Core>
+
+#include "fbseg/ops/reduce.hpp"
+
+namespace fbseg {
+
+namespace cpu {
+
+/// Rows of the output computed per task: fixed, so the sequence of Eigen calls (and therefore
+/// every rounding) is the same whatever the number of threads.
+inline constexpr std::int64_t kGemmRowBlock = 64;
+
+/// C[b] = A[b] @ B[b] for strided A [batch, n, k], B [batch, k, m] into contiguous C [batch, n, m].
+template <typename T>
+void bmm(const Tensor& a, const Tensor& b, const Tensor& c) {
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;  // (outer = row, inner = column)
+    using ConstMap = Eigen::Map<const Matrix, Eigen::Unaligned, Strides>;
+    const std::int64_t batch = a.shape()[0], n = a.shape()[1], k = a.shape()[2], m = b.shape()[2];
+    const T* pa = a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    T* pc = c.data_ptr<T>();
+    const std::int64_t row_blocks = (n + kGemmRowBlock - 1) / kGemmRowBlock;
+    parallel_for(0, batch * row_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        for (std::int64_t task = t0; task < t1; ++task) {
+            const std::int64_t bi = task / row_blocks, r0 = (task % row_blocks) * kGemmRowBlock;
+            const std::int64_t rows = std::min(kGemmRowBlock, n - r0);
+            ConstMap A(pa + bi * a.strides()[0] + r0 * a.strides()[1], rows, k, Strides(a.strides()[1], a.strides()[2]));
+            ConstMap B(pb + bi * b.strides()[0], k, m, Strides(b.strides()[1], b.strides()[2]));
+            Eigen::Map<Matrix> C(pc + (bi * n + r0) * m, rows, m);
+            if (k == 0) C.setZero();
+            else C.noalias() = A * B;
+        }
+    });
+}
+
+}  // namespace cpu
+
+/// Batched matrix product: [B, n, k] @ [B, k, m] -> [B, n, m].
+///   dA = dC @ B^T,  dB = A^T @ dC
+inline Tensor bmm(const Tensor& a, const Tensor& b) {
+    detail::check_same_device_dtype("bmm", {&a, &b});
+    detail::check_cpu("bmm", {&a, &b});
+    FBSEG_CHECK(a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0] && a.shape()[2] == b.shape()[1],
+                "bmm: expected [B, n, k] and [B, k, m] but got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+    Tensor c = empty({a.shape()[0], a.shape()[1], b.shape()[2]}, options_of(a));
+    dispatch_floating(a.dtype(), "bmm", [&]<typename T>() { cpu::bmm<T>(a, b, c); });
+    if (autograd::needs_grad({&a, &b})) {
+        const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+        autograd::SavedTensor sa = need_b ? autograd::SavedTensor(a) : autograd::SavedTensor();
+        autograd::SavedTensor sb = need_a ? autograd::SavedTensor(b) : autograd::SavedTensor();
+        autograd::record("BmmBackward", {&a, &b}, {&c}, [=](const std::vector<Tensor>& g) {
+            return std::vector<Tensor>{need_a ? bmm(g[0], sb.unpack("BmmBackward").transpose(1, 2)) : Tensor(),
+                                       need_b ? bmm(sa.unpack("BmmBackward").transpose(1, 2), g[0]) : Tensor()};
+        });
+    }
+    return c;
+}
+
+/// Matrix product with PyTorch's rules: 1-D operands are promoted to a row (left) or a column
+/// (right) vector and the added dim removed from the result; leading (batch) dims broadcast.
+inline Tensor matmul(const Tensor& a, const Tensor& b) {
+    detail::check_same_device_dtype("matmul", {&a, &b});
+    FBSEG_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim, got ", shape_str(a.shape()),
+                " and ", shape_str(b.shape()));
+    const Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
+    const Tensor b2 = b.dim() == 1 ? b.unsqueeze(1) : b;
+    const std::int64_t n = a2.size(-2), k = a2.size(-1), m = b2.size(-1);
+    FBSEG_CHECK(b2.size(-2) == k, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()),
+                " (", k, " vs ", b2.size(-2), ")");
+    const Shape batch_a(a2.shape().begin(), a2.shape().end() - 2), batch_b(b2.shape().begin(), b2.shape().end() - 2);
+    const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+    const std::int64_t nb = numel_of(batch);
+    Shape shape_a = batch, shape_b = batch;
+    shape_a.insert(shape_a.end(), {n, k});
+    shape_b.insert(shape_b.end(), {k, m});
+    // expand + reshape are differentiable, so broadcast batch dims get summed gradients.
+    const Tensor a3 = a2.expand(shape_a).reshape({nb, n, k});
+    const Tensor b3 = b2.expand(shape_b).reshape({nb, k, m});
+    Shape out_shape = batch;
+    if (a.dim() > 1) out_shape.push_back(n);
+    if (b.dim() > 1) out_shape.push_back(m);
+    return bmm(a3, b3).reshape(out_shape);
+}
+
+}  // namespace fbseg
