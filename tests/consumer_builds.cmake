@@ -1,0 +1,33 @@
+# Builds examples/minimal as an outside project would, two ways, and runs it once each:
+#   1. add_subdirectory(<fbseg source>)        (FBSEG_SOURCE_DIR set)
+#   2. find_package(fbseg CONFIG) after `cmake --install` of fbseg into a scratch prefix.
+# Invoked by ctest with -DSOURCE_DIR, -DWORK_DIR, -DGENERATOR.
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGV}\n${out}\n${err}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+set(common -G ${GENERATOR} -DCMAKE_BUILD_TYPE=Release)
+find_program(CCACHE ccache)
+if(CCACHE)
+  list(APPEND common -DCMAKE_CXX_COMPILER_LAUNCHER=${CCACHE})
+endif()
+
+# 1. add_subdirectory
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/minimal -B ${WORK_DIR}/subdir ${common}
+    -DFBSEG_SOURCE_DIR=${SOURCE_DIR} -DFBSEG_CUDA=OFF)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/subdir)
+run(${WORK_DIR}/subdir/fbseg_minimal --steps 3)
+
+# 2. install, then find_package
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/lib ${common} -DFBSEG_CUDA=OFF -DFBSEG_BUILD_TESTS=OFF
+    -DFBSEG_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --install ${WORK_DIR}/lib)
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/minimal -B ${WORK_DIR}/installed ${common}
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/installed)
+run(${WORK_DIR}/installed/fbseg_minimal --steps 3)
+message(STATUS "examples/minimal built and ran through add_subdirectory and find_package")

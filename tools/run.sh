@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One entry point for the README's quick start and for CI:
+#   bash tools/run.sh demo   install what is missing, build, train examples/minimal
+#   bash tools/run.sh test   install what is missing, build (CUDA too when nvcc is found), run all tests
+#   bash tools/run.sh asan   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (CPU)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+bash tools/install_deps.sh
+# nvcc lives outside PATH in a default toolkit install; let CMake find it.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
+
+case "$what" in
+  demo)
+    cmake --preset release >/dev/null
+    cmake --build --preset release --target fbseg_minimal -j "$jobs"
+    ./build/release/examples/minimal/fbseg_minimal
+    ;;
+  test)
+    cmake --preset release >/dev/null
+    cmake --build --preset release -j "$jobs"
+    ctest --preset release
+    ;;
+  asan)
+    cmake --preset asan >/dev/null
+    cmake --build --preset asan -j "$jobs"
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset asan
+    ;;
+  *)
+    echo "usage: bash tools/run.sh demo|test|asan" >&2
+    exit 2
+    ;;
+esac
