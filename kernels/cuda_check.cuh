@@ -62,12 +62,12 @@ private:
 
 /// Evaluates a CUDA runtime call once and throws fbseg::Error (file, line, expression and the
 /// CUDA error string) when it did not return cudaSuccess.
-#define FBSEG_CUDA_CHECK(expr)                                                                   \
-    do {                                                                                         \
-        const cudaError_t fbseg_cuda_status_ = (expr);                                           \
-        if (fbseg_cuda_status_ != cudaSuccess) [[unlikely]] {                                    \
+#define FBSEG_CUDA_CHECK(expr)                                                                      \
+    do {                                                                                            \
+        const cudaError_t fbseg_cuda_status_ = (expr);                                              \
+        if (fbseg_cuda_status_ != cudaSuccess) [[unlikely]] {                                       \
             ::fbseg::cuda::detail::throw_cuda_error(fbseg_cuda_status_, #expr, __FILE__, __LINE__); \
-        }                                                                                        \
+        }                                                                                           \
     } while (0)
 
 /// Put right after every kernel<<<...>>>(...) launch: reports launch errors where they happen.

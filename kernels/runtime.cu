@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cuda_check.cuh"
@@ -53,9 +54,9 @@ void synchronize(int device) {
 
 namespace {
 
-constexpr std::size_t kSmallRounding = 512;            // small blocks: multiples of 512 B
-constexpr std::size_t kLargeThreshold = 1u << 20;      // requests from 1 MiB up are "large"
-constexpr std::size_t kLargeRounding = 2u << 20;       // large blocks: multiples of 2 MiB
+constexpr std::size_t kSmallRounding = 512;                // small blocks: multiples of 512 B
+constexpr std::size_t kLargeThreshold = 1u << 20;          // requests from 1 MiB up are "large"
+constexpr std::size_t kLargeRounding = 2u << 20;           // large blocks: multiples of 2 MiB
 constexpr std::size_t kMaxRequest = std::size_t(1) << 62;  // keeps the rounding from overflowing
 
 std::size_t round_up(std::size_t bytes, std::size_t multiple) { return (bytes + multiple - 1) / multiple * multiple; }
@@ -85,16 +86,12 @@ public:
 
         std::lock_guard<std::mutex> lock(mutex_);
         DeviceCache& cache = caches_[std::size_t(device)];
-        void* ptr = take_cached_block(cache, size);
-        std::size_t block = size;
-        if (ptr == nullptr) {
-            ptr = malloc_with_retry(cache, bytes, size, device);
-        } else {
-            block = cache.live_blocks.at(ptr);
-        }
-        cache.stats.allocated_bytes += block;
+        Block block = take_cached_block(cache, size);
+        if (block.ptr == nullptr) block = Block{malloc_with_retry(cache, bytes, size, device), size};
+        cache.live_blocks.emplace(block.ptr, block.size);
+        cache.stats.allocated_bytes += block.size;
         cache.stats.peak_allocated_bytes = std::max(cache.stats.peak_allocated_bytes, cache.stats.allocated_bytes);
-        return ptr;
+        return block.ptr;
     }
 
     void deallocate(void* ptr, int device) {
@@ -128,18 +125,21 @@ public:
     }
 
 private:
-    /// Best fit: the smallest cached block of at least `size` bytes and at most twice that.
-    /// Returns nullptr when there is none. The caller holds the mutex.
-    static void* take_cached_block(DeviceCache& cache, std::size_t size) {
+    struct Block {
+        void* ptr = nullptr;
+        std::size_t size = 0;
+    };
+
+    /// Best fit: the smallest cached block of at least `size` bytes and at most twice that,
+    /// removed from the free list. {nullptr, 0} when there is none. The caller holds the mutex.
+    static Block take_cached_block(DeviceCache& cache, std::size_t size) {
         const auto bucket = cache.free_blocks.lower_bound(size);
-        if (bucket == cache.free_blocks.end() || bucket->first > 2 * size) return nullptr;
-        const std::size_t block = bucket->first;
-        void* ptr = bucket->second.back();
+        if (bucket == cache.free_blocks.end() || bucket->first > 2 * size) return {};
+        const Block block{bucket->second.back(), bucket->first};
         bucket->second.pop_back();
         if (bucket->second.empty()) cache.free_blocks.erase(bucket);
-        cache.live_blocks.emplace(ptr, block);
-        cache.stats.cached_bytes -= block;
-        return ptr;
+        cache.stats.cached_bytes -= block.size;
+        return block;
     }
 
     /// cudaMalloc; on failure, return this device's cached blocks to the driver and try once
@@ -158,24 +158,24 @@ private:
             (void)cudaGetLastError();
             const AllocatorStats& s = cache.stats;
             FBSEG_FAIL("allocate: cannot allocate ", bytes, " bytes (a block of ", size, " bytes) on cuda:", device,
-                       ": ", cudaGetErrorName(status), " (", cudaGetErrorString(status), "); allocator stats: ",
-                       s.allocated_bytes, " bytes allocated, ", s.peak_allocated_bytes, " bytes peak, ",
-                       s.cached_bytes, " bytes cached, ", s.num_cuda_mallocs, " cudaMalloc calls");
+                       ": ", cudaGetErrorName(status), " (", cudaGetErrorString(status),
+                       "); allocator stats: ", s.allocated_bytes, " bytes allocated, ", s.peak_allocated_bytes,
+                       " bytes peak, ", s.cached_bytes, " bytes cached, ", s.num_cuda_mallocs, " cudaMalloc calls");
         }
-        cache.live_blocks.emplace(ptr, size);
         return ptr;
     }
 
     /// cudaFree every cached block of one device. The caller holds the mutex and has made that
     /// device current.
     static void release_cached_blocks(DeviceCache& cache) {
-        for (auto& [size, blocks] : cache.free_blocks) {
-            for (void* ptr : blocks) {
-                FBSEG_CUDA_CHECK(cudaFree(ptr));
-                cache.stats.cached_bytes -= size;
-            }
-        }
+        // Take the blocks out of the cache first: if a cudaFree fails and throws, the rest leak
+        // instead of staying in the free list, where they could be handed out or freed twice.
+        const auto released = std::move(cache.free_blocks);
         cache.free_blocks.clear();
+        cache.stats.cached_bytes = 0;
+        for (const auto& [size, blocks] : released) {
+            for (void* ptr : blocks) FBSEG_CUDA_CHECK(cudaFree(ptr));
+        }
     }
 
     std::mutex mutex_;  // one lock for all devices: allocation is rare next to kernel work
