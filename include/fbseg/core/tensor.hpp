@@ -98,6 +98,7 @@ public:
     const std::shared_ptr<Storage>& storage() const { return checked().storage; }
     bool is_contiguous() const {
         const auto& t = checked();
+        if (numel_of(t.sizes) == 0) return true;  // no elements: any strides will do (as PyTorch)
         std::int64_t expected = 1;
         for (std::size_t k = t.sizes.size(); k-- > 0;) {
             if (t.sizes[k] == 1) continue;

@@ -12,6 +12,8 @@ namespace fbseg {
 inline Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     FBSEG_CHECK(!tensors.empty(), "concat: expected at least one tensor");
     const Tensor& first = tensors[0];
+    FBSEG_CHECK(first.dim() > 0, "concat: zero-dimensional tensors cannot be concatenated (", first.describe(),
+                "); use stack()");
     dim = normalize_dim(dim, first.dim(), "concat");
     Shape out_shape = first.shape();
     out_shape[dim] = 0;

@@ -39,7 +39,7 @@ inline void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
-    const Tensor host = to(kCPU).to(dtype_v<T>).contiguous();
+    const Tensor host = detach().to(kCPU).to(dtype_v<T>).contiguous();  // reading values needs no graph
     const T* p = host.data_ptr<T>();
     return std::vector<T>(p, p + host.numel());
 }
@@ -65,6 +65,8 @@ inline std::ostream& operator<<(std::ostream& out, const Tensor& t) {
     const Tensor host = t.detach().to(kCPU).contiguous();
     const Shape& shape = host.shape();
     out << "tensor(";
+    const std::ios_base::fmtflags flags = out.flags();  // restored below: printing must not leave
+    const std::streamsize precision = out.precision();  // std::fixed on the caller's stream
     dispatch_all(host.dtype(), "print", [&]<typename T>() {
         const T* p = host.data_ptr<T>();
         std::int64_t idx = 0;
@@ -84,6 +86,8 @@ inline std::ostream& operator<<(std::ostream& out, const Tensor& t) {
         };
         print(print, 0);
     });
+    out.flags(flags);
+    out.precision(precision);
     out << ", dtype=" << dtype_name(t.dtype());
     if (!t.device().is_cpu()) out << ", device=" << t.device();
     if (t.requires_grad()) out << ", requires_grad=True";

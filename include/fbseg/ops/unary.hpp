@@ -79,6 +79,16 @@ struct Tanh {
     template <typename T> T forward(T x) const { return std::tanh(x); }
     template <typename T> T backward(T g, T, T y) const { return g * (T(1) - y * y); }  // tanh' = 1 - tanh^2
 };
+struct Silu {  // x * sigmoid(x), also called swish (EfficientNet's activation)
+    static constexpr const char* name = "silu";
+    static constexpr bool needs_x = true;
+    template <typename T> T forward(T x) const { return x * Sigmoid{}.forward(x); }
+    // silu' = s + x s (1 - s) = s (1 + x (1 - s)),  s = sigmoid(x)
+    template <typename T> T backward(T g, T x, T) const {
+        const T s = Sigmoid{}.forward(x);
+        return g * s * (T(1) + x * (T(1) - s));
+    }
+};
 struct PowScalar {
     static constexpr const char* name = "pow";
     static constexpr bool needs_x = true;
@@ -98,8 +108,13 @@ struct Clamp {
     static constexpr bool needs_x = true;
     double lo, hi;  // -inf / +inf when absent
     template <typename T> T forward(T x) const { return std::min(std::max(x, T(lo)), T(hi)); }
-    // The gradient passes where lo <= x <= hi (PyTorch's convention at the boundaries).
-    template <typename T> T backward(T g, T x, T) const { return (x >= T(lo) && x <= T(hi)) ? g : T(0); }
+    // The gradient passes where lo < x < hi: 0 at a bound itself, the minimum-norm subgradient
+    // (as relu at 0, and PyTorch 2.15's clamp with scalar bounds; older PyTorch passed it there).
+    // An absent (infinite) bound never stops the gradient.
+    template <typename T> T backward(T g, T x, T) const {
+        const bool above = std::isinf(lo) || x > T(lo), below = std::isinf(hi) || x < T(hi);
+        return above && below ? g : T(0);
+    }
 };
 
 /// out = f(x) on the CPU.
@@ -174,6 +189,7 @@ inline Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01) {
 }
 inline Tensor sigmoid(const Tensor& x) { return unary::apply(x, unary::Sigmoid{}); }
 inline Tensor tanh(const Tensor& x) { return unary::apply(x, unary::Tanh{}); }
+inline Tensor silu(const Tensor& x) { return unary::apply(x, unary::Silu{}); }
 inline Tensor pow(const Tensor& x, double exponent) { return unary::apply(x, unary::PowScalar{exponent}); }
 inline Tensor square(const Tensor& x) { return pow(x, 2.0); }
 /// Clamps into [lo, hi]; pass -inf or +inf (or use clamp_min / clamp_max) for a one-sided clamp.
