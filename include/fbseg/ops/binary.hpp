@@ -161,13 +161,16 @@ Tensor& apply_(Tensor& self, const Tensor& other, const char* op, F f, MakeGrads
     const bool records = autograd::check_inplace(self, op, other.requires_grad());
     Tensor before;  // mul_/div_ need the old self for other's gradient
     if (records && make_grads.needs_old_self) before = self.clone().detach();
+    // When other aliases self (x *= x), backward needs other's value from before the write too.
+    const bool other_aliases = records && make_grads.needs_other && other.storage() == self.storage();
+    const Tensor other_saved = other_aliases ? other.clone().detach() : other;
     dispatch_numeric(self.dtype(), op, [&]<typename T>() {
         cpu::map2<T, T, T>(self, self, other, [&f](T x, T y) { return f(x, y); });
     });
     self.storage()->bump_version();
     if (records) {
         const bool need_self = self.requires_grad(), need_other = other.requires_grad();
-        autograd::SavedTensor so = make_grads.needs_other ? autograd::SavedTensor(other) : autograd::SavedTensor();
+        autograd::SavedTensor so = make_grads.needs_other ? autograd::SavedTensor(other_saved) : autograd::SavedTensor();
         autograd::SavedTensor sb = make_grads.needs_old_self ? autograd::SavedTensor(before) : autograd::SavedTensor();
         const std::string node = std::string(op) + "Backward";
         autograd::record(node, {&self, &other}, {&self},
