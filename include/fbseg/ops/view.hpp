@@ -85,7 +85,9 @@ inline Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
 }
 
 inline Tensor Tensor::t() const {
-    FBSEG_CHECK(dim() == 2, "t: expected a matrix (2 dims) but got shape ", shape_str(shape()));
+    FBSEG_CHECK(dim() <= 2, "t: expects a tensor of at most 2 dims but got shape ", shape_str(shape()),
+                "; use transpose(dim0, dim1)");
+    if (dim() < 2) return *this;  // as PyTorch: a vector or a scalar is its own transpose
     return transpose(0, 1);
 }
 
