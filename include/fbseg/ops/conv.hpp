@@ -1,0 +1,238 @@
+// fbseg/ops/conv.hpp - 2-D convolution and transposed convolution (NCHW, weights OIHW as in
+// PyTorch), forward and backward.
+//
+//   conv2d            y[n, co] = b[co] + sum_{c in group, ki, kj} w[co, c, ki, kj] * x[n, c, oh*s - p + ki*d, ...]
+//   conv_transpose2d  its adjoint: the forward of conv_transpose2d is the input-gradient of a
+//                     conv2d, and its input-gradient is a conv2d forward.
+// The loops (im2col + Eigen GEMM, a direct path for depthwise) are in ops/cpu/conv_kernels.hpp;
+// docs/layers.md derives every formula and the output sizes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "fbseg/autograd/function.hpp"
+#include "fbseg/ops/cpu/conv_kernels.hpp"
+#include "fbseg/ops/device_check.hpp"
+#include "fbseg/ops/factory.hpp"
+
+namespace fbseg {
+
+struct Conv2dParams {
+    std::array<std::int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+    std::int64_t groups = 1;
+};
+
+struct ConvTranspose2dParams {
+    std::array<std::int64_t, 2> stride{1, 1}, padding{0, 0}, output_padding{0, 0}, dilation{1, 1};
+    std::int64_t groups = 1;
+};
+
+namespace conv_detail {
+
+inline std::string pair_str(const std::array<std::int64_t, 2>& v) {
+    return detail::str("(", v[0], ", ", v[1], ")");
+}
+
+/// Checks shared by conv2d and conv_transpose2d: operands, ranks, dtypes, devices, parameters.
+inline void check_common(const char* op, const Tensor& input, const Tensor& weight, const Tensor& bias,
+                         const std::array<std::int64_t, 2>& stride, const std::array<std::int64_t, 2>& padding,
+                         const std::array<std::int64_t, 2>& dilation, std::int64_t groups) {
+    FBSEG_CHECK(input.defined(), op, ": input is an undefined tensor");
+    FBSEG_CHECK(weight.defined(), op, ": weight is an undefined tensor");
+    if (bias.defined()) detail::check_same_device_dtype(op, {&input, &weight, &bias});
+    else detail::check_same_device_dtype(op, {&input, &weight});
+    detail::check_cpu(op, {&input, &weight, &bias});
+    FBSEG_CHECK(is_floating(input.dtype()), op, ": expected a floating input but got ", input.describe());
+    FBSEG_CHECK(input.dim() == 4, op, ": expected a 4-D input [N, C, H, W] but got ", input.describe());
+    FBSEG_CHECK(weight.dim() == 4, op, ": expected a 4-D weight but got ", weight.describe());
+    FBSEG_CHECK(stride[0] >= 1 && stride[1] >= 1, op, ": stride must be >= 1 but got ", pair_str(stride));
+    FBSEG_CHECK(padding[0] >= 0 && padding[1] >= 0, op, ": padding must be >= 0 but got ", pair_str(padding));
+    FBSEG_CHECK(dilation[0] >= 1 && dilation[1] >= 1, op, ": dilation must be >= 1 but got ", pair_str(dilation));
+    FBSEG_CHECK(groups >= 1, op, ": groups must be >= 1 but got ", groups);
+}
+
+/// The bias, when there is one, must be [channels].
+inline void check_bias(const char* op, const Tensor& bias, std::int64_t channels, const Tensor& weight) {
+    if (!bias.defined()) return;
+    FBSEG_CHECK(bias.dim() == 1 && bias.size(0) == channels, op, ": bias ", shape_str(bias.shape()),
+                " does not match weight ", shape_str(weight.shape()), " (expected a bias of shape [", channels, "])");
+}
+
+template <typename T>
+const T* ptr_or_null(const Tensor& t) {
+    return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+/// y[n, c, :, :] += b[c] (conv_transpose2d's bias; conv2d adds it inside its GEMM tiles).
+template <typename T>
+void add_bias(T* y, const T* b, std::int64_t n, std::int64_t c, std::int64_t p) {
+    parallel_for(0, n * c, std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(p, 1)),
+                 [&](std::int64_t t0, std::int64_t t1) {
+                     for (std::int64_t t = t0; t < t1; ++t) {
+                         const T v = b[t % c];
+                         T* q = y + t * p;
+                         for (std::int64_t i = 0; i < p; ++i) q[i] += v;
+                     }
+                 });
+}
+
+}  // namespace conv_detail
+
+/// 2-D convolution. input [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] or an
+/// undefined Tensor. Output [N, Cout, Ho, Wo] with
+///   Ho = floor((H + 2 padding[0] - dilation[0] (kh - 1) - 1) / stride[0]) + 1   (same for Wo).
+inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                     const Conv2dParams& p = {}) {
+    const char* op = "conv2d";
+    conv_detail::check_common(op, input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
+    const std::int64_t n = input.size(0), c_in = input.size(1), h = input.size(2), w = input.size(3);
+    const std::int64_t c_out = weight.size(0), kh = weight.size(2), kw = weight.size(3);
+    FBSEG_CHECK(c_in % p.groups == 0 && c_out % p.groups == 0, op, ": groups=", p.groups,
+                " must divide both the input channels of input ", shape_str(input.shape()),
+                " and the output channels of weight ", shape_str(weight.shape()));
+    FBSEG_CHECK(weight.size(1) * p.groups == c_in, op, ": input ", shape_str(input.shape()), " has ", c_in,
+                " channels but weight ", shape_str(weight.shape()), " with groups=", p.groups, " expects ",
+                weight.size(1) * p.groups, " (weight.size(1) * groups)");
+    FBSEG_CHECK(kh >= 1 && kw >= 1, op, ": weight ", shape_str(weight.shape()), " has an empty kernel");
+    conv_detail::check_bias(op, bias, c_out, weight);
+    const std::int64_t eff_h = p.dilation[0] * (kh - 1) + 1, eff_w = p.dilation[1] * (kw - 1) + 1;
+    FBSEG_CHECK(h + 2 * p.padding[0] >= eff_h && w + 2 * p.padding[1] >= eff_w, op, ": input ",
+                shape_str(input.shape()), " padded by ", conv_detail::pair_str(p.padding),
+                " is smaller than the dilated kernel (", eff_h, ", ", eff_w, ") of weight ", shape_str(weight.shape()));
+
+    cpu::ConvGeometry g;
+    g.n = n, g.c_in = c_in, g.h = h, g.w = w, g.c_out = c_out;
+    g.kh = kh, g.kw = kw, g.sh = p.stride[0], g.sw = p.stride[1], g.ph = p.padding[0], g.pw = p.padding[1];
+    g.dh = p.dilation[0], g.dw = p.dilation[1], g.groups = p.groups;
+    g.ho = (h + 2 * g.ph - eff_h) / g.sh + 1;
+    g.wo = (w + 2 * g.pw - eff_w) / g.sw + 1;
+
+    const Tensor x = input.detach().contiguous(), wt = weight.detach().contiguous();
+    const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
+    Tensor out = empty({n, c_out, g.ho, g.wo}, options_of(input));
+    dispatch_floating(input.dtype(), op, [&]<typename T>() {
+        cpu::conv::forward<T>(g, x.data_ptr<T>(), wt.data_ptr<T>(), conv_detail::ptr_or_null<T>(b), out.data_ptr<T>());
+    });
+
+    if (autograd::needs_grad({&input, &weight, &bias})) {
+        const bool need_x = input.requires_grad(), need_w = weight.requires_grad();
+        const bool has_bias = bias.defined(), need_b = has_bias && bias.requires_grad();
+        autograd::SavedTensor sx = need_w ? autograd::SavedTensor(x) : autograd::SavedTensor();
+        autograd::SavedTensor sw = need_x ? autograd::SavedTensor(wt) : autograd::SavedTensor();
+        std::vector<const Tensor*> inputs{&input, &weight};
+        if (has_bias) inputs.push_back(&bias);
+        autograd::record("Conv2dBackward", inputs, {&out},
+                         [=, x_shape = input.shape(), w_shape = weight.shape(), dtype = input.dtype()](
+                             const std::vector<Tensor>& grads) {
+                             const Tensor gy = grads[0].contiguous();
+                             Tensor gx, gw, gb;
+                             dispatch_floating(dtype, "conv2d_backward", [&]<typename T>() {
+                                 if (need_x) {
+                                     gx = empty(x_shape, TensorOptions(dtype));
+                                     cpu::conv::backward_data<T>(g, gy.data_ptr<T>(),
+                                                                 sw.unpack("Conv2dBackward").data_ptr<T>(),
+                                                                 gx.data_ptr<T>());
+                                 }
+                                 if (need_w) {
+                                     gw = empty(w_shape, TensorOptions(dtype));
+                                     cpu::conv::backward_weight<T>(g, sx.unpack("Conv2dBackward").data_ptr<T>(),
+                                                                   gy.data_ptr<T>(), gw.data_ptr<T>());
+                                 }
+                                 if (need_b) {
+                                     gb = empty({g.c_out}, TensorOptions(dtype));
+                                     cpu::conv::bias_grad<T>(gy.data_ptr<T>(), g.n, g.c_out, g.p(), gb.data_ptr<T>());
+                                 }
+                             });
+                             std::vector<Tensor> result{gx, gw};
+                             if (has_bias) result.push_back(gb);
+                             return result;
+                         });
+    }
+    return out;
+}
+
+/// 2-D transposed convolution ("deconvolution"), the adjoint of conv2d. input [N, Cin, H, W],
+/// weight [Cin, Cout/groups, kh, kw] (PyTorch's layout), bias [Cout] or undefined. Output
+/// [N, Cout, Ho, Wo] with
+///   Ho = (H - 1) stride[0] - 2 padding[0] + dilation[0] (kh - 1) + output_padding[0] + 1.
+inline Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                               const ConvTranspose2dParams& p = {}) {
+    const char* op = "conv_transpose2d";
+    conv_detail::check_common(op, input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
+    const std::int64_t n = input.size(0), c_in = input.size(1), h = input.size(2), w = input.size(3);
+    const std::int64_t kh = weight.size(2), kw = weight.size(3);
+    FBSEG_CHECK(weight.size(0) == c_in, op, ": input ", shape_str(input.shape()), " has ", c_in,
+                " channels but weight ", shape_str(weight.shape()), " expects ", weight.size(0),
+                " (weight is [Cin, Cout/groups, kh, kw])");
+    FBSEG_CHECK(c_in % p.groups == 0, op, ": groups=", p.groups, " must divide the input channels of input ",
+                shape_str(input.shape()));
+    FBSEG_CHECK(kh >= 1 && kw >= 1, op, ": weight ", shape_str(weight.shape()), " has an empty kernel");
+    for (int d = 0; d < 2; ++d)
+        FBSEG_CHECK(p.output_padding[d] >= 0 && (p.output_padding[d] < p.stride[d] || p.output_padding[d] < p.dilation[d]),
+                    op, ": output_padding ", conv_detail::pair_str(p.output_padding),
+                    " must be >= 0 and smaller than either stride ", conv_detail::pair_str(p.stride), " or dilation ",
+                    conv_detail::pair_str(p.dilation));
+    const std::int64_t c_out = weight.size(1) * p.groups;
+    conv_detail::check_bias(op, bias, c_out, weight);
+    const std::int64_t ho = (h - 1) * p.stride[0] - 2 * p.padding[0] + p.dilation[0] * (kh - 1) + p.output_padding[0] + 1;
+    const std::int64_t wo = (w - 1) * p.stride[1] - 2 * p.padding[1] + p.dilation[1] * (kw - 1) + p.output_padding[1] + 1;
+    FBSEG_CHECK(ho >= 1 && wo >= 1, op, ": input ", shape_str(input.shape()), " with weight ",
+                shape_str(weight.shape()), " and padding ", conv_detail::pair_str(p.padding),
+                " gives an empty output (", ho, ", ", wo, ")");
+
+    // The conv2d whose input-gradient this is: conv input [N, Cout, Ho, Wo] -> conv output
+    // [N, Cin, H, W], conv weight = weight read as [Cin (conv out), Cout/groups (conv in per group), kh, kw].
+    cpu::ConvGeometry g;
+    g.n = n, g.c_in = c_out, g.h = ho, g.w = wo, g.c_out = c_in, g.ho = h, g.wo = w;
+    g.kh = kh, g.kw = kw, g.sh = p.stride[0], g.sw = p.stride[1], g.ph = p.padding[0], g.pw = p.padding[1];
+    g.dh = p.dilation[0], g.dw = p.dilation[1], g.groups = p.groups;
+
+    const Tensor x = input.detach().contiguous(), wt = weight.detach().contiguous();
+    const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
+    Tensor out = empty({n, c_out, ho, wo}, options_of(input));
+    dispatch_floating(input.dtype(), op, [&]<typename T>() {
+        cpu::conv::backward_data<T>(g, x.data_ptr<T>(), wt.data_ptr<T>(), out.data_ptr<T>());
+        if (b.defined()) conv_detail::add_bias<T>(out.data_ptr<T>(), b.data_ptr<T>(), n, c_out, ho * wo);
+    });
+
+    if (autograd::needs_grad({&input, &weight, &bias})) {
+        const bool need_x = input.requires_grad(), need_w = weight.requires_grad();
+        const bool has_bias = bias.defined(), need_b = has_bias && bias.requires_grad();
+        autograd::SavedTensor sx = need_w ? autograd::SavedTensor(x) : autograd::SavedTensor();
+        autograd::SavedTensor sw = need_x ? autograd::SavedTensor(wt) : autograd::SavedTensor();
+        std::vector<const Tensor*> inputs{&input, &weight};
+        if (has_bias) inputs.push_back(&bias);
+        autograd::record("ConvTranspose2dBackward", inputs, {&out},
+                         [=, x_shape = input.shape(), w_shape = weight.shape(), dtype = input.dtype()](
+                             const std::vector<Tensor>& grads) {
+                             const Tensor gy = grads[0].contiguous();
+                             Tensor gx, gw, gb;
+                             dispatch_floating(dtype, "conv_transpose2d_backward", [&]<typename T>() {
+                                 if (need_x) {  // d input = conv2d(d out, weight)
+                                     gx = empty(x_shape, TensorOptions(dtype));
+                                     cpu::conv::forward<T>(g, gy.data_ptr<T>(),
+                                                           sw.unpack("ConvTranspose2dBackward").data_ptr<T>(), nullptr,
+                                                           gx.data_ptr<T>());
+                                 }
+                                 if (need_w) {  // conv2d's weight gradient with x = d out, dy = input
+                                     gw = empty(w_shape, TensorOptions(dtype));
+                                     cpu::conv::backward_weight<T>(g, gy.data_ptr<T>(),
+                                                                   sx.unpack("ConvTranspose2dBackward").data_ptr<T>(),
+                                                                   gw.data_ptr<T>());
+                                 }
+                                 if (need_b) {
+                                     gb = empty({g.c_in}, TensorOptions(dtype));
+                                     cpu::conv::bias_grad<T>(gy.data_ptr<T>(), g.n, g.c_in, g.h * g.w, gb.data_ptr<T>());
+                                 }
+                             });
+                             std::vector<Tensor> result{gx, gw};
+                             if (has_bias) result.push_back(gb);
+                             return result;
+                         });
+    }
+    return out;
+}
+
+}  // namespace fbseg

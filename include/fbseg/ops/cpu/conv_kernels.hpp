@@ -1,0 +1,432 @@
+// fbseg/ops/cpu/conv_kernels.hpp - the loop kernels behind conv2d and conv_transpose2d on the CPU:
+// im2col / col2im, the three GEMM drivers (forward, backward-data, backward-weight), a direct
+// path for depthwise convolutions, and the bias gradient. See docs/layers.md for the math.
+//
+// Notation (one convolution, NCHW, weight OIHW as in PyTorch):
+//   x  [N, Cin, H, W]    w  [Cout, Cg, kh, kw]  with Cg = Cin / G (G = groups)
+//   y  [N, Cout, Ho, Wo] with Ho = (H + 2 ph - dh (kh - 1) - 1) / sh + 1 (floor), same for Wo
+//   y[n, co, oh, ow] = b[co] + sum_{c, ki, kj} w[co, c, ki, kj] x[n, g Cg + c, oh sh - ph + ki dh, ow sw - pw + kj dw]
+//                      (g = co / Coutg; out-of-range x reads are 0: zero padding)
+//
+// The column matrix of image n and group g has K = Cg kh kw rows and P = Ho Wo columns:
+//   col[r, p] = x[n, g Cg + c, oh sh - ph + ki dh, ow sw - pw + kj dw]
+//   with r = (c kh + ki) kw + kj   (the order of a weight row: w[co] is [Cg, kh, kw] flattened)
+//   and  p = oh Wo + ow            (the order of an output plane)
+// so that one group's output is a plain matrix product:
+//   Y_g [Coutg, P] = W_g [Coutg, K] @ col [K, P]        (forward)
+//   dcol [K, P]    = W_g^T [K, Coutg] @ dY_g [Coutg, P]  then col2im adds dcol into dx (backward-data)
+//   dW_g [Coutg, K] = sum_n dY_g [Coutg, P] @ col^T [P, K]                           (backward-weight)
+// A 1x1, stride-1, unpadded convolution has col = x itself ([Cg, H W] with H W = P): no copy.
+//
+// Work is split into tasks whose boundaries depend only on the problem's sizes (pixel tiles, row
+// chunks), never on the number of threads, and every sum over images runs in image order inside
+// one task, so results are bit-identical whatever the number of threads.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "fbseg/core/parallel.hpp"
+
+namespace fbseg::cpu {
+
+/// Everything the kernels need to know about one convolution (the conv2d view: x -> y).
+struct ConvGeometry {
+    std::int64_t n = 0, c_in = 0, h = 0, w = 0;  // input x [n, c_in, h, w]
+    std::int64_t c_out = 0, ho = 0, wo = 0;      // output y [n, c_out, ho, wo]
+    std::int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+    std::int64_t groups = 1;
+
+    std::int64_t cg() const { return c_in / groups; }      // input channels per group
+    std::int64_t coutg() const { return c_out / groups; }  // output channels per group
+    std::int64_t kk() const { return kh * kw; }
+    std::int64_t k() const { return cg() * kk(); }  // rows of a group's column matrix
+    std::int64_t hw() const { return h * w; }
+    std::int64_t p() const { return ho * wo; }  // columns of the column matrix
+    /// col == x: a 1x1 kernel read at stride 1 without padding.
+    bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+    /// One input channel per group and few outputs per group (depthwise): a direct loop beats a
+    /// GEMM with one row.
+    bool depthwise() const { return cg() == 1 && coutg() <= 4; }
+};
+
+namespace conv {
+
+/// Elements of one im2col tile: 1 MiB of float32, small enough to stay in L2/L3 while the GEMM
+/// reads it.
+inline constexpr std::int64_t kColTileElements = std::int64_t(1) << 18;
+/// Rows of dW computed per backward-weight task (and the parallelism of that pass).
+inline constexpr std::int64_t kWeightRowChunkMax = 128;
+
+/// Columns (output pixels) per tile when a tile has `rows` rows: fixed by the sizes only.
+inline std::int64_t pixel_tile(std::int64_t rows, std::int64_t pixels) {
+    std::int64_t t = kColTileElements / std::max<std::int64_t>(rows, 1);
+    t = std::max<std::int64_t>(256, t / 64 * 64);
+    return std::max<std::int64_t>(1, std::min(t, pixels));
+}
+
+/// Rows of dW per backward-weight task: about K / 16 (so a group gives ~16 tasks), a multiple of
+/// 8, within [16, kWeightRowChunkMax].
+inline std::int64_t weight_row_chunk(std::int64_t k) {
+    const std::int64_t rc = ((k + 15) / 16 + 7) / 8 * 8;
+    return std::max<std::int64_t>(1, std::min(k, std::clamp<std::int64_t>(rc, 16, kWeightRowChunkMax)));
+}
+
+/// A per-thread buffer of at least `n` elements, grown as needed and kept for the next call
+/// (the pool's threads live as long as the program). Slot tells apart buffers that are used at
+/// the same time by one task. Aligned for Eigen's packets, like tensor storage, so that the
+/// alignment (which can steer Eigen's vectorised sums for tiny products) is the same for every
+/// thread and every call.
+template <typename T, int Slot = 0>
+T* scratch(std::int64_t n) {
+    thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
+    if (std::int64_t(buffer.size()) < n) buffer.resize(std::size_t(n));
+    return buffer.data();
+}
+
+/// The j in [0, len) for which i = base + j * step lies in [0, size): returns [lo, hi).
+inline void valid_span(std::int64_t base, std::int64_t step, std::int64_t size, std::int64_t len, std::int64_t& lo,
+                       std::int64_t& hi) {
+    lo = base >= 0 ? 0 : (-base + step - 1) / step;
+    hi = base > size - 1 ? 0 : (size - 1 - base) / step + 1;
+    lo = std::min(lo, len);
+    hi = std::max(lo, std::min(hi, len));
+}
+
+/// im2col for rows [r0, r1) and pixels [p0, p1) of one image and group.
+///   x:   the group's input channels, [Cg, H, W] contiguous
+///   col: [r1 - r0, p1 - p0] row-major; col[r - r0, p - p0] as in the header comment (0 in the padding)
+template <typename T>
+void im2col(const ConvGeometry& g, const T* x, std::int64_t r0, std::int64_t r1, std::int64_t p0, std::int64_t p1,
+            T* col) {
+    const std::int64_t np = p1 - p0, kk = g.kk(), hw = g.hw();
+    for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t c = r / kk, ki = (r % kk) / g.kw, kj = r % g.kw;
+        const T* xc = x + c * hw;
+        T* dst = col + (r - r0) * np;
+        for (std::int64_t p = p0; p < p1;) {  // one run of an output row at a time
+            const std::int64_t oh = p / g.wo, ow = p % g.wo;
+            const std::int64_t len = std::min(p1 - p, g.wo - ow);
+            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+            if (ih < 0 || ih >= g.h) {
+                std::fill_n(dst, len, T(0));
+            } else {
+                const T* src = xc + ih * g.w;
+                const std::int64_t iw0 = ow * g.sw - g.pw + kj * g.dw;  // input column of j = 0
+                std::int64_t lo, hi;
+                valid_span(iw0, g.sw, g.w, len, lo, hi);
+                std::fill_n(dst, lo, T(0));
+                if (g.sw == 1) {
+                    std::copy_n(src + (iw0 + lo), hi - lo, dst + lo);
+                } else {
+                    for (std::int64_t j = lo; j < hi; ++j) dst[j] = src[iw0 + j * g.sw];
+                }
+                std::fill_n(dst + hi, len - hi, T(0));
+            }
+            dst += len;
+            p += len;
+        }
+    }
+}
+
+/// col2im, the adjoint of im2col: adds col[r - r0, p - p0] into the x element it was read from
+/// (padding positions are dropped). x: [Cg, H, W] of one image and group.
+template <typename T>
+void col2im_add(const ConvGeometry& g, const T* col, std::int64_t r0, std::int64_t r1, std::int64_t p0,
+                std::int64_t p1, T* x) {
+    const std::int64_t np = p1 - p0, kk = g.kk(), hw = g.hw();
+    for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t c = r / kk, ki = (r % kk) / g.kw, kj = r % g.kw;
+        T* xc = x + c * hw;
+        const T* src = col + (r - r0) * np;
+        for (std::int64_t p = p0; p < p1;) {
+            const std::int64_t oh = p / g.wo, ow = p % g.wo;
+            const std::int64_t len = std::min(p1 - p, g.wo - ow);
+            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+            if (ih >= 0 && ih < g.h) {
+                T* dst = xc + ih * g.w;
+                const std::int64_t iw0 = ow * g.sw - g.pw + kj * g.dw;
+                std::int64_t lo, hi;
+                valid_span(iw0, g.sw, g.w, len, lo, hi);
+                if (g.sw == 1) {
+                    T* d = dst + (iw0 + lo);
+                    for (std::int64_t j = 0; j < hi - lo; ++j) d[j] += src[lo + j];
+                } else {
+                    for (std::int64_t j = lo; j < hi; ++j) dst[iw0 + j * g.sw] += src[j];
+                }
+            }
+            src += len;
+            p += len;
+        }
+    }
+}
+
+template <typename T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using ConstMatMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T>
+using MatMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// ---- depthwise: direct loops over one plane -----------------------------------------------------
+// Cg == 1: output channel co reads only input channel ci = co / Coutg, through its kh x kw taps.
+
+/// y plane [Ho, Wo] = b + sum_{ki, kj} w[ki, kj] * x plane shifted (x plane [H, W], w [kh, kw]).
+template <typename T>
+void depthwise_plane_forward(const ConvGeometry& g, const T* x, const T* w, T bias, T* y) {
+    for (std::int64_t oh = 0; oh < g.ho; ++oh) {
+        T* yr = y + oh * g.wo;
+        std::fill_n(yr, g.wo, bias);
+        for (std::int64_t ki = 0; ki < g.kh; ++ki) {
+            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            const T* xr = x + ih * g.w;
+            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                const T wv = w[ki * g.kw + kj];
+                const std::int64_t iw0 = -g.pw + kj * g.dw;  // iw = ow * sw + iw0
+                std::int64_t lo, hi;
+                valid_span(iw0, g.sw, g.w, g.wo, lo, hi);
+                if (g.sw == 1) {
+                    const T* xs = xr + iw0;
+                    for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
+                } else {
+                    for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * g.sw + iw0];
+                }
+            }
+        }
+    }
+}
+
+/// dx plane [H, W] += sum_{ki, kj} w[ki, kj] * dy plane scattered back (the adjoint of the above).
+template <typename T>
+void depthwise_plane_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+    for (std::int64_t oh = 0; oh < g.ho; ++oh) {
+        const T* dyr = dy + oh * g.wo;
+        for (std::int64_t ki = 0; ki < g.kh; ++ki) {
+            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            T* dxr = dx + ih * g.w;
+            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                const T wv = w[ki * g.kw + kj];
+                const std::int64_t iw0 = -g.pw + kj * g.dw;
+                std::int64_t lo, hi;
+                valid_span(iw0, g.sw, g.w, g.wo, lo, hi);
+                if (g.sw == 1) {
+                    T* ds = dxr + iw0;
+                    for (std::int64_t ow = lo; ow < hi; ++ow) ds[ow] += wv * dyr[ow];
+                } else {
+                    for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow * g.sw + iw0] += wv * dyr[ow];
+                }
+            }
+        }
+    }
+}
+
+/// acc[ki kw + kj] += sum_{oh, ow} dy[oh, ow] * x[oh sh - ph + ki dh, ow sw - pw + kj dw] (one plane).
+template <typename T>
+void depthwise_plane_backward_weight(const ConvGeometry& g, const T* x, const T* dy, double* acc) {
+    for (std::int64_t oh = 0; oh < g.ho; ++oh) {
+        const T* dyr = dy + oh * g.wo;
+        for (std::int64_t ki = 0; ki < g.kh; ++ki) {
+            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            const T* xr = x + ih * g.w;
+            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                const std::int64_t iw0 = -g.pw + kj * g.dw;
+                std::int64_t lo, hi;
+                valid_span(iw0, g.sw, g.w, g.wo, lo, hi);
+                if (hi <= lo) continue;
+                // One row's dot product in T (Eigen vectorises it), rows summed in double.
+                using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+                const Eigen::Map<const Vec> a(dyr + lo, hi - lo);
+                if (g.sw == 1) {
+                    acc[ki * g.kw + kj] += double(a.dot(Eigen::Map<const Vec>(xr + lo + iw0, hi - lo)));
+                } else {
+                    const Eigen::Map<const Vec, Eigen::Unaligned, Eigen::InnerStride<>> b(
+                        xr + lo * g.sw + iw0, hi - lo, Eigen::InnerStride<>(g.sw));
+                    acc[ki * g.kw + kj] += double(a.dot(b));
+                }
+            }
+        }
+    }
+}
+
+/// Tasks of roughly `work_per_task` elements of work for loops over planes.
+inline std::int64_t plane_grain(std::int64_t work_per_plane) {
+    return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(work_per_plane, 1));
+}
+
+// ---- the three passes ---------------------------------------------------------------------------
+
+/// y = conv(x, w) + b. x [N, Cin, H, W], w [Cout, Cg, kh, kw], b [Cout] or null, y [N, Cout, Ho, Wo];
+/// all contiguous.
+template <typename T>
+void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+    const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
+    if (g.n == 0 || P == 0 || g.c_out == 0) return;
+    if (g.depthwise()) {
+        parallel_for(0, g.n * g.c_out, plane_grain(P * g.kk()), [&](std::int64_t t0, std::int64_t t1) {
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t n = t / g.c_out, co = t % g.c_out, ci = co / Coutg;
+                depthwise_plane_forward(g, x + (n * g.c_in + ci) * HW, w + co * g.kk(), b ? b[co] : T(0), y + t * P);
+            }
+        });
+        return;
+    }
+    // Tasks: (image, group, pixel tile). Y_g[:, tile] = W_g @ col[:, tile].
+    const std::int64_t pt = pixel_tile(K, P), tiles = (P + pt - 1) / pt;
+    parallel_for(0, g.n * G * tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
+        for (std::int64_t t = t0; t < t1; ++t) {
+            const std::int64_t n = t / (G * tiles), gi = (t / tiles) % G, ti = t % tiles;
+            const std::int64_t p0 = ti * pt, p1 = std::min(P, p0 + pt), np = p1 - p0;
+            const T* xg = x + (n * g.c_in + gi * Cg) * HW;
+            const ConstMatMap<T> Wg(w + gi * Coutg * K, Coutg, K, Eigen::OuterStride<>(K));
+            MatMap<T> Y(y + (n * g.c_out + gi * Coutg) * P + p0, Coutg, np, Eigen::OuterStride<>(P));
+            if (g.pointwise()) {
+                const ConstMatMap<T> X(xg + p0, K, np, Eigen::OuterStride<>(HW));
+                Y.noalias() = Wg * X;
+            } else {
+                T* col = scratch<T>(K * np);
+                im2col(g, xg, 0, K, p0, p1, col);
+                const ConstMatMap<T> C(col, K, np, Eigen::OuterStride<>(np));
+                Y.noalias() = Wg * C;
+            }
+            if (b) {
+                for (std::int64_t co = 0; co < Coutg; ++co) Y.row(co).array() += b[gi * Coutg + co];
+            }
+        }
+    });
+}
+
+/// dx = conv^T(dy, w): the gradient of the input. dy [N, Cout, Ho, Wo], dx [N, Cin, H, W]
+/// (overwritten); contiguous.
+template <typename T>
+void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+    const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw(), kk = g.kk();
+    if (g.n == 0 || g.c_in == 0 || HW == 0) return;
+    if (P == 0 || g.c_out == 0) {
+        std::fill_n(dx, g.n * g.c_in * HW, T(0));
+        return;
+    }
+    if (g.depthwise()) {
+        // Task (image, input channel): its Coutg output channels are added one after the other.
+        parallel_for(0, g.n * g.c_in, plane_grain(P * kk * Coutg), [&](std::int64_t t0, std::int64_t t1) {
+            for (std::int64_t t = t0; t < t1; ++t) {
+                const std::int64_t n = t / g.c_in, ci = t % g.c_in;
+                T* dxp = dx + t * HW;
+                std::fill_n(dxp, HW, T(0));
+                for (std::int64_t j = 0; j < Coutg; ++j) {
+                    const std::int64_t co = ci * Coutg + j;
+                    depthwise_plane_backward_data(g, dy + (n * g.c_out + co) * P, w + co * kk, dxp);
+                }
+            }
+        });
+        return;
+    }
+    // Tasks: (image, group, chunk of input channels). A chunk's dx channels are written only by
+    // its task, so col2im needs no locking; pixel tiles run in order inside the task.
+    const std::int64_t cc = std::min(Cg, std::max<std::int64_t>(1, 256 / kk)), chunks = (Cg + cc - 1) / cc;
+    parallel_for(0, g.n * G * chunks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        for (std::int64_t t = t0; t < t1; ++t) {
+            const std::int64_t n = t / (G * chunks), gi = (t / chunks) % G, ci = t % chunks;
+            const std::int64_t c0 = ci * cc, c1 = std::min(Cg, c0 + cc), r0 = c0 * kk, r1 = c1 * kk, rows = r1 - r0;
+            T* dxg = dx + (n * g.c_in + gi * Cg) * HW;
+            // W_g[:, r0:r1]^T: [rows, Coutg]
+            const ConstMatMap<T> Wc(w + gi * Coutg * K + r0, Coutg, rows, Eigen::OuterStride<>(K));
+            const T* dyg = dy + (n * g.c_out + gi * Coutg) * P;
+            if (g.pointwise()) {  // dx[c0:c1, :] = W^T dY directly (P == HW)
+                const std::int64_t pt = pixel_tile(rows, P);
+                for (std::int64_t p0 = 0; p0 < P; p0 += pt) {
+                    const std::int64_t np = std::min(P, p0 + pt) - p0;
+                    const ConstMatMap<T> DY(dyg + p0, Coutg, np, Eigen::OuterStride<>(P));
+                    MatMap<T> DX(dxg + c0 * HW + p0, rows, np, Eigen::OuterStride<>(HW));
+                    DX.noalias() = Wc.transpose() * DY;
+                }
+                continue;
+            }
+            std::fill_n(dxg + c0 * HW, (c1 - c0) * HW, T(0));
+            const std::int64_t pt = pixel_tile(rows, P);
+            T* dcol = scratch<T>(rows * std::min(pt, P));
+            for (std::int64_t p0 = 0; p0 < P; p0 += pt) {
+                const std::int64_t p1 = std::min(P, p0 + pt), np = p1 - p0;
+                const ConstMatMap<T> DY(dyg + p0, Coutg, np, Eigen::OuterStride<>(P));
+                MatMap<T> DC(dcol, rows, np, Eigen::OuterStride<>(np));
+                DC.noalias() = Wc.transpose() * DY;
+                col2im_add(g, dcol, r0, r1, p0, p1, dxg);
+            }
+        }
+    });
+}
+
+/// dw = sum_n dY_n col_n^T: the gradient of the weight. x [N, Cin, H, W], dy [N, Cout, Ho, Wo],
+/// dw [Cout, Cg, kh, kw] (overwritten); contiguous.
+template <typename T>
+void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+    const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw(), kk = g.kk();
+    if (g.c_out == 0 || K == 0) return;
+    if (g.depthwise()) {
+        // Task: one output channel; images in order, sums in double.
+        parallel_for(0, g.c_out, plane_grain(g.n * P * kk), [&](std::int64_t t0, std::int64_t t1) {
+            std::vector<double> acc(static_cast<std::size_t>(kk));
+            for (std::int64_t co = t0; co < t1; ++co) {
+                const std::int64_t ci = co / Coutg;
+                std::fill(acc.begin(), acc.end(), 0.0);
+                for (std::int64_t n = 0; n < g.n; ++n)
+                    depthwise_plane_backward_weight(g, x + (n * g.c_in + ci) * HW, dy + (n * g.c_out + co) * P,
+                                                    acc.data());
+                for (std::int64_t k = 0; k < kk; ++k) dw[co * kk + k] = T(acc[std::size_t(k)]);
+            }
+        });
+        return;
+    }
+    // Tasks: (group, chunk of K rows). dW_g[:, r0:r1] = sum over images and pixel tiles, in order,
+    // of dY_g[:, tile] @ col[r0:r1, tile]^T; each task builds only its rows of col.
+    const std::int64_t rc = weight_row_chunk(K), chunks = (K + rc - 1) / rc;
+    parallel_for(0, G * chunks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        for (std::int64_t t = t0; t < t1; ++t) {
+            const std::int64_t gi = t / chunks, ci = t % chunks;
+            const std::int64_t r0 = ci * rc, r1 = std::min(K, r0 + rc), rows = r1 - r0;
+            MatMap<T> DW(dw + gi * Coutg * K + r0, Coutg, rows, Eigen::OuterStride<>(K));
+            DW.setZero();
+            const std::int64_t pt = pixel_tile(rows, P);
+            T* col = g.pointwise() ? nullptr : scratch<T>(rows * std::min(pt, P));
+            for (std::int64_t n = 0; n < g.n; ++n) {
+                const T* xg = x + (n * g.c_in + gi * Cg) * HW;
+                const T* dyg = dy + (n * g.c_out + gi * Coutg) * P;
+                for (std::int64_t p0 = 0; p0 < P; p0 += pt) {
+                    const std::int64_t p1 = std::min(P, p0 + pt), np = p1 - p0;
+                    const ConstMatMap<T> DY(dyg + p0, Coutg, np, Eigen::OuterStride<>(P));
+                    if (g.pointwise()) {
+                        const ConstMatMap<T> X(xg + r0 * HW + p0, rows, np, Eigen::OuterStride<>(HW));
+                        DW.noalias() += DY * X.transpose();
+                    } else {
+                        im2col(g, xg, r0, r1, p0, p1, col);
+                        const ConstMatMap<T> C(col, rows, np, Eigen::OuterStride<>(np));
+                        DW.noalias() += DY * C.transpose();
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// db[c] = sum over images and pixels of dy[n, c, :]; dy [N, C, P] contiguous. Each plane is
+/// summed by Eigen (vectorised), the planes in image order in double.
+template <typename T>
+void bias_grad(const T* dy, std::int64_t n, std::int64_t c, std::int64_t p, T* db) {
+    using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+    parallel_for(0, c, plane_grain(n * p), [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t co = c0; co < c1; ++co) {
+            double acc = 0;
+            for (std::int64_t i = 0; i < n; ++i)
+                if (p > 0) acc += double(Eigen::Map<const Vec>(dy + (i * c + co) * p, p).sum());
+            db[co] = T(acc);
+        }
+    });
+}
+
+}  // namespace conv
+}  // namespace fbseg::cpu
