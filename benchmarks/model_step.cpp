@@ -1,0 +1,102 @@
+// fbseg_model_step: times one model's training step (forward, BCE + Dice loss, backward, AdamW
+// update) or inference (eval mode, no grad) and prints one JSON line with the median time and the
+// process's peak resident memory. benchmarks/compare_pytorch.py runs it beside the same step in
+// PyTorch; Google Benchmark's suites are in bench_*.cpp.
+//
+//   fbseg_model_step --model resnet34-unet --in-channels 3 --batch 8 --size 256 --mode train --steps 3
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "fbseg/fbseg.hpp"
+
+using namespace fbseg;
+
+namespace {
+
+/// Peak resident set size of this process in MiB (VmHWM in /proc/self/status), 0 if unknown.
+double peak_rss_mib() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+    return 0.0;
+}
+
+std::shared_ptr<nn::UnaryModule> build(const std::string& name, std::int64_t in_channels) {
+    if (name == "unet")  // the benchmark's classic UNet: base width 32, depth 4
+        return std::make_shared<models::UNet>(models::UNetOptions().in_channels(in_channels).depth(4).base_channels(32));
+    return models::make_model(name, in_channels, 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string model = "unet", mode = "train";
+    std::int64_t batch = 8, size = 256, in_channels = 1;
+    int steps = 3, warmup = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+        if (!value) {
+            std::cerr << "missing value after " << arg << "\n";
+            return 2;
+        }
+        ++i;
+        if (arg == "--model") model = value;
+        else if (arg == "--mode") mode = value;
+        else if (arg == "--batch") batch = std::atoll(value);
+        else if (arg == "--size") size = std::atoll(value);
+        else if (arg == "--in-channels") in_channels = std::atoll(value);
+        else if (arg == "--steps") steps = std::atoi(value);
+        else if (arg == "--warmup") warmup = std::atoi(value);
+        else if (arg == "--threads") set_num_threads(std::atoi(value));
+        else {
+            std::cerr << "usage: fbseg_model_step [--model M] [--mode train|infer] [--batch B] [--size S] "
+                         "[--in-channels C] [--steps N] [--warmup N] [--threads T]\n";
+            return 2;
+        }
+    }
+    try {
+        manual_seed(0);
+        auto net = build(model, in_channels);
+        const Tensor images = randn({batch, in_channels, size, size});
+        const Tensor masks = gt(rand({batch, 1, size, size}), 0.5).to(DType::Float32);
+        std::vector<Tensor> params;
+        for (auto& [name, p] : net->named_parameters()) params.push_back(p);
+        optim::AdamW optimizer(params, optim::AdamWOptions{});
+
+        std::vector<double> seconds;
+        for (int s = 0; s < warmup + steps; ++s) {
+            const auto start = std::chrono::steady_clock::now();
+            if (mode == "train") {
+                net->train();
+                optimizer.zero_grad();
+                const Tensor loss = nn::bce_dice_loss(net->forward(images), masks);
+                loss.backward();
+                optimizer.step();
+            } else {
+                net->eval();
+                NoGradGuard no_grad;
+                const Tensor logits = net->forward(images);
+                (void)logits;
+            }
+            const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            if (s >= warmup) seconds.push_back(t);
+        }
+        std::sort(seconds.begin(), seconds.end());
+        std::cout << "{\"framework\": \"fbseg\", \"model\": \"" << model << "\", \"mode\": \"" << mode
+                  << "\", \"threads\": " << num_threads() << ", \"batch\": " << batch << ", \"size\": " << size
+                  << ", \"median_s\": " << seconds[seconds.size() / 2] << ", \"peak_rss_mib\": " << peak_rss_mib()
+                  << "}" << std::endl;
+    } catch (const fbseg::Error& e) {
+        std::cerr << "fbseg_model_step: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
