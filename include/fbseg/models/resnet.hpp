@@ -10,6 +10,11 @@
 // ResNet-18 has (n1..n4) = (2, 2, 2, 2), ResNet-34 (3, 4, 6, 3). forward() returns
 // [input, f1, f2, f3, f4, f5], as smp's ResNetEncoder.
 //
+// The widths above (stem 64, stages 64/128/256/512) are torchvision's and the defaults; options
+// stem_width() and widths() shrink them (same module tree, same code path) for small test models
+// such as the end-to-end parity fixture (tools/make_e2e_fixtures.py, docs/parity.md). layer1's
+// first block then takes stem_width channels, as torchvision's `inplanes` = 64.
+//
 // A BasicBlock computes  relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))  where both convs are
 // 3x3 (the first carries the block's stride) and the shortcut is x itself, or, when the stride or
 // the width changes, `downsample` = 1x1 conv with the stride (downsample.0) + BatchNorm
@@ -68,9 +73,15 @@ struct ResNetEncoderOptions {
     /// Number of BasicBlocks in layer1..layer4: {2, 2, 2, 2} is ResNet-18, {3, 4, 6, 3} ResNet-34.
     ResNetEncoderOptions(std::vector<std::int64_t> layers) : layers_(std::move(layers)) {}  // NOLINT
     ResNetEncoderOptions& in_channels(std::int64_t v) { in_channels_ = v; return *this; }
+    /// Output channels of conv1/bn1 (torchvision: 64).
+    ResNetEncoderOptions& stem_width(std::int64_t v) { stem_width_ = v; return *this; }
+    /// Output channels of layer1..layer4 (torchvision: 64, 128, 256, 512).
+    ResNetEncoderOptions& widths(std::vector<std::int64_t> v) { widths_ = std::move(v); return *this; }
 
     std::vector<std::int64_t> layers_;
     std::int64_t in_channels_ = 3;
+    std::int64_t stem_width_ = 64;
+    std::vector<std::int64_t> widths_ = {64, 128, 256, 512};
 };
 
 /// smp's ResNetEncoder: torchvision's ResNet minus avgpool and fc, returning 6 feature maps.
@@ -81,21 +92,26 @@ public:
                     options.layers_.size());
         FBSEG_CHECK(options.in_channels_ > 0, "ResNetEncoder: in_channels must be positive");
         for (auto n : options.layers_) FBSEG_CHECK(n > 0, "ResNetEncoder: every stage needs at least one block");
-        conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(nn::Conv2dOptions(options.in_channels_, 64, 7)
+        FBSEG_CHECK(options.widths_.size() == 4, "ResNetEncoder: expected 4 stage widths but got ",
+                    options.widths_.size());
+        FBSEG_CHECK(options.stem_width_ > 0, "ResNetEncoder: stem_width must be positive");
+        for (auto w : options.widths_) FBSEG_CHECK(w > 0, "ResNetEncoder: stage widths must be positive");
+        const std::int64_t stem = options.stem_width_;
+        conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(nn::Conv2dOptions(options.in_channels_, stem, 7)
                                                                           .stride(2)
                                                                           .padding(3)
                                                                           .bias(false)));
-        bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(64));
+        bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(stem));
         relu = register_module("relu", std::make_shared<nn::ReLU>());
         maxpool = register_module("maxpool", std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions(3).stride(2).padding(1)));
-        std::int64_t inplanes = 64;
-        const std::int64_t widths[4] = {64, 128, 256, 512};
+        std::int64_t inplanes = stem;
+        const std::vector<std::int64_t>& widths = options.widths_;
         for (int i = 0; i < 4; ++i) {
             auto layer = std::make_shared<nn::Sequential>();
             for (std::int64_t b = 0; b < options.layers_[std::size_t(i)]; ++b) {
                 const std::int64_t stride = (i > 0 && b == 0) ? 2 : 1;
-                layer->push_back(std::make_shared<BasicBlock>(inplanes, widths[i], stride));
-                inplanes = widths[i];
+                layer->push_back(std::make_shared<BasicBlock>(inplanes, widths[std::size_t(i)], stride));
+                inplanes = widths[std::size_t(i)];
             }
             layers[i] = register_module("layer" + std::to_string(i + 1), layer);
         }
@@ -130,7 +146,10 @@ public:
         return features;
     }
 
-    std::vector<std::int64_t> out_channels() const override { return {options.in_channels_, 64, 64, 128, 256, 512}; }
+    std::vector<std::int64_t> out_channels() const override {
+        const auto& w = options.widths_;
+        return {options.in_channels_, options.stem_width_, w[0], w[1], w[2], w[3]};
+    }
     std::string first_conv_name() const override { return "conv1"; }
 
     ResNetEncoderOptions options;
