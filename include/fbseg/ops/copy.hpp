@@ -34,8 +34,7 @@ inline Tensor& Tensor::fill_(double value) {
     autograd::check_inplace(*this, "fill_", false);
     if (device().is_cpu()) {
         dispatch_all(dtype(), "fill_", [&]<typename T>() {
-            const T v = detail::convert<T>(value);
-            cpu::map1<T, T>(*this, *this, [v](T) { return v; });
+            cpu::fill<T>(*this, detail::convert<T>(value));
         });
     } else {
 #if FBSEG_WITH_CUDA

@@ -7,6 +7,22 @@
 
 namespace fbseg::cpu {
 
+/// out[i] = value for every element of a (possibly strided) tensor. Reads nothing, so it is safe
+/// on fresh, uninitialised memory.
+template <typename T>
+void fill(const Tensor& out, T value) {
+    const auto plan = make_plan<1>(out.shape(), {out.strides()});
+    T* po = static_cast<T*>(out.raw_data());
+    for_each_row(plan, [&](std::int64_t n, const auto& off, const auto& st) {
+        T* o = po + off[0];
+        if (st[0] == 1) {
+            for (std::int64_t i = 0; i < n; ++i) o[i] = value;
+        } else {
+            for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = value;
+        }
+    });
+}
+
 /// out[i] = f(in[i]) with `in` broadcast to out's shape; In and Out may differ (dtype casts).
 template <typename Out, typename In, typename F>
 void map1(const Tensor& out, const Tensor& in, F f) {
