@@ -57,24 +57,6 @@ Tensor formula(const Shape& shape, double a, double b, double scale = 1.0) {
     return from_vector(v, shape);
 }
 
-/// Turns every floating parameter and buffer of `model` into float64 in place (the module and
-/// its members share each TensorImpl, so rewriting the impl converts both), as torch's
-/// model.double().
-void to_float64(nn::Module& model) {
-    for (const auto& list : {model.named_parameters(), model.named_buffers()})
-        for (const auto& [key, t] : list) {
-            if (!is_floating(t.dtype())) continue;
-            const Tensor d = t.detach().to(DType::Float64).contiguous();
-            auto& impl = *t.impl();
-            impl.storage = d.storage();
-            impl.sizes = d.shape();
-            impl.strides = d.strides();
-            impl.offset = d.offset();
-            impl.dtype = DType::Float64;
-            impl.grad.reset();
-        }
-}
-
 /// The formula weights of tools/dump_smp_keys.py (float64), written into the model's state.
 void load_formula_state(nn::Module& model) {
     nn::NamedTensors state;
@@ -193,7 +175,7 @@ TEST_CASE("models: the smp models compute what smp computes (formula weights, fl
         else
             model = std::dynamic_pointer_cast<models::SmpUnet>(models::make_model(name, 1, 1));
         REQUIRE(model != nullptr);
-        to_float64(*model);
+        model->to(DType::Float64);
         load_formula_state(*model);
         for (auto& [path, m] : model->named_modules())
             if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) bn->options.momentum(1.0);

@@ -176,24 +176,6 @@ inline DType fixture_dtype(const SafetensorsFile& f) {
     return DType::Float64;
 }
 
-/// Turns every floating parameter and buffer of `model` into float64 in place, as torch's
-/// model.double(): the module and its members share each TensorImpl, so rewriting the impl
-/// converts both.
-inline void to_float64(nn::Module& model) {
-    for (const auto& list : {model.named_parameters(), model.named_buffers()})
-        for (const auto& [key, t] : list) {
-            if (!is_floating(t.dtype()) || t.dtype() == DType::Float64) continue;
-            const Tensor d = t.detach().to(DType::Float64).contiguous();
-            auto& impl = *t.impl();
-            impl.storage = d.storage();
-            impl.sizes = d.shape();
-            impl.strides = d.strides();
-            impl.offset = d.offset();
-            impl.dtype = DType::Float64;
-            impl.grad.reset();
-        }
-}
-
 inline optim::AdamWOptions adamw_options(const SafetensorsFile& f) {
     FBSEG_CHECK(f.metadata("optimizer") == "AdamW", "e2e fixture '", f.path(), "': optimizer '",
                 f.metadata("optimizer"), "' is not supported (AdamW only)");
@@ -243,7 +225,7 @@ inline E2eReport run_e2e_check(const std::string& path) {
     report.threads = num_threads();
 
     auto model = build_e2e_model(f);
-    if (e2e_detail::fixture_dtype(f) == DType::Float64) e2e_detail::to_float64(*model);
+    if (e2e_detail::fixture_dtype(f) == DType::Float64) model->to(DType::Float64);
     const nn::NamedTensors state = e2e_detail::fixture_state(f, "state.");
     model->load_state_dict(state);  // strict: every key, no extra one, same shapes
     report.num_parameters = model->num_parameters();

@@ -207,6 +207,28 @@ public:
         }
     }
 
+    /// Converts every floating parameter and buffer to `dtype` in place, as torch's
+    /// model.to(dtype) (model.double() for float64). Each tensor keeps its identity: the module's
+    /// members and anyone holding the handle see the new data. Gradients are dropped. Integer
+    /// buffers (num_batches_tracked) are left alone.
+    Module& to(DType dtype) {
+        FBSEG_CHECK(is_floating(dtype), name(), ".to: expected a floating dtype but got ", dtype_name(dtype));
+        NoGradGuard no_grad;
+        for (const auto& list : {named_parameters(), named_buffers()})
+            for (const auto& [key, t] : list) {
+                if (!is_floating(t.dtype()) || t.dtype() == dtype) continue;
+                const Tensor converted = t.detach().to(dtype).contiguous();
+                TensorImpl& impl = *t.impl();  // rewrite the shared impl: every handle sees it
+                impl.storage = converted.storage();
+                impl.sizes = converted.shape();
+                impl.strides = converted.strides();
+                impl.offset = converted.offset();
+                impl.dtype = dtype;
+                impl.grad.reset();
+            }
+        return *this;
+    }
+
     /// Number of scalars in the parameters (only those that require grad if trainable_only).
     std::int64_t num_parameters(bool trainable_only = false) const {
         std::int64_t n = 0;
