@@ -3,6 +3,7 @@
 #   bash tools/run.sh demo   install what is missing, build, train examples/minimal
 #   bash tools/run.sh test   install what is missing, build (CUDA too when nvcc is found), run all tests
 #   bash tools/run.sh asan   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (CPU)
+#   bash tools/run.sh tsan   the concurrency suite under ThreadSanitizer with 8 pool threads (CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-}
@@ -28,8 +29,13 @@ case "$what" in
     cmake --build --preset asan -j "$jobs"
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset asan
     ;;
+  tsan)
+    cmake --preset tsan >/dev/null
+    cmake --build --preset tsan -j "$jobs"
+    ctest --preset tsan
+    ;;
   *)
-    echo "usage: bash tools/run.sh demo|test|asan" >&2
+    echo "usage: bash tools/run.sh demo|test|asan|tsan" >&2
     exit 2
     ;;
 esac
