@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "fbseg/autograd/saved_tensor.hpp"
 #include "fbseg/core/tensor.hpp"
 
 namespace fbseg::autograd {
@@ -100,21 +101,6 @@ private:
     bool released_ = false;
 };
 
-/// A tensor kept for backward. It holds a detached alias (the data, no history: no reference
-/// cycles between a node and its own outputs) and the storage version at save time. If the data
-/// was modified in place before backward runs, unpack() refuses, as PyTorch does.
-class SavedTensor {
-public:
-    SavedTensor() = default;
-    SavedTensor(const Tensor& t);  // NOLINT(implicit): [saved = SavedTensor(x)] reads well
-    Tensor unpack(const std::string& node_name) const;
-    bool defined() const { return data_.defined(); }
-
-private:
-    Tensor data_;
-    std::uint64_t saved_version_ = 0;
-};
-
 /// A node whose backward is a lambda: most ops write their gradient formula next to their
 /// forward code. The lambda captures SavedTensors; release_saved() destroys it.
 class LambdaNode final : public Node {
@@ -131,7 +117,8 @@ private:
     Backward backward_;
 };
 
-/// The sink at a leaf: adds the incoming gradient into leaf.grad.
+/// The sink at a leaf: adds the incoming gradient into leaf.grad (apply() is defined in
+/// autograd/accumulate_grad.hpp, which needs the ops).
 class AccumulateGrad final : public Node {
 public:
     explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {
