@@ -10,6 +10,11 @@ what=${1:-}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 bash tools/install_deps.sh
+# ccache (when installed) keys on paths relative to the source tree, so a fresh clone in another
+# folder (CI's) reuses objects compiled from the same sources; the PCH needs the two sloppiness
+# settings that ccache documents for precompiled headers.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 # nvcc lives outside PATH in a default toolkit install; let CMake find it.
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
 
