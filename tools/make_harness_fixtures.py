@@ -270,12 +270,17 @@ def main() -> None:
     missing = sorted({c["op"] for c in cases} - set(OPS))
     assert not missing, f"no torch mapping in OPS for: {missing}"
 
-    tensors, metadata = {}, {}
+    tensors, metadata, failed = {}, {}, []
     for case in cases:
-        case_tensors, meta = run_case(case)
+        try:
+            case_tensors, meta = run_case(case)
+        except Exception as e:  # report every broken case at once
+            failed.append(f"{case['id']}: {e}")
+            continue
         for suffix, t in case_tensors.items():
             tensors[f"{case['id']}.{suffix}"] = t
         metadata[f"case.{case['id']}"] = json.dumps(meta, sort_keys=True)
+    assert not failed, "cases that torch cannot run:\n  " + "\n  ".join(failed)
     metadata["cases"] = json.dumps([c["id"] for c in cases])
     metadata["generator"] = "tools/make_harness_fixtures.py"
     metadata["torch_version"] = torch.__version__

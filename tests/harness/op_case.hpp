@@ -179,7 +179,12 @@ struct OpCase {
         attrs.set(key, std::move(v));
         return *this;
     }
+    // One overload per literal type, so that 0.1 stays a double and true a bool (with only
+    // attr(key, Attr) and attr(key, int), both would silently become integers).
+    OpCase& attr(const std::string& key, bool v) { return attr(key, Attr(v)); }
     OpCase& attr(const std::string& key, int v) { return attr(key, Attr(std::int64_t(v))); }
+    OpCase& attr(const std::string& key, std::int64_t v) { return attr(key, Attr(v)); }
+    OpCase& attr(const std::string& key, double v) { return attr(key, Attr(v)); }
     OpCase& attr(const std::string& key, const char* v) { return attr(key, Attr(std::string(v))); }
     OpCase& attr(const std::string& key, std::initializer_list<std::int64_t> v) {
         return attr(key, Attr(std::vector<std::int64_t>(v)));

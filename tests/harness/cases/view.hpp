@@ -21,7 +21,7 @@ inline void add_view_cases(Registry& r) {
         .run([](const Inputs& x, const Attrs& a) {
             return out(x[0].slice(a.i("dim"), a.i("start"), a.i("end"), a.i("step")));
         });
-    add(r, "narrow", "rows").in(randn({5, 3}).t()).attr("dim", 1).attr("start", 1).attr("length", 3)
+    add(r, "narrow", "rows").in(randn({5, 3}).t()).attr("dim", 0).attr("start", 1).attr("length", 3)
         .run([](const Inputs& x, const Attrs& a) { return out(x[0].narrow(a.i("dim"), a.i("start"), a.i("length"))); });
     add(r, "select", "middle").in(randn({3, 4, 2})).attr("dim", 1).attr("index", 2)
         .run([](const Inputs& x, const Attrs& a) { return out(x[0].select(a.i("dim"), a.i("index"))); });
@@ -54,11 +54,11 @@ inline void add_view_cases(Registry& r) {
     add(r, "to_device", "cpu").in(randn({3, 4})).run([](const Inputs& x, const Attrs&) { return out(x[0].to(kCPU)); });
 
     // copy_ broadcasts its source into a strided destination; fill_ writes every element.
-    add(r, "copy_", "broadcast").in(randn({3, 4}).t()).in(randn({3})).in_place().run([](const Inputs& x, const Attrs&) {
+    add(r, "copy_", "broadcast").in(randn({3, 4}).t()).in(randn({4})).in_place().run([](const Inputs& x, const Attrs&) {
         Tensor y = x[0];
         return out(y.copy_(x[1]));
     });
-    add(r, "copy_", "same").in(randn({2, 5}).step()).in(randn({5, 2}).t()).in_place().run([](const Inputs& x, const Attrs&) {
+    add(r, "copy_", "same").in(randn({2, 5}).step()).in(randn({2, 5}).t()).in_place().run([](const Inputs& x, const Attrs&) {
         Tensor y = x[0];
         return out(y.copy_(x[1]));
     });
