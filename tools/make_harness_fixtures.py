@@ -153,6 +153,20 @@ OPS = {
     "zeros_like": lambda x, a: torch.zeros_like(x[0]), "ones_like": lambda x, a: torch.ones_like(x[0]),
     "scalar_tensor": lambda x, a: torch.tensor(a["value"]),
     "arange": lambda x, a: torch.arange(int(a["start"]), int(a["end"]), int(a["step"]), dtype=torch.int64),
+    # indexing and rearranging (ops/index.hpp, split.hpp, logical.hpp)
+    "round": lambda x, a: torch.round(x[0]), "clamp_": lambda x, a: x[0].clamp_(a["min"], a["max"]),
+    "clamp_min_": lambda x, a: x[0].clamp_min_(a["min"]), "clamp_max_": lambda x, a: x[0].clamp_max_(a["max"]),
+    "argmin": lambda x, a: torch.argmin(x[0], a["dim"], a["keepdim"]) if "dim" in a else torch.argmin(x[0]),
+    "masked_fill": lambda x, a: x[0].masked_fill(x[1], a["value"]),
+    "masked_fill_": lambda x, a: x[0].masked_fill_(x[1], a["value"]),
+    "gather": lambda x, a: torch.gather(x[0], a["dim"], x[1]), "cumsum": lambda x, a: torch.cumsum(x[0], a["dim"]),
+    "topk": lambda x, a: tuple(torch.topk(x[0], a["k"], a["dim"], a["largest"], a["sorted"])),
+    "flip": lambda x, a: torch.flip(x[0], a["dims"]), "repeat": lambda x, a: x[0].repeat(a["repeats"]),
+    "chunk": lambda x, a: torch.chunk(x[0], a["chunks"], a["dim"]),
+    "split": lambda x, a: torch.split(x[0], a["sizes"] if "sizes" in a else a["size"], a["dim"]),
+    "any": lambda x, a: torch.any(x[0], a["dim"], a["keepdim"]) if "dim" in a else torch.any(x[0]),
+    "all": lambda x, a: torch.all(x[0], a["dim"], a["keepdim"]) if "dim" in a else torch.all(x[0]),
+    "cat": lambda x, a: torch.cat(x, a.get("dim", 0)),
     # layer ops
     "conv2d": conv, "conv_transpose2d": conv_t,
     "max_pool2d": lambda x, a: F.max_pool2d(x[0], a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"]),
@@ -165,6 +179,11 @@ OPS = {
         x[0], x[1], pos_weight=x[2] if len(x) > 2 else None, reduction=a["reduction"]),
     "dice_loss": lambda x, a: dice_loss(x[0], x[1], a["smooth"], a["mode"], a["reduction"]),
     "sigmoid_focal_loss": lambda x, a: focal(x[0], x[1], a),
+    "cross_entropy": lambda x, a: F.cross_entropy(x[0], x[1], weight=x[2] if len(x) > 2 else None,
+                                                  ignore_index=a["ignore_index"], reduction=a["reduction"],
+                                                  label_smoothing=a["label_smoothing"]),
+    "mse_loss": lambda x, a: F.mse_loss(x[0], x[1], reduction=a["reduction"]),
+    "l1_loss": lambda x, a: F.l1_loss(x[0], x[1], reduction=a["reduction"]),
     "bce_dice_loss": lambda x, a: a["bce_weight"] * F.binary_cross_entropy_with_logits(x[0], x[1]) +
     a["dice_weight"] * dice_loss(x[0], x[1], a["smooth"], a["mode"], "mean"),
 }

@@ -59,7 +59,7 @@ inline NodeScan scan_node_names(const std::filesystem::path& include_dir) {
     for (const auto& [path, code] : files)
         for_each_match(code, struct_name, [&](const std::smatch& m) { unary_names[m[1]] = m[2]; });
 
-    const std::regex literal(R"re("(\w+Backwards?)")re");
+    const std::regex literal(R"re("([A-Za-z]\w*Backwards?)")re");  // not the "_Backward" of rule 3
     const std::regex binary_record(R"re(binary::record\(\s*"(\w+)")re");
     const std::regex unary_apply(R"re(unary::apply(_?)\(\s*\w+\s*,\s*(?:unary::)?(\w+)\s*\{)re");
     const std::regex binary_inplace(R"re(binary::apply_\(\s*\w+\s*,\s*\w+\s*,\s*"(\w+)")re");

@@ -215,6 +215,10 @@ struct OpCase {
         grad.rtol = rtol;
         return *this;
     }
+    OpCase& grad_eps(double eps) {  // the finite-difference step
+        grad.eps = eps;
+        return *this;
+    }
     OpCase& flop_count(std::function<double(const Inputs&)> f) {
         flops = std::move(f);
         return *this;
