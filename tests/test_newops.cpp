@@ -50,8 +50,11 @@ void gradcheck_layouts(const std::function<Tensor(const Tensor&)>& f, Data& data
     INFO("input: ", variant);
     REQUIRE_GRADCHECK([f](const std::vector<Tensor>& in) { return f(in[0]); }, {data.distinct_tensor({4, 5, 6})});
     variant = "permuted";
-    REQUIRE_GRADCHECK([f](const std::vector<Tensor>& in) { return f(in[0].permute({1, 2, 0})); },
-                      {data.distinct_tensor({6, 4, 5})});
+    REQUIRE_GRADCHECK(
+        [f](const std::vector<Tensor>& in) {
+            return f(in[0].permute({1, 2, 0}));
+        },
+        {data.distinct_tensor({6, 4, 5})});
     variant = "sliced with step 2";
     REQUIRE_GRADCHECK([f](const std::vector<Tensor>& in) { return f(in[0].slice(2, 1, 12, 2)); },
                       {data.distinct_tensor({4, 5, 12})});
@@ -177,10 +180,16 @@ TEST_CASE("newops: sum and mean over expanded dims do not materialise the expans
     const Tensor leaf = data.tensor({1, 4});
     sum(leaf.expand({1 << 20, 1 << 20, 4})).backward();
     CHECK(values(leaf.grad()) == Vec(4, n));
-    REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) { return sum(in[0].expand({3, 2, 4}), {0, 2}, true); },
-                      {data.tensor({2, 1})});
-    REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) { return mean(in[0].expand({5, 2, 3}), {0}); },
-                      {data.tensor({2, 3})});
+    REQUIRE_GRADCHECK(
+        [](const std::vector<Tensor>& in) {
+            return sum(in[0].expand({3, 2, 4}), {0, 2}, true);
+        },
+        {data.tensor({2, 1})});
+    REQUIRE_GRADCHECK(
+        [](const std::vector<Tensor>& in) {
+            return mean(in[0].expand({5, 2, 3}), {0});
+        },
+        {data.tensor({2, 3})});
 }
 
 // ---- argmin, any, all, round -------------------------------------------------------------------
@@ -328,8 +337,11 @@ TEST_CASE("newops: chunk and split are views") {
     Data data(206);
     REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) { return weighted_cat(split(in[0], 2, 1), 1); },
                       {data.tensor({3, 5})});
-    REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) { return weighted_cat(split(in[0].t(), {1, 3, 1}, 0), 0); },
-                      {data.tensor({3, 5})});
+    REQUIRE_GRADCHECK(
+        [](const std::vector<Tensor>& in) {
+            return weighted_cat(split(in[0].t(), {1, 3, 1}, 0), 0);
+        },
+        {data.tensor({3, 5})});
     REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) { return weighted_cat(chunk(in[0], 3, 0), 0); },
                       {data.tensor({7, 2})});
     REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) { return chunk(in[0], 2, 1)[1]; }, {data.tensor({2, 5})});
@@ -349,17 +361,21 @@ TEST_CASE("newops: gather") {
     CHECK(values(gather(x, -1, i64({0, 2}, {2, 1}))) == Vec{1, 6});
     CHECK(values(gather(x.t(), 1, i64({1, 0, 1}, {3, 1}))) == Vec{4, 2, 6});
     CHECK(values(gather(x, 1, i64({0, 2, 0, 2}, {1, 4}))) == Vec{1, 3, 1, 3});  // longer than x along dim
-    CHECK(values(gather(arange(4.0), 0, i64({3, 3}, {2}))) == Vec{3, 3});  // int64 input
+    CHECK(values(gather(arange(4.0), 0, i64({3, 3}, {2}))) == Vec{3, 3});       // int64 input
     CHECK_SHAPE(gather(x, 1, zeros({2, 0}, DType::Int64)), {2, 0});
     Data data(207);
     // Repeated indices: the backward scatter-adds both gradients.
     const Tensor idx = i64({0, 0, 1, 2, 2, 2, 4, 3, 0, 1, 1, 1}, {3, 4});
     REQUIRE_GRADCHECK([idx](const std::vector<Tensor>& in) { return gather(in[0], 1, idx); }, {data.tensor({3, 5})});
-    REQUIRE_GRADCHECK([idx](const std::vector<Tensor>& in) { return gather(in[0].t(), 1, idx); }, {data.tensor({5, 3})});
+    REQUIRE_GRADCHECK([idx](const std::vector<Tensor>& in) { return gather(in[0].t(), 1, idx); },
+                      {data.tensor({5, 3})});
     REQUIRE_GRADCHECK([idx](const std::vector<Tensor>& in) { return gather(in[0], 0, idx.slice(1, 0, 2)); },
                       {data.tensor({5, 3})});
-    REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) { return gather(in[0], 2, i64({1, 0, 0, 1, 1, 1}, {1, 3, 2})); },
-                      {data.tensor({2, 3, 2})});
+    REQUIRE_GRADCHECK(
+        [](const std::vector<Tensor>& in) {
+            return gather(in[0], 2, i64({1, 0, 0, 1, 1, 1}, {1, 3, 2}));
+        },
+        {data.tensor({2, 3, 2})});
     const Tensor leaf = data.tensor({3});
     sum(gather(leaf, 0, i64({1, 1, 1, 2}, {4}))).backward();
     CHECK(values(leaf.grad()) == Vec{0, 3, 1});
@@ -379,7 +395,8 @@ TEST_CASE("newops: masked_fill") {
     CHECK(values(masked_fill(x, col, 0)) == Vec{1, 2, 3, 0, 0, 0});  // the mask broadcasts
     CHECK(values(masked_fill(x.t(), m.t(), 9)) == Vec{9, 4, 2, 5, 9, 9});
     CHECK(values(masked_fill(arange(3.0), from_vector(std::vector<bool>{false, true, false}), 7)) == Vec{0, 7, 2});
-    CHECK(values(masked_fill(x, m, std::numeric_limits<double>::infinity())).at(0) == std::numeric_limits<double>::infinity());
+    CHECK(values(masked_fill(x, m, std::numeric_limits<double>::infinity())).at(0) ==
+          std::numeric_limits<double>::infinity());
     Tensor y = x.clone();
     Tensor& r = masked_fill_(y, m, 0.5);
     CHECK(r.is_same(y));
@@ -390,8 +407,11 @@ TEST_CASE("newops: masked_fill") {
     REQUIRE_GRADCHECK([m](const std::vector<Tensor>& in) { return masked_fill(in[0], m, 2.0); }, {data.tensor({2, 3})});
     REQUIRE_GRADCHECK([m](const std::vector<Tensor>& in) { return masked_fill(in[0].t(), m.t(), 2.0); },
                       {data.tensor({2, 3})});
-    REQUIRE_GRADCHECK([col](const std::vector<Tensor>& in) { return masked_fill(in[0].expand({2, 3}), col, 2.0); },
-                      {data.tensor({3})});
+    REQUIRE_GRADCHECK(
+        [col](const std::vector<Tensor>& in) {
+            return masked_fill(in[0].expand({2, 3}), col, 2.0);
+        },
+        {data.tensor({3})});
     REQUIRE_GRADCHECK(
         [m](const std::vector<Tensor>& in) {
             Tensor t = mul(in[0], 1.0);
@@ -505,10 +525,12 @@ TEST_CASE("newops: mse_loss and l1_loss") {
     Data data(211);
     for (auto reduction : {nn::Reduction::Mean, nn::Reduction::Sum, nn::Reduction::None}) {
         INFO("reduction ", int(reduction));
-        REQUIRE_GRADCHECK([reduction](const std::vector<Tensor>& in) { return nn::mse_loss(in[0].t(), in[1], reduction); },
-                          {data.tensor({3, 2}), data.tensor({2, 3})});
-        REQUIRE_GRADCHECK([reduction](const std::vector<Tensor>& in) { return nn::l1_loss(in[0], in[1].t(), reduction); },
-                          {data.tensor({2, 3}, 0.5, 1.0), data.tensor({3, 2}, -1.0, 0.4)});
+        REQUIRE_GRADCHECK(
+            [reduction](const std::vector<Tensor>& in) { return nn::mse_loss(in[0].t(), in[1], reduction); },
+            {data.tensor({3, 2}), data.tensor({2, 3})});
+        REQUIRE_GRADCHECK(
+            [reduction](const std::vector<Tensor>& in) { return nn::l1_loss(in[0], in[1].t(), reduction); },
+            {data.tensor({2, 3}, 0.5, 1.0), data.tensor({3, 2}, -1.0, 0.4)});
     }
     CHECK_ERROR(nn::mse_loss(a, b.reshape({4})), "mse_loss", "[4]", "[2, 2]");
     CHECK_ERROR(nn::l1_loss(a, b.to(DType::Float32)), "l1_loss", "float32");
@@ -532,8 +554,10 @@ struct ParityCase {
     std::function<Outputs(const Inputs&)> run;
 };
 
-#define CASE(name, ...) \
-    ParityCase { name, [](const Inputs& in) -> Outputs { return as_outputs(__VA_ARGS__); } }
+#define CASE(name, ...)                                                           \
+    ParityCase {                                                                  \
+        name, [](const Inputs& in) -> Outputs { return as_outputs(__VA_ARGS__); } \
+    }
 
 using nn::Reduction;
 

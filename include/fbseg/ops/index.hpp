@@ -20,8 +20,8 @@ inline void check_index(const char* op, const Tensor& x, std::int64_t dim, const
     FBSEG_CHECK(index.dtype() == DType::Int64, op, ": index must be int64 but got ", index.describe());
     FBSEG_CHECK(index.device() == x.device(), op, ": input ", x.describe(), " and index ", index.describe(),
                 " are on different devices");
-    FBSEG_CHECK(index.dim() == x.dim(), op, ": index ", shape_str(index.shape()), " must have as many dims as the input ",
-                shape_str(x.shape()));
+    FBSEG_CHECK(index.dim() == x.dim(), op, ": index ", shape_str(index.shape()),
+                " must have as many dims as the input ", shape_str(x.shape()));
     for (std::int64_t d = 0; d < x.dim(); ++d)
         FBSEG_CHECK(d == dim || index.shape()[d] <= x.shape()[d], op, ": index ", shape_str(index.shape()),
                     " is larger than the input ", shape_str(x.shape()), " in dim ", d, " (only dim ", dim,
@@ -64,10 +64,11 @@ inline Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
         cpu::gather<T>(x.data_ptr<T>(), x.strides().data(), pi, ic.shape().data(), ic.dim(), dim, out.data_ptr<T>());
     });
     if (autograd::needs_grad({&x})) {
-        autograd::record("GatherBackward", {&x}, {&out},
-                         [in = autograd::TensorMeta::of(x), dim, si = autograd::SavedTensor(ic)](const std::vector<Tensor>& g) {
-                             return std::vector<Tensor>{detail::scatter_add_into(in, dim, si.unpack("GatherBackward"), g[0])};
-                         });
+        autograd::record(
+            "GatherBackward", {&x}, {&out},
+            [in = autograd::TensorMeta::of(x), dim, si = autograd::SavedTensor(ic)](const std::vector<Tensor>& g) {
+                return std::vector<Tensor>{detail::scatter_add_into(in, dim, si.unpack("GatherBackward"), g[0])};
+            });
     }
     return out;
 }
@@ -101,9 +102,10 @@ inline Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
     Tensor out = empty(x.shape(), options_of(x));
     detail::masked_fill_kernel(out, x, mask, value);
     if (autograd::needs_grad({&x})) {
-        autograd::record("MaskedFillBackward", {&x}, {&out}, [sm = autograd::SavedTensor(mask)](const std::vector<Tensor>& g) {
-            return std::vector<Tensor>{masked_fill(g[0], sm.unpack("MaskedFillBackward"), 0.0)};
-        });
+        autograd::record("MaskedFillBackward", {&x}, {&out},
+                         [sm = autograd::SavedTensor(mask)](const std::vector<Tensor>& g) {
+                             return std::vector<Tensor>{masked_fill(g[0], sm.unpack("MaskedFillBackward"), 0.0)};
+                         });
     }
     return out;
 }
@@ -115,9 +117,10 @@ inline Tensor& masked_fill_(Tensor& x, const Tensor& mask, double value) {
     detail::masked_fill_kernel(x, x, mask, value);
     x.storage()->bump_version();
     if (records) {
-        autograd::record("MaskedFill_Backward", {&x}, {&x}, [sm = autograd::SavedTensor(mask)](const std::vector<Tensor>& g) {
-            return std::vector<Tensor>{masked_fill(g[0], sm.unpack("MaskedFill_Backward"), 0.0)};
-        });
+        autograd::record("MaskedFill_Backward", {&x}, {&x},
+                         [sm = autograd::SavedTensor(mask)](const std::vector<Tensor>& g) {
+                             return std::vector<Tensor>{masked_fill(g[0], sm.unpack("MaskedFill_Backward"), 0.0)};
+                         });
     }
     return x;
 }
@@ -141,9 +144,8 @@ inline Tensor flip(const Tensor& x, const Shape& dims) {
         cpu::flip<T>(x.data_ptr<T>(), x.shape().data(), x.strides().data(), x.dim(), flipped.get(), out.data_ptr<T>());
     });
     if (autograd::needs_grad({&x})) {
-        autograd::record("FlipBackward", {&x}, {&out}, [dims](const std::vector<Tensor>& g) {
-            return std::vector<Tensor>{flip(g[0], dims)};
-        });
+        autograd::record("FlipBackward", {&x}, {&out},
+                         [dims](const std::vector<Tensor>& g) { return std::vector<Tensor>{flip(g[0], dims)}; });
     }
     return out;
 }
@@ -219,13 +221,14 @@ inline Tensor cumsum(const Tensor& x, std::int64_t dim) { return detail::cumsum_
 /// (torch.topk). sorted: best first; otherwise in the order of their positions. Ties go to the
 /// lower position; NaN counts as larger than every number.
 /// Gradient: g scattered to the chosen positions, zero elsewhere.
-inline ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1, bool largest = true, bool sorted = true) {
+inline ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1, bool largest = true,
+                          bool sorted = true) {
     FBSEG_CHECK(x.defined(), "topk: input is an undefined tensor");
     detail::check_cpu("topk", {&x});
     dim = normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), "topk");
     const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[dim];
-    FBSEG_CHECK(k >= 0 && k <= n && (x.dim() > 0 || k == 1), "topk: k = ", k, " is out of range for dim ", dim, " of size ", n, " (input ",
-                shape_str(x.shape()), ")");
+    FBSEG_CHECK(k >= 0 && k <= n && (x.dim() > 0 || k == 1), "topk: k = ", k, " is out of range for dim ", dim,
+                " of size ", n, " (input ", shape_str(x.shape()), ")");
     Shape out_shape = x.shape();
     if (x.dim() > 0) out_shape[dim] = k;
     std::int64_t outer = 1, inner = 1;
@@ -239,10 +242,11 @@ inline ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1
                      indices.data_ptr<std::int64_t>());
     });
     if (autograd::needs_grad({&x})) {
-        autograd::record("TopkBackward", {&x}, {&values},
-                         [in = autograd::TensorMeta::of(x), dim, si = autograd::SavedTensor(indices)](const std::vector<Tensor>& g) {
-                             return std::vector<Tensor>{detail::scatter_add_into(in, dim, si.unpack("TopkBackward"), g[0])};
-                         });
+        autograd::record(
+            "TopkBackward", {&x}, {&values},
+            [in = autograd::TensorMeta::of(x), dim, si = autograd::SavedTensor(indices)](const std::vector<Tensor>& g) {
+                return std::vector<Tensor>{detail::scatter_add_into(in, dim, si.unpack("TopkBackward"), g[0])};
+            });
     }
     return {values, indices};
 }

@@ -31,12 +31,16 @@ namespace fbseg {
     inline ret Tensor::name params const { return fbseg::name(FBSEG_PREPEND(*this, args)); }
 #define FBSEG_DEFINE_inplace(ret, name, params, args) \
     inline ret Tensor::name params { return fbseg::name(FBSEG_PREPEND(*this, args)); }
-#define FBSEG_DEFINE_intdim(ret, name, params, args) \
-    template <std::integral I>                       \
-    inline ret Tensor::name params const { return fbseg::name(FBSEG_PREPEND(*this, args)); }
+#define FBSEG_DEFINE_intdim(ret, name, params, args)    \
+    template <std::integral I>                          \
+    inline ret Tensor::name params const {              \
+        return fbseg::name(FBSEG_PREPEND(*this, args)); \
+    }
 #define FBSEG_DEFINE_inttmpl(ret, name, params, args) \
     template <std::integral I>                        \
-    inline ret Tensor::name params const { return fbseg::name(*this, FBSEG_UNPACK args); }
+    inline ret Tensor::name params const {            \
+        return fbseg::name(*this, FBSEG_UNPACK args); \
+    }
 #define FBSEG_DEFINE_METHOD(kind, ret, name, params, args) FBSEG_DEFINE_##kind(ret, name, params, args)
 FBSEG_TENSOR_METHODS(FBSEG_DEFINE_METHOD)
 #undef FBSEG_DEFINE_METHOD
@@ -55,9 +59,11 @@ FBSEG_TENSOR_METHODS(FBSEG_DEFINE_METHOD)
 #define FBSEG_FREE_inttmpl(ret, name, params, args)
 #define FBSEG_FREE_inplace(ret, name, params, args) \
     inline Tensor name(FBSEG_PREPEND(Tensor&& self, params)) { return fbseg::name(FBSEG_PREPEND(self, args)); }
-#define FBSEG_FREE_intdim(ret, name, params, args) \
-    template <std::integral I>                     \
-    inline ret name(FBSEG_PREPEND(const Tensor& self, params)) { return fbseg::name(FBSEG_PREPEND(self, args)); }
+#define FBSEG_FREE_intdim(ret, name, params, args)               \
+    template <std::integral I>                                   \
+    inline ret name(FBSEG_PREPEND(const Tensor& self, params)) { \
+        return fbseg::name(FBSEG_PREPEND(self, args));           \
+    }
 #define FBSEG_FREE_OVERLOAD(kind, ret, name, params, args) FBSEG_FREE_##kind(ret, name, params, args)
 FBSEG_TENSOR_METHODS(FBSEG_FREE_OVERLOAD)
 #undef FBSEG_FREE_OVERLOAD

@@ -18,11 +18,12 @@ std::vector<Tensor> split(const Tensor& x, I split_size, std::int64_t dim = 0) {
     FBSEG_CHECK(x.defined() && x.dim() > 0, "split: expected a tensor with at least one dim but got ", x.describe());
     dim = normalize_dim(dim, x.dim(), "split");
     const std::int64_t n = x.shape()[dim], size = std::int64_t(split_size);
-    FBSEG_CHECK(size > 0 || (size == 0 && n == 0), "split: split_size must be positive but got ", size,
-                " (dim ", dim, " of ", shape_str(x.shape()), " has size ", n, ")");
+    FBSEG_CHECK(size > 0 || (size == 0 && n == 0), "split: split_size must be positive but got ", size, " (dim ", dim,
+                " of ", shape_str(x.shape()), " has size ", n, ")");
     std::vector<Tensor> pieces;
     if (n == 0) return {x.narrow(dim, 0, 0)};
-    for (std::int64_t start = 0; start < n; start += size) pieces.push_back(x.narrow(dim, start, std::min(size, n - start)));
+    for (std::int64_t start = 0; start < n; start += size)
+        pieces.push_back(x.narrow(dim, start, std::min(size, n - start)));
     return pieces;
 }
 
@@ -36,8 +37,8 @@ inline std::vector<Tensor> split(const Tensor& x, const Shape& split_sizes, std:
         FBSEG_CHECK(s >= 0, "split: sizes ", shape_str(split_sizes), " must be >= 0");
         total += s;
     }
-    FBSEG_CHECK(total == x.shape()[dim], "split: sizes ", shape_str(split_sizes), " add up to ", total,
-                " but dim ", dim, " of ", shape_str(x.shape()), " has size ", x.shape()[dim]);
+    FBSEG_CHECK(total == x.shape()[dim], "split: sizes ", shape_str(split_sizes), " add up to ", total, " but dim ",
+                dim, " of ", shape_str(x.shape()), " has size ", x.shape()[dim]);
     std::vector<Tensor> pieces;
     std::int64_t start = 0;
     for (auto s : split_sizes) {

@@ -47,14 +47,15 @@ void gather(const T* x, const std::int64_t* x_strides, const std::int64_t* index
 /// Positions that differ only along `dim` can hit the same element, so the work is split over the
 /// other coordinates and each task walks `dim` in order: the sums are deterministic.
 template <typename T>
-void scatter_add(const T* g, const std::int64_t* index, const std::int64_t* shape, std::int64_t ndim,
-                 std::int64_t dim, T* gx, const std::int64_t* gx_shape) {
+void scatter_add(const T* g, const std::int64_t* index, const std::int64_t* shape, std::int64_t ndim, std::int64_t dim,
+                 T* gx, const std::int64_t* gx_shape) {
     if (ndim == 0) {
         gx[0] += g[0];
         return;
     }
     std::vector<std::int64_t> gx_strides(std::size_t(ndim), 1);
-    for (std::int64_t d = ndim - 1; d > 0; --d) gx_strides[std::size_t(d - 1)] = gx_strides[std::size_t(d)] * gx_shape[d];
+    for (std::int64_t d = ndim - 1; d > 0; --d)
+        gx_strides[std::size_t(d - 1)] = gx_strides[std::size_t(d)] * gx_shape[d];
     std::int64_t outer = 1, inner = 1;
     for (std::int64_t d = 0; d < dim; ++d) outer *= shape[d];
     for (std::int64_t d = dim + 1; d < ndim; ++d) inner *= shape[d];
