@@ -6,6 +6,7 @@
 // element by element: |fbseg - torch| <= atol + rtol |torch|.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -534,6 +535,63 @@ TEST_CASE("newops: mse_loss and l1_loss") {
     }
     CHECK_ERROR(nn::mse_loss(a, b.reshape({4})), "mse_loss", "[4]", "[2, 2]");
     CHECK_ERROR(nn::l1_loss(a, b.to(DType::Float32)), "l1_loss", "float32");
+}
+
+// ---- large inputs: the parallel paths -----------------------------------------------------------
+
+TEST_CASE("newops: large inputs match plain loops for any number of threads") {
+    test::ThreadsGuard guard;
+    Data data(212);
+    const std::int64_t rows = 64, cols = 1500, picks = 700;
+    const Tensor x = data.tensor({rows, cols}, -1, 1, {}, 0.0, false);
+    IVec idx_values;
+    for (std::int64_t i = 0; i < rows * picks; ++i) idx_values.push_back(std::int64_t(data.uniform(0, double(cols))));
+    const Tensor idx = i64(idx_values, {rows, picks});
+    const Vec xv = values(x);
+    const Tensor g = data.tensor({rows, picks}, -1, 1, {}, 0.0, false);
+    const Vec gv = values(g);
+    Vec gather_ref, scatter_ref(std::size_t(rows * cols), 0.0);
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < picks; ++j) {
+            const std::int64_t k = idx_values[std::size_t(r * picks + j)];
+            gather_ref.push_back(xv[std::size_t(r * cols + k)]);
+            scatter_ref[std::size_t(r * cols + k)] += gv[std::size_t(r * picks + j)];
+        }
+    Vec cumsum_ref(xv.size());  // along dim 0
+    for (std::int64_t c = 0; c < cols; ++c) {
+        double acc = 0;
+        for (std::int64_t r = 0; r < rows; ++r)
+            cumsum_ref[std::size_t(r * cols + c)] = acc += xv[std::size_t(r * cols + c)];
+    }
+    std::vector<Tensor> first;
+    for (int threads : {1, 3, 8}) {
+        INFO("threads: ", threads);
+        set_num_threads(threads);
+        const Tensor leaf = x.clone().set_requires_grad(true);
+        const Tensor picked = gather(leaf, 1, idx);
+        picked.backward(g);
+        CHECK(values(picked) == gather_ref);
+        CHECK_CLOSE(leaf.grad(), scatter_ref, 1e-14);
+        CHECK_CLOSE(cumsum(x, 0), cumsum_ref, 1e-14);
+        const ValuesIndices top = topk(x, 5, 1);
+        const Tensor flipped = flip(x, {0, 1});
+        CHECK(values(flipped).front() == xv.back());
+        CHECK(values(repeat(x, {2, 1})) == values(cat({x, x}, 0)));
+        CHECK(values(any(gt(x, 0.999), 1)) == values(gt(max(x, 1).values, 0.999)));
+        const std::vector<Tensor> results = {leaf.grad(), cumsum(x, 0), top.values,
+                                             top.indices, flipped,      masked_fill(x, gt(x, 0.0), 0.0)};
+        if (first.empty()) {
+            first = results;
+            // topk against a sort of each row
+            for (std::int64_t r = 0; r < rows; r += 13) {
+                Vec row(xv.begin() + r * cols, xv.begin() + (r + 1) * cols);
+                std::sort(row.begin(), row.end(), std::greater<>());
+                CHECK(values(top.values.select(0, r)) == Vec(row.begin(), row.begin() + 5));
+            }
+        } else {
+            for (std::size_t k = 0; k < results.size(); ++k) CHECK(test::bitwise_equal(results[k], first[k]));
+        }
+    }
 }
 
 // ---- parity with PyTorch -----------------------------------------------------------------------
