@@ -191,6 +191,8 @@ const std::map<std::string, std::string>& unreachable_nodes() {
     static const std::map<std::string, std::string> names = {
         {"ToDeviceBackward", "needs a second device: the cuda mode runs to_device from CUDA tensors"},
         {"argmaxBackward", "argmax runs under NoGradGuard: reduce::extreme names the node but never records it"},
+        {"argminBackward", "argmin runs under NoGradGuard, as argmax"},
+        {"CumsumReverseBackward", "the node of cumsum's backward itself: only a second-order backward records it"},
     };
     return names;
 }

@@ -5,7 +5,9 @@
 #include <set>
 
 #include "harness/cases/binary.hpp"
+#include "harness/cases/class_loss.hpp"
 #include "harness/cases/factory.hpp"
+#include "harness/cases/index.hpp"
 #include "harness/cases/join.hpp"
 #include "harness/cases/linalg.hpp"
 #include "harness/cases/loss.hpp"
@@ -32,6 +34,8 @@ inline const Registry& registry() {
         add_factory_cases(r);
         add_nn_cases(r);
         add_loss_cases(r);
+        add_class_loss_cases(r);
+        add_index_cases(r);
         std::set<std::string> ids;
         for (const OpCase& c : r) {
             FBSEG_CHECK(ids.insert(c.id()).second, "harness: case '", c.id(), "' is registered twice");

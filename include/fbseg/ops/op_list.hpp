@@ -24,6 +24,7 @@
     X(clamp_min, unary, 1) X(clamp_max, unary, 1)                                             \
     X(neg_, unary, 1) X(exp_, unary, 1) X(sqrt_, unary, 1) X(relu_, unary, 1)                 \
     X(leaky_relu_, unary, 1) X(sigmoid_, unary, 1) X(tanh_, unary, 1)                         \
+    X(round, unary, 1) X(clamp_, unary, 1) X(clamp_min_, unary, 1) X(clamp_max_, unary, 1)    \
     /* binary (ops/binary.hpp) */                                                             \
     X(add, binary, 1) X(sub, binary, 1) X(mul, binary, 1) X(div, binary, 1)                   \
     X(maximum, binary, 1) X(minimum, binary, 1)                                               \
@@ -32,11 +33,16 @@
     X(ne, binary, 0)                                                                          \
     /* reductions (ops/reduce.hpp) */                                                         \
     X(sum, reduce, 1) X(mean, reduce, 1) X(sum_to, reduce, 1) X(max, reduce, 1)               \
-    X(min, reduce, 1) X(var, reduce, 1) X(argmax, reduce, 0)                                  \
+    X(min, reduce, 1) X(var, reduce, 1) X(argmax, reduce, 0) X(argmin, reduce, 0)            \
+    X(any, reduce, 0) X(all, reduce, 0)                                                       \
     /* linear algebra, softmax, joins (ops/linalg.hpp, softmax.hpp, join.hpp) */              \
     X(matmul, linalg, 1) X(bmm, linalg, 1)                                                    \
     X(softmax, softmax, 1) X(log_softmax, softmax, 1)                                         \
-    X(concat, join, 1) X(stack, join, 1) X(pad, join, 1) X(where, join, 1)                    \
+    X(concat, join, 1) X(cat, join, 1) X(stack, join, 1) X(pad, join, 1) X(where, join, 1)    \
+    X(chunk, join, 1) X(split, join, 1)                                                       \
+    /* indexing (ops/index.hpp) */                                                            \
+    X(gather, index, 1) X(masked_fill, index, 1) X(masked_fill_, index, 1) X(flip, index, 1)  \
+    X(repeat, index, 1) X(cumsum, index, 1) X(topk, index, 1)                                 \
     /* views (ops/view.hpp) */                                                                \
     X(view, view, 1) X(reshape, view, 1) X(permute, view, 1) X(transpose, view, 1)            \
     X(t, view, 1) X(slice, view, 1) X(narrow, view, 1) X(select, view, 1) X(expand, view, 1)  \
@@ -54,5 +60,6 @@
     X(batch_norm, nn, 1) X(dropout, nn, 1) X(dropout2d, nn, 1)                                \
     /* losses (nn/loss.hpp) */                                                                \
     X(binary_cross_entropy_with_logits, loss, 1) X(dice_loss, loss, 1)                        \
-    X(sigmoid_focal_loss, loss, 1) X(bce_dice_loss, loss, 1)
+    X(sigmoid_focal_loss, loss, 1) X(bce_dice_loss, loss, 1) X(cross_entropy, loss, 1)        \
+    X(mse_loss, loss, 1) X(l1_loss, loss, 1)
 // clang-format on
