@@ -186,6 +186,35 @@ TEST_CASE("harness: every public op has a case and every case is of a listed op"
     MESSAGE("harness: ", registry().size(), " cases of ", cases_per_op.size(), " ops");
 }
 
+/// Public functions of the op headers that are not ops, each with the reason.
+const std::map<std::string, std::string>& not_ops() {
+    static const std::map<std::string, std::string> names = {
+        {"empty", "allocation without values"},
+        {"empty_like", "allocation without values"},
+        {"from_vector", "builds a tensor from C++ values"},
+        {"scalar_like", "the scalar operand of add(x, 2.0) and friends: covered by the scalar cases of the binary ops"},
+        {"set_requires_grad", "autograd bookkeeping"},
+        {"to", "Tensor::to(DType) and Tensor::to(Device): listed as to_dtype and to_device"},
+    };
+    return names;
+}
+
+TEST_CASE("harness: every public function of the op headers is a listed op or a known non-op") {
+    const auto functions = harness::scan_public_functions(std::filesystem::path(FBSEG_SOURCE_DIR) / "include" / "fbseg");
+    CHECK_MESSAGE(functions.size() > 80, "the scan found only ", functions.size(), " public functions");
+    std::set<std::string> listed;
+    for (const ListedOp& op : public_ops()) listed.insert(op.name);
+    for (const auto& [name, header] : functions) {
+        if (not_ops().count(name)) continue;
+        CHECK_MESSAGE(listed.count(name) == 1, "public function ", name, " (include/fbseg/", header,
+                      ") is not in include/fbseg/ops/op_list.hpp: list it (and give it harness cases), or add it to "
+                      "not_ops() in tests/test_harness.cpp with the reason");
+    }
+    for (const auto& [name, why] : not_ops())
+        CHECK_MESSAGE(functions.count(name) == 1, "not_ops() lists ", name, ", which the headers no longer define");
+    MESSAGE("harness: ", functions.size(), " public functions in the op headers");
+}
+
 /// Node names the scanner finds that no CPU case can produce, each with the reason.
 const std::map<std::string, std::string>& unreachable_nodes() {
     static const std::map<std::string, std::string> names = {

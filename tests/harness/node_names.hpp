@@ -1,5 +1,6 @@
-// tests/harness/node_names.hpp - the autograd node names the library can produce, read from its
-// headers, and the names a graph actually holds.
+// tests/harness/node_names.hpp - what the library's headers say about its ops, for the coverage
+// tests: the public op functions (scan_public_functions), the autograd node names the library can
+// produce (scan_node_names), and the node names a graph actually holds (collect_node_names).
 //
 // Ops name their backward node in a handful of ways; the scanner knows each of them:
 //   1. a string literal ending in "Backward" (or "Backwards"): autograd::record("BmmBackward", ...),
@@ -95,6 +96,44 @@ inline NodeScan scan_node_names(const std::filesystem::path& include_dir) {
         }
     }
     return scan;
+}
+
+/// The public op functions of the headers under include/fbseg/ops/ and nn/loss.hpp: free functions
+/// defined at column 0 inside namespace fbseg or fbseg::nn (not in a detail namespace) that return
+/// Tensor, Tensor&, ValuesIndices or std::vector<Tensor>, and the Tensor::name methods defined
+/// there. Maps the name to its header. (The headers close every namespace with
+/// "}  // namespace name", which is how the scan keeps track of where it is.)
+inline std::map<std::string, std::string> scan_public_functions(const std::filesystem::path& include_dir) {
+    std::map<std::string, std::string> names;
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(include_dir / "ops"))
+        if (entry.is_regular_file() && entry.path().extension() == ".hpp") files.push_back(entry.path());
+    files.push_back(include_dir / "nn" / "loss.hpp");
+    const std::regex open_ns(R"re(^namespace\s+([\w:]+)\s*\{)re");
+    const std::regex close_ns(R"re(^\}\s*//\s*namespace)re");
+    const std::regex function(
+        R"re(^(?:inline\s+)?(?:Tensor&?|ValuesIndices|std::vector<Tensor>)\s+(Tensor::)?([A-Za-z_]\w*)\s*\()re");
+    for (const auto& file : files) {
+        std::ifstream lines(file);  // raw lines: the closing "// namespace" comments matter here
+        std::vector<std::string> stack;
+        for (std::string line; std::getline(lines, line);) {
+            std::smatch m;
+            if (std::regex_search(line, close_ns)) {
+                if (!stack.empty()) stack.pop_back();
+                continue;
+            }
+            line = line.substr(0, line.find("//"));
+            if (std::regex_search(line, m, open_ns)) {
+                stack.push_back(m[1]);
+            } else if (std::regex_search(line, m, function)) {
+                std::string where;
+                for (const auto& n : stack) where += (where.empty() ? "" : "::") + n;
+                if (where == "fbseg" || where == "fbseg::nn")
+                    names.emplace(m[2].str(), std::filesystem::relative(file, include_dir).string());
+            }
+        }
+    }
+    return names;
 }
 
 /// Adds the names of every node reachable from `t`'s grad_fn (AccumulateGrad excluded).
