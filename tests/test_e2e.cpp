@@ -41,9 +41,13 @@ TEST_CASE("e2e: reduced-width resnet unet matches pytorch") {
         CAPTURE(e.name);
         CAPTURE(e.max_abs_error);
         CAPTURE(e.max_ref);
+        CAPTURE(e.worst_element);
+        CAPTURE(e.worst_value);
+        CAPTURE(e.worst_ref);
         CHECK(std::isfinite(e.rel_error));
-        CHECK(e.rel_error <= 1e-4);
+        CHECK(e.worst_ratio <= 1.0);  // per element, see test_support::e2e_tolerance()
         if (e.name.find("num_batches_tracked") != std::string::npos) CHECK(e.rel_error == 0.0);  // 3 -> 4, exactly
     }
-    MESSAGE("e2e reduced fixture: overall max relative error " << report.max_rel_error());
+    MESSAGE("e2e reduced fixture: overall max relative error " << report.max_rel_error()
+                                                                << ", worst per-element ratio " << report.max_worst_ratio());
 }

@@ -29,7 +29,7 @@
 using namespace fbseg;
 using fbseg::test::contains;
 using fbseg::test::error_of;
-using fbseg::test::rel_error;
+
 
 namespace {
 
@@ -183,20 +183,20 @@ TEST_CASE("models: the smp models compute what smp computes (formula weights, fl
         const Tensor x = formula({2, 1, 32, 48}, 0.05, 0.1, 1.5);
         model->train();
         const Tensor y = model->forward(x);
-        CHECK(rel_error(y, file.get(name + ".train.out")) < 1e-9);
+        CHECK_ALLCLOSE(y, file.get(name + ".train.out"), 1e-9, 1e-9);
         for (const auto& key : buffers) {
             CAPTURE(key);
-            CHECK(rel_error(state_named(*model, key), file.get(name + ".train." + key)) < 1e-9);
+            CHECK_ALLCLOSE(state_named(*model, key), file.get(name + ".train." + key), 1e-9, 1e-9);
         }
         sum(mul(y, formula(y.shape(), 0.3, 0.0))).backward();
         const std::string first_conv = "encoder." + model->encoder->first_conv_name() + ".weight";
         for (const std::string& key : {first_conv, std::string("segmentation_head.0.weight")}) {
             CAPTURE(key);
-            CHECK(rel_error(param_named(*model, key).grad(), file.get(name + ".grad." + key)) < 1e-7);
+            CHECK_ALLCLOSE(param_named(*model, key).grad(), file.get(name + ".grad." + key), 1e-7, 1e-7);
         }
         model->eval();
         NoGradGuard no_grad;
-        CHECK(rel_error(model->forward(x), file.get(name + ".eval.out")) < 1e-9);
+        CHECK_ALLCLOSE(model->forward(x), file.get(name + ".eval.out"), 1e-9, 1e-9);
     }
 }
 

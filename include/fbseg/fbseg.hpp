@@ -20,12 +20,15 @@
 #include "fbseg/ops/copy.hpp"
 #include "fbseg/ops/dropout.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/index.hpp"
 #include "fbseg/ops/interpolate.hpp"
 #include "fbseg/ops/join.hpp"
 #include "fbseg/ops/linalg.hpp"
+#include "fbseg/ops/logical.hpp"
 #include "fbseg/ops/pool.hpp"
 #include "fbseg/ops/reduce.hpp"
 #include "fbseg/ops/softmax.hpp"
+#include "fbseg/ops/split.hpp"
 #include "fbseg/ops/unary.hpp"
 #include "fbseg/ops/view.hpp"
 
@@ -51,3 +54,6 @@
 #include "fbseg/models/smp_unet.hpp"
 #include "fbseg/models/summary.hpp"
 #include "fbseg/models/unet.hpp"
+
+// Tensor's method forms (x.exp(), x.add_(y), x.sum(1)): last, once every op is declared.
+#include "fbseg/ops/method_forms.hpp"

@@ -1,5 +1,5 @@
 // tests/support/check.hpp - helpers shared by the core test files (test_tensor, test_autograd,
-// test_ops): relative errors, strided reads that do not go through the library's copy kernels,
+// test_ops): per-element comparisons (allclose), strided reads that do not go through the library's copy kernels,
 // random test data that stays away from kinks, and assertion macros for gradcheck and errors.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ namespace fbseg::test {
 inline constexpr double kTiny = 1e-300;
 
 /// max|a - b| / max(max|b|, tiny); +inf when the sizes differ or a NaN shows up anywhere.
+/// A summary number for messages only: every check compares per element (allclose below),
+/// because a norm-wide relative error hides a wrong small entry next to a large one.
 inline double rel_error(const std::vector<double>& a, const std::vector<double>& b) {
     if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
     double num = 0, den = 0;
@@ -32,6 +35,58 @@ inline double rel_error(const std::vector<double>& a, const std::vector<double>&
     }
     if (std::isnan(num)) return std::numeric_limits<double>::infinity();
     return num / std::max(den, kTiny);
+}
+
+/// The outcome of a per-element comparison |a - ref| <= atol + rtol |ref|.
+struct CloseResult {
+    bool ok = true;
+    std::size_t failures = 0;      // elements over their allowance
+    std::int64_t worst = -1;       // the element with the largest |a - ref| / allowance
+    double worst_ratio = 0;        // that ratio (> 1 fails)
+    double value = 0, reference = 0;
+    std::string message;           // "" when ok
+};
+
+/// Compares element by element: |a[i] - ref[i]| <= atol + rtol |ref[i]|. NaN must meet NaN, an
+/// infinity the same infinity. On failure the message names the worst element (its position,
+/// value and reference) and how many elements failed.
+inline CloseResult allclose(const std::vector<double>& a, const std::vector<double>& ref, double atol, double rtol) {
+    CloseResult r;
+    if (a.size() != ref.size()) {
+        r.ok = false;
+        r.message = "sizes differ: " + std::to_string(a.size()) + " vs reference " + std::to_string(ref.size());
+        return r;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double x = a[i], y = ref[i];
+        double ratio;
+        if (std::isnan(x) || std::isnan(y)) {
+            ratio = std::isnan(x) && std::isnan(y) ? 0.0 : std::numeric_limits<double>::infinity();
+        } else if (std::isinf(x) || std::isinf(y)) {
+            ratio = x == y ? 0.0 : std::numeric_limits<double>::infinity();
+        } else {
+            const double allowed = atol + rtol * std::abs(y);
+            const double diff = std::abs(x - y);
+            ratio = diff == 0 ? 0.0 : (allowed > 0 ? diff / allowed : std::numeric_limits<double>::infinity());
+        }
+        if (ratio > 1) ++r.failures;
+        if (r.worst < 0 || ratio > r.worst_ratio) {
+            r.worst = std::int64_t(i);
+            r.worst_ratio = ratio;
+            r.value = x;
+            r.reference = y;
+        }
+    }
+    if (r.failures > 0) {
+        r.ok = false;
+        std::ostringstream msg;
+        msg.precision(10);
+        msg << r.failures << " of " << a.size() << " elements differ by more than atol " << atol << " + rtol " << rtol
+            << " * |ref|; worst: element " << r.worst << " = " << r.value << ", reference " << r.reference
+            << " (|diff| " << std::abs(r.value - r.reference) << ")";
+        r.message = msg.str();
+    }
+    return r;
 }
 
 /// The values of a CPU tensor of any dtype and any strides, in row-major logical order, read
@@ -63,6 +118,30 @@ inline double rel_error(const Tensor& a, const std::vector<double>& b) { return 
 inline double rel_error(const Tensor& a, const Tensor& b) {
     if (a.shape() != b.shape()) return std::numeric_limits<double>::infinity();
     return rel_error(values(a), values(b));
+}
+
+/// allclose for tensors (any dtype and strides; shapes must match) and against plain values.
+inline CloseResult allclose(const Tensor& a, const std::vector<double>& ref, double atol, double rtol) {
+    return allclose(values(a), ref, atol, rtol);
+}
+inline CloseResult allclose(const Tensor& a, const Tensor& ref, double atol, double rtol) {
+    if (a.shape() != ref.shape()) {
+        CloseResult r;
+        r.ok = false;
+        r.message = "shapes differ: " + shape_str(a.shape()) + " vs reference " + shape_str(ref.shape());
+        return r;
+    }
+    CloseResult r = allclose(values(a), values(ref), atol, rtol);
+    if (!r.ok && r.worst >= 0 && ref.dim() > 0) {  // name the worst element by its multi-index too
+        std::int64_t i = r.worst;
+        std::string index;
+        for (std::int64_t d = ref.dim(); d-- > 0;) {
+            index = std::to_string(i % ref.size(d)) + (index.empty() ? "" : ", ") + index;
+            i /= ref.size(d);
+        }
+        r.message += " at [" + index + "] of " + shape_str(ref.shape());
+    }
+    return r;
 }
 
 /// Bitwise equality of two CPU tensors of the same dtype and shape (for determinism checks).
@@ -189,9 +268,15 @@ private:
 /// CHECK_SHAPE(t, {2, 3}) compares shapes and prints both on failure.
 #define CHECK_SHAPE(t, ...) CHECK(::fbseg::shape_str((t).shape()) == ::fbseg::shape_str(::fbseg::Shape __VA_ARGS__))
 
-/// CHECK_CLOSE(actual, expected, tol): rel_error(actual, expected) <= tol, with the error shown.
-#define CHECK_CLOSE(actual, expected, tol)                                                  \
-    do {                                                                                    \
-        const double rel_error_ = ::fbseg::test::rel_error((actual), (expected));           \
-        CHECK_MESSAGE(rel_error_ <= (tol), "relative error " << rel_error_ << " > " << (tol)); \
+/// CHECK_ALLCLOSE(actual, expected, atol, rtol): per element |a - e| <= atol + rtol |e|; on
+/// failure the worst element (position, value, reference) and the number of failures are shown.
+#define CHECK_ALLCLOSE(actual, expected, atol, rtol)                                                 \
+    do {                                                                                             \
+        const ::fbseg::test::CloseResult close_ = ::fbseg::test::allclose((actual), (expected), (atol), (rtol)); \
+        CHECK_MESSAGE(close_.ok, close_.message);                                                    \
     } while (0)
+
+/// CHECK_CLOSE(actual, expected, tol): CHECK_ALLCLOSE with atol = rtol = tol, i.e. per element
+/// |a - e| <= tol (1 + |e|): relative for entries above 1, absolute below (where a relative
+/// error of a value near 0 would measure cancellation, not the op).
+#define CHECK_CLOSE(actual, expected, tol) CHECK_ALLCLOSE(actual, expected, (tol), (tol))

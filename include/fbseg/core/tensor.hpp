@@ -9,6 +9,7 @@
 // ops/tensor_methods.hpp; include "fbseg/fbseg.hpp" to get all of them.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -21,12 +22,15 @@
 #include "fbseg/core/error.hpp"
 #include "fbseg/core/shape.hpp"
 #include "fbseg/core/storage.hpp"
+#include "fbseg/ops/method_list.hpp"
 
 namespace fbseg {
 
 namespace autograd {
 class Node;
 }
+
+struct ValuesIndices;  // values and int64 indices of max(dim), topk (ops/reduce.hpp)
 
 /// What the factories create: dtype, device and whether the result is a leaf that needs a grad.
 ///   zeros({2, 3}, TensorOptions().dtype(DType::Float64).requires_grad(true))
@@ -186,6 +190,21 @@ public:
     void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
     /// Number of in-place writes to this tensor's storage so far.
     std::uint64_t version() const { return checked().storage->version(); }
+
+    // ---- method forms of the ops: x.exp(), x.add_(y), x.sum(1)... ----
+    // Generated from the list in ops/method_list.hpp; each forwards to the free function of the
+    // same name (definitions in ops/method_forms.hpp).
+#define FBSEG_DECLARE_fn(ret, name, params, args) ret name params const;
+#define FBSEG_DECLARE_inplace(ret, name, params, args) ret name params;
+#define FBSEG_DECLARE_intdim(ret, name, params, args) template <std::integral I> ret name params const;
+#define FBSEG_DECLARE_inttmpl(ret, name, params, args) template <std::integral I> ret name params const;
+#define FBSEG_DECLARE_METHOD(kind, ret, name, params, args) FBSEG_DECLARE_##kind(ret, name, params, args)
+    FBSEG_TENSOR_METHODS(FBSEG_DECLARE_METHOD)
+#undef FBSEG_DECLARE_METHOD
+#undef FBSEG_DECLARE_fn
+#undef FBSEG_DECLARE_inplace
+#undef FBSEG_DECLARE_intdim
+#undef FBSEG_DECLARE_inttmpl
 
 private:
     TensorImpl& checked() const {

@@ -1,18 +1,22 @@
 // fbseg/nn/loss.hpp - segmentation losses on logits: BCE-with-logits, soft Dice, sigmoid focal
-// loss, and BCE + Dice.
+// loss, BCE + Dice, multi-class cross-entropy; and the regression losses mse_loss and l1_loss.
 //
-// Every loss takes raw logits x (any shape, e.g. [N, 1, H, W]) and a target t of the same shape
-// and dtype (0/1 masks, or probabilities). They are written with differentiable ops, so their
-// gradients come from autograd. The formulas and why they are written this way are in
-// docs/training.md.
+// The binary losses take raw logits x (any shape, e.g. [N, 1, H, W]) and a target t of the same
+// shape and dtype (0/1 masks, or probabilities); cross_entropy takes [N, C, ...] logits and int64
+// class indices [N, ...]. They are written with differentiable ops, so their gradients come from
+// autograd. The formulas and why they are written this way are in docs/training.md.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <optional>
 
+#include "fbseg/nn/module.hpp"
 #include "fbseg/ops/binary.hpp"
+#include "fbseg/ops/index.hpp"
+#include "fbseg/ops/join.hpp"
 #include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/softmax.hpp"
 #include "fbseg/ops/tensor_methods.hpp"
 #include "fbseg/ops/unary.hpp"
 #include "fbseg/ops/view.hpp"
@@ -149,5 +153,142 @@ inline Tensor bce_dice_loss(const Tensor& logits, const Tensor& target, const Bc
     const Tensor dice = dice_loss(logits, target, options.smooth, options.dice_mode, Reduction::Mean);
     return bce * options.bce_weight + dice * options.dice_weight;
 }
+
+// ---- multi-class segmentation ----------------------------------------------------------------
+
+/// Cross-entropy on logits with int64 class indices (torch.nn.functional.cross_entropy with
+/// class-index targets):
+///   logits [N, C, d1, ...] (or [C]),  target [N, d1, ...] (or []) with values in [0, C) or
+///   ignore_index,  weight [C] (optional, one weight per class).
+/// Per element, with p = log_softmax(logits, 1) (stable: the max is subtracted inside) and the
+/// class c = target:
+///   l = -w_c p_c                                         (0 where target == ignore_index)
+/// reduction Mean: sum(l) / sum(w_c) over the non-ignored elements (a weighted mean, as PyTorch;
+/// NaN when every element is ignored); Sum: sum(l); None: l, shaped like target.
+/// Label smoothing e mixes in the uniform distribution over the C classes:
+///   l = (1 - e) (-w_c p_c) + (e / C) (-sum_k w_k p_k),
+/// reduced the same way (the Mean divides both terms by the same sum(w_c)).
+inline Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight = Tensor(),
+                            std::int64_t ignore_index = -100, Reduction reduction = Reduction::Mean,
+                            double label_smoothing = 0.0) {
+    const char* op = "cross_entropy";
+    FBSEG_CHECK(logits.defined() && target.defined(), op, ": logits and target must be defined");
+    FBSEG_CHECK(is_floating(logits.dtype()), op, ": logits must be floating, got ", logits.describe());
+    FBSEG_CHECK(target.dtype() == DType::Int64, op, ": target must hold int64 class indices but got ",
+                target.describe(), " (class-probability targets are not supported; use .to(DType::Int64) on a label map)");
+    FBSEG_CHECK(logits.dim() >= 1, op, ": logits must be [N, C, ...] or [C] but got ", logits.describe());
+    FBSEG_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, ": label_smoothing must be in [0, 1] but got ",
+                label_smoothing);
+    detail::check_cpu(op, {&logits, &target, &weight});
+    const bool unbatched = logits.dim() == 1;
+    const Tensor x = unbatched ? logits.unsqueeze(0) : logits;
+    const Tensor t = unbatched ? target.unsqueeze(0) : target;
+    Shape expected = x.shape();
+    expected.erase(expected.begin() + 1);
+    FBSEG_CHECK(t.shape() == expected, op, ": target ", shape_str(target.shape()), " does not match the logits ",
+                shape_str(logits.shape()), " (expected target ", shape_str(unbatched ? Shape{} : expected),
+                ": the logits' shape without the class dim 1)");
+    const std::int64_t classes = x.shape()[1];
+    if (weight.defined())
+        FBSEG_CHECK(weight.dim() == 1 && weight.shape()[0] == classes && weight.dtype() == logits.dtype(), op,
+                    ": weight must be a [", classes, "] tensor of the logits' dtype, got ", weight.describe());
+    {
+        const Tensor tc = t.contiguous();
+        const std::int64_t* pt = tc.data_ptr<std::int64_t>();
+        for (std::int64_t i = 0; i < tc.numel(); ++i)
+            FBSEG_CHECK(pt[i] == ignore_index || (pt[i] >= 0 && pt[i] < classes), op, ": target value ", pt[i],
+                        " is out of range for ", classes, " classes (logits ", shape_str(logits.shape()),
+                        "; ignore_index is ", ignore_index, ")");
+    }
+    const Tensor ignored = eq(t, double(ignore_index));
+    const Tensor safe = masked_fill(t, ignored, 0.0);  // ignored elements read class 0, weighted 0
+    const Tensor logp = log_softmax(x, 1);
+    const Tensor picked = gather(logp, 1, safe.unsqueeze(1)).squeeze(1);  // p_c
+    Tensor w = weight.defined() ? gather(weight, 0, safe.reshape({-1})).reshape(safe.shape())
+                                : ones(safe.shape(), options_of(x));
+    w = masked_fill(w, ignored, 0.0);  // w_c, 0 where ignored
+    const Tensor nll = neg(mul(picked, w));
+    auto reduce_ce = [&](const Tensor& l) -> Tensor {
+        switch (reduction) {
+            case Reduction::None: return unbatched ? l.squeeze(0) : l;
+            case Reduction::Sum: return sum(l);
+            case Reduction::Mean: return div(sum(l), sum(w));
+        }
+        return l;
+    };
+    if (label_smoothing == 0.0) return reduce_ce(nll);
+    Shape weight_shape(std::size_t(x.dim()), 1);  // [1, C, 1, ...]
+    weight_shape[1] = classes;
+    const Tensor weighted = weight.defined() ? mul(logp, weight.reshape(weight_shape)) : logp;
+    const Tensor smooth = masked_fill(neg(sum(weighted, Shape{1}, false)), ignored, 0.0);  // -sum_k w_k p_k
+    return add(mul(reduce_ce(nll), 1.0 - label_smoothing), mul(reduce_ce(smooth), label_smoothing / double(classes)));
+}
+
+namespace loss_detail {
+inline void check_same(const Tensor& input, const Tensor& target, const char* op) {
+    FBSEG_CHECK(input.defined() && target.defined(), op, ": input and target must be defined");
+    FBSEG_CHECK(is_floating(input.dtype()), op, ": input must be floating, got ", input.describe());
+    FBSEG_CHECK(input.shape() == target.shape() && input.dtype() == target.dtype(), op, ": target ", target.describe(),
+                " must have the shape and dtype of the input ", input.describe());
+}
+}  // namespace loss_detail
+
+/// Mean squared error (torch.nn.functional.mse_loss): l = (x - t)^2, then `reduction`.
+inline Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
+    loss_detail::check_same(input, target, "mse_loss");
+    return loss_detail::reduce(square(sub(input, target)), reduction);
+}
+
+/// Mean absolute error (torch.nn.functional.l1_loss): l = |x - t|, then `reduction`. The gradient
+/// at x == t is 0 (as PyTorch's sign(0)).
+inline Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
+    loss_detail::check_same(input, target, "l1_loss");
+    return loss_detail::reduce(abs(sub(input, target)), reduction);
+}
+
+// ---- module forms: loss(input, target), as torch.nn.CrossEntropyLoss / MSELoss / L1Loss ----------
+
+struct CrossEntropyLossOptions {
+    Tensor weight_ = {};  // [C], optional
+    std::int64_t ignore_index_ = -100;
+    Reduction reduction_ = Reduction::Mean;
+    double label_smoothing_ = 0.0;
+    CrossEntropyLossOptions& weight(const Tensor& w) { weight_ = w; return *this; }
+    CrossEntropyLossOptions& ignore_index(std::int64_t i) { ignore_index_ = i; return *this; }
+    CrossEntropyLossOptions& reduction(Reduction r) { reduction_ = r; return *this; }
+    CrossEntropyLossOptions& label_smoothing(double e) { label_smoothing_ = e; return *this; }
+};
+
+/// cross_entropy as a module; the class weight is a buffer ("weight"), as in PyTorch.
+///   nn::CrossEntropyLoss loss(nn::CrossEntropyLossOptions().ignore_index(255));
+///   Tensor l = loss(logits, labels);
+class CrossEntropyLoss : public Module {
+public:
+    explicit CrossEntropyLoss(const CrossEntropyLossOptions& options = {}) : Module("CrossEntropyLoss"), options(options) {
+        if (options.weight_.defined()) this->options.weight_ = register_buffer("weight", options.weight_);
+    }
+    Tensor forward(const Tensor& input, const Tensor& target) {
+        return cross_entropy(input, target, options.weight_, options.ignore_index_, options.reduction_,
+                             options.label_smoothing_);
+    }
+    Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
+    CrossEntropyLossOptions options;
+};
+
+class MSELoss : public Module {
+public:
+    explicit MSELoss(Reduction reduction = Reduction::Mean) : Module("MSELoss"), reduction(reduction) {}
+    Tensor forward(const Tensor& input, const Tensor& target) { return mse_loss(input, target, reduction); }
+    Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
+    Reduction reduction;
+};
+
+class L1Loss : public Module {
+public:
+    explicit L1Loss(Reduction reduction = Reduction::Mean) : Module("L1Loss"), reduction(reduction) {}
+    Tensor forward(const Tensor& input, const Tensor& target) { return l1_loss(input, target, reduction); }
+    Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
+    Reduction reduction;
+};
 
 }  // namespace fbseg::nn

@@ -54,6 +54,9 @@ inline Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     return out;
 }
 
+/// PyTorch's name for concat (torch.cat), dim 0 by default.
+inline Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0) { return concat(tensors, dim); }
+
 /// Joins tensors of one shape along a new dim.
 inline Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
     FBSEG_CHECK(!tensors.empty(), "stack: expected at least one tensor");

@@ -102,13 +102,21 @@ inline Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
     detail::check_cpu("sum", {&x});
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "sum");
     Tensor out = empty(reduce::reduced_shape(x.shape(), dims, keepdim), options_of(x));
-    auto [rows, r] = reduce::as_rows(x, dims);
+    // A reduced dim of stride 0 (from expand) repeats one value `size` times: it is summed once and
+    // the sum scaled by `size`, so sum(x.expand({1 << 20, 4})) never materialises the expansion.
+    Shape sizes = x.shape();
+    std::int64_t repeats = 1;
+    for (auto d : dims)
+        if (x.strides()[d] == 0 && sizes[d] > 1) repeats *= std::exchange(sizes[d], 1);
+    const Tensor src = repeats == 1 ? x : detail::make_view(x, sizes, x.strides(), x.offset());
+    auto [rows, r] = reduce::as_rows(src, dims);
     dispatch_numeric(x.dtype(), "sum", [&]<typename T>() {
         using Acc = cpu::acc_t<T>;
         T* po = out.data_ptr<T>();
+        const Acc scale = Acc(repeats);
         reduce::rows(rows.template data_ptr<T>(), out.numel(), r, Acc(0),
                      [](Acc a, T v, std::int64_t) { return a + Acc(v); }, [](Acc a, Acc b) { return a + b; },
-                     [po](std::int64_t i, Acc a) { po[i] = T(a); });
+                     [po, scale](std::int64_t i, Acc a) { po[i] = T(a * scale); });
     });
     if (autograd::needs_grad({&x})) {
         autograd::record("SumBackward", {&x}, {&out},
@@ -244,6 +252,13 @@ inline Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false) {
 }
 /// Index of the largest element of the flattened tensor.
 inline Tensor argmax(const Tensor& x) { return argmax(x.detach().reshape({-1}), 0); }
+/// Index of the (first) smallest element along dim; int64, no gradient.
+inline Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim = false) {
+    NoGradGuard no_grad;
+    return reduce::extreme(x, dim, keepdim, false, "argmin").indices;
+}
+/// Index of the smallest element of the flattened tensor.
+inline Tensor argmin(const Tensor& x) { return argmin(x.detach().reshape({-1}), 0); }
 
 /// Variance over `dims` (all when empty) with Bessel's correction by default:
 ///   var = sum((x - mean)^2) / (N - correction).

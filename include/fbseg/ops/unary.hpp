@@ -118,6 +118,25 @@ struct Clamp {
     }
 };
 
+/// clamp written for the in-place form: its gradient passes where lo < x < hi, and that is
+/// exactly where lo < y < hi (y = clamp(x) equals a bound everywhere else), so it needs only y.
+struct ClampOut {
+    static constexpr const char* name = "clamp_";
+    static constexpr bool needs_x = false;
+    double lo, hi;
+    template <typename T> T forward(T x) const { return Clamp{lo, hi}.forward(x); }
+    template <typename T> T backward(T g, T, T y) const { return Clamp{lo, hi}.backward(g, y, y); }
+};
+/// Rounds to the nearest integer, halves to even (as torch.round: round(0.5) = 0, round(1.5) = 2,
+/// round(-2.5) = -2). std::nearbyint rounds in the current mode, which is to-nearest-even unless a
+/// program changed it. The derivative is 0 almost everywhere, so the gradient is 0 (as PyTorch).
+struct Round {
+    static constexpr const char* name = "round";
+    static constexpr bool needs_x = false;
+    template <typename T> T forward(T x) const { return std::nearbyint(x); }
+    template <typename T> T backward(T, T, T) const { return T(0); }
+};
+
 /// out = f(x) on the CPU.
 template <typename Op>
 void compute(const Tensor& out, const Tensor& x, const Op& op) {
@@ -200,6 +219,8 @@ inline Tensor clamp(const Tensor& x, double lo, double hi) {
 }
 inline Tensor clamp_min(const Tensor& x, double lo) { return clamp(x, lo, std::numeric_limits<double>::infinity()); }
 inline Tensor clamp_max(const Tensor& x, double hi) { return clamp(x, -std::numeric_limits<double>::infinity(), hi); }
+/// round(x): nearest integer, halves to even; gradient 0.
+inline Tensor round(const Tensor& x) { return unary::apply(x, unary::Round{}); }
 
 inline Tensor& neg_(Tensor& x) { return unary::apply_(x, unary::Neg{}); }
 inline Tensor& exp_(Tensor& x) { return unary::apply_(x, unary::Exp{}); }
@@ -211,5 +232,11 @@ inline Tensor& leaky_relu_(Tensor& x, double negative_slope = 0.01) {
 }
 inline Tensor& sigmoid_(Tensor& x) { return unary::apply_(x, unary::Sigmoid{}); }
 inline Tensor& tanh_(Tensor& x) { return unary::apply_(x, unary::Tanh{}); }
+inline Tensor& clamp_(Tensor& x, double lo, double hi) {
+    FBSEG_CHECK(!(lo > hi), "clamp_: min ", lo, " is greater than max ", hi);
+    return unary::apply_(x, unary::ClampOut{lo, hi});
+}
+inline Tensor& clamp_min_(Tensor& x, double lo) { return clamp_(x, lo, std::numeric_limits<double>::infinity()); }
+inline Tensor& clamp_max_(Tensor& x, double hi) { return clamp_(x, -std::numeric_limits<double>::infinity(), hi); }
 
 }  // namespace fbseg
