@@ -153,9 +153,9 @@ inline Tensor batch_norm(const Tensor& input, Tensor running_mean, Tensor runnin
             [=, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                 const Tensor gy = grads[0].contiguous();
                 const Tensor xv = sx.unpack("BatchNormBackward");
-                Tensor gx = need_x ? empty(x_shape, TensorOptions(dtype)) : Tensor();
-                Tensor gw = need_w ? empty({c}, TensorOptions(dtype)) : Tensor();
-                Tensor gb = need_b ? empty({c}, TensorOptions(dtype)) : Tensor();
+                Tensor gx = need_x ? empty(x_shape, TensorOptions(dtype).device(grads[0].device())) : Tensor();
+                Tensor gw = need_w ? empty({c}, TensorOptions(dtype).device(grads[0].device())) : Tensor();
+                Tensor gb = need_b ? empty({c}, TensorOptions(dtype).device(grads[0].device())) : Tensor();
                 dispatch_floating(dtype, "batch_norm_backward", [&]<typename T>() {
                     const std::vector<double> gamma =
                         bn_detail::read_channels<T>(has_w ? sw.unpack("BatchNormBackward") : Tensor(), c, 1.0);

@@ -130,18 +130,18 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
                              Tensor gx, gw, gb;
                              dispatch_floating(dtype, "conv2d_backward", [&]<typename T>() {
                                  if (need_x) {
-                                     gx = empty(x_shape, TensorOptions(dtype));
+                                     gx = empty(x_shape, TensorOptions(dtype).device(grads[0].device()));
                                      cpu::conv::backward_data<T>(g, gy.data_ptr<T>(),
                                                                  sw.unpack("Conv2dBackward").data_ptr<T>(),
                                                                  gx.data_ptr<T>());
                                  }
                                  if (need_w) {
-                                     gw = empty(w_shape, TensorOptions(dtype));
+                                     gw = empty(w_shape, TensorOptions(dtype).device(grads[0].device()));
                                      cpu::conv::backward_weight<T>(g, sx.unpack("Conv2dBackward").data_ptr<T>(),
                                                                    gy.data_ptr<T>(), gw.data_ptr<T>());
                                  }
                                  if (need_b) {
-                                     gb = empty({g.c_out}, TensorOptions(dtype));
+                                     gb = empty({g.c_out}, TensorOptions(dtype).device(grads[0].device()));
                                      cpu::conv::bias_grad<T>(gy.data_ptr<T>(), g.n, g.c_out, g.p(), gb.data_ptr<T>());
                                  }
                              });
@@ -211,19 +211,19 @@ inline Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const 
                              Tensor gx, gw, gb;
                              dispatch_floating(dtype, "conv_transpose2d_backward", [&]<typename T>() {
                                  if (need_x) {  // d input = conv2d(d out, weight)
-                                     gx = empty(x_shape, TensorOptions(dtype));
+                                     gx = empty(x_shape, TensorOptions(dtype).device(grads[0].device()));
                                      cpu::conv::forward<T>(g, gy.data_ptr<T>(),
                                                            sw.unpack("ConvTranspose2dBackward").data_ptr<T>(), nullptr,
                                                            gx.data_ptr<T>());
                                  }
                                  if (need_w) {  // conv2d's weight gradient with x = d out, dy = input
-                                     gw = empty(w_shape, TensorOptions(dtype));
+                                     gw = empty(w_shape, TensorOptions(dtype).device(grads[0].device()));
                                      cpu::conv::backward_weight<T>(g, gy.data_ptr<T>(),
                                                                    sx.unpack("ConvTranspose2dBackward").data_ptr<T>(),
                                                                    gw.data_ptr<T>());
                                  }
                                  if (need_b) {
-                                     gb = empty({g.c_in}, TensorOptions(dtype));
+                                     gb = empty({g.c_in}, TensorOptions(dtype).device(grads[0].device()));
                                      cpu::conv::bias_grad<T>(gy.data_ptr<T>(), g.n, g.c_in, g.h * g.w, gb.data_ptr<T>());
                                  }
                              });

@@ -24,7 +24,7 @@ namespace dropout_detail {
 
 /// y = x * mask, mask of `mask_shape` (broadcast to x's shape), recording dx = dy * mask.
 inline Tensor apply(const Tensor& x, double p, const Shape& mask_shape, Generator& gen, const char* op) {
-    Tensor mask = empty(mask_shape, TensorOptions(x.dtype()));
+    Tensor mask = empty(mask_shape, options_of(x));
     const std::uint64_t first = gen.reserve(std::uint64_t(mask.numel()));
     dispatch_floating(x.dtype(), op, [&]<typename T>() {
         T* pm = mask.data_ptr<T>();

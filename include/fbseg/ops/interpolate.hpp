@@ -132,7 +132,7 @@ inline Tensor nearest(const Tensor& input, std::array<std::int64_t, 2> size, std
         autograd::record("UpsampleNearest2dBackward", {&input}, {&out},
                          [src_h, src_w, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
-                             Tensor gx = zeros(x_shape, TensorOptions(dtype));
+                             Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
                              const std::int64_t h = x_shape[2], w = x_shape[3];
                              const auto oh = std::int64_t(src_h.size()), ow = std::int64_t(src_w.size());
                              dispatch_floating(dtype, "upsample_nearest2d_backward", [&]<typename T>() {
@@ -189,7 +189,7 @@ inline Tensor bilinear(const Tensor& input, std::array<std::int64_t, 2> size, bo
             "UpsampleBilinear2dBackward", {&input}, {&out},
             [oh, ow, align_corners, scale, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                 const Tensor gy = grads[0].contiguous();
-                Tensor gx = zeros(x_shape, TensorOptions(dtype));
+                Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
                 const std::int64_t h = x_shape[2], w = x_shape[3];
                 dispatch_floating(dtype, "upsample_bilinear2d_backward", [&]<typename T>() {
                     const LinearTaps<T> th = linear_taps<T>(h, oh, align_corners, scale);

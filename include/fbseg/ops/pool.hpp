@@ -80,7 +80,7 @@ inline Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params) {
 
     const Tensor x = input.detach().contiguous();
     Tensor out = empty({n, c, ho, wo}, options_of(input));
-    Tensor indices = empty({n, c, ho, wo}, TensorOptions(DType::Int64));  // flat position in the input plane
+    Tensor indices = empty({n, c, ho, wo}, TensorOptions(DType::Int64).device(input.device()));  // flat position in the input plane
     dispatch_floating(input.dtype(), op, [&]<typename T>() {
         const T* px = x.data_ptr<T>();
         T* py = out.data_ptr<T>();
@@ -121,7 +121,7 @@ inline Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params) {
         autograd::record("MaxPool2dBackward", {&input}, {&out},
                          [indices, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
-                             Tensor gx = zeros(x_shape, TensorOptions(dtype));
+                             Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
                              const std::int64_t planes = x_shape[0] * x_shape[1], hw = x_shape[2] * x_shape[3];
                              const std::int64_t p_out = indices.size(2) * indices.size(3);
                              const std::int64_t* pi = indices.data_ptr<std::int64_t>();
@@ -179,7 +179,7 @@ inline Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 
         autograd::record("AdaptiveAvgPool2dBackward", {&input}, {&out},
                          [x_shape = input.shape(), oh, ow, dtype = input.dtype()](const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
-                             Tensor gx = zeros(x_shape, TensorOptions(dtype));
+                             Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
                              const std::int64_t h = x_shape[2], w = x_shape[3];
                              dispatch_floating(dtype, "adaptive_avg_pool2d_backward", [&]<typename T>() {
                                  const T* pg = gy.data_ptr<T>();

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "fbseg/ops/binary.hpp"
+#include "fbseg/ops/kernel/cpu_only.hpp"
 #include "fbseg/ops/view.hpp"
 
 namespace fbseg {
@@ -94,7 +95,7 @@ void rows(const T* in, std::int64_t m, std::int64_t r, Acc init, Fold fold, Merg
 
 /// Sum over `dims` (all dims when empty).
 inline Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
-    detail::check_cpu("sum", {&x});
+    detail::require_cpu_kernel("sum", {&x});
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "sum");
     Tensor out = empty(reduce::reduced_shape(x.shape(), dims, keepdim), options_of(x));
     auto [rows, r] = reduce::as_rows(x, dims);
@@ -152,13 +153,13 @@ namespace reduce {
 
 /// max (is_max) or min along `dim`: values, and the index of the first extreme in each row.
 inline ValuesIndices extreme(const Tensor& x, std::int64_t dim, bool keepdim, bool is_max, const char* op) {
-    detail::check_cpu(op, {&x});
+    detail::require_cpu_kernel(op, {&x});
     FBSEG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor ", x.describe());
     const Shape dims{normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), op)};
     const Shape dims_eff = x.dim() == 0 ? Shape{} : dims;
     const Shape out_shape = reduced_shape(x.shape(), dims_eff, keepdim);
     Tensor values = empty(out_shape, options_of(x));
-    Tensor indices = empty(out_shape, TensorOptions(DType::Int64));
+    Tensor indices = empty(out_shape, TensorOptions(DType::Int64).device(x.device()));
     auto [rows_t, r] = as_rows(x, dims_eff);
     dispatch_numeric(x.dtype(), op, [&]<typename T>() {
         T* pv = values.data_ptr<T>();
@@ -178,22 +179,13 @@ inline ValuesIndices extreme(const Tensor& x, std::int64_t dim, bool keepdim, bo
         // The gradient goes to the chosen element of each row: scatter g at `indices`.
         autograd::record(std::string(op) + "Backward", {&x}, {&values},
                          [in = autograd::TensorMeta::of(x), d = dims_eff, keepdim, idx = indices](const std::vector<Tensor>& g) {
-                             Tensor grad = zeros(in.shape, TensorOptions(in.dtype));
-                             const Shape keep = reduced_shape(in.shape, d, true);
+                             Tensor grad = zeros(in.shape, TensorOptions(in.dtype).device(in.device));
                              const std::int64_t dd = d.empty() ? 0 : d[0];
                              const std::int64_t n = in.shape.empty() ? 1 : in.shape[std::size_t(dd)];
                              std::int64_t inner = 1;
                              for (std::size_t k = std::size_t(dd) + 1; k < in.shape.size(); ++k) inner *= in.shape[k];
-                             const Tensor gc = g[0].reshape(keep).contiguous();
-                             const std::int64_t* pi = idx.data_ptr<std::int64_t>();
-                             dispatch_floating(in.dtype, "max_backward", [&]<typename T>() {
-                                 T* pg = grad.data_ptr<T>();
-                                 const T* src = gc.data_ptr<T>();
-                                 for (std::int64_t o = 0; o < gc.numel(); ++o) {
-                                     const std::int64_t outer = o / inner, j = o % inner;
-                                     pg[(outer * n + pi[o]) * inner + j] += src[o];
-                                 }
-                             });
+                             const Tensor gc = g[0].reshape(reduced_shape(in.shape, d, true)).contiguous();
+                             kernel::scatter_add_along_dim(grad, gc, idx, gc.numel() / inner, n, inner);
                              (void)keepdim;
                              return std::vector<Tensor>{grad};
                          });
