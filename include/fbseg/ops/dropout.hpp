@@ -55,7 +55,7 @@ inline Tensor apply(const Tensor& x, double p, const Shape& mask_shape, Generato
 
 inline void check(const char* op, const Tensor& x, double p) {
     FBSEG_CHECK(x.defined(), op, ": input is an undefined tensor");
-    detail::check_cpu(op, {&x});
+    detail::require_cpu_kernel(op, {&x});
     FBSEG_CHECK(is_floating(x.dtype()), op, ": expected a floating input but got ", x.describe());
     FBSEG_CHECK(p >= 0.0 && p <= 1.0, op, ": dropout probability has to be between 0 and 1, but got ", p);
 }

@@ -2,7 +2,7 @@
 // broadcasting rules on top of it). The inner products run on Eigen's GEMM.
 #pragma once
 
-#include "fbseg/ops/kernel/cpu_only.hpp"
+#include "fbseg/ops/kernel/linalg.hpp"
 #include "fbseg/ops/reduce.hpp"
 
 namespace fbseg {

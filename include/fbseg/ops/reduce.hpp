@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "fbseg/ops/binary.hpp"
-#include "fbseg/ops/kernel/cpu_only.hpp"
+#include "fbseg/ops/kernel/reduce.hpp"
 #include "fbseg/ops/view.hpp"
 
 namespace fbseg {

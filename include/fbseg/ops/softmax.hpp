@@ -9,7 +9,7 @@
 
 #include <cmath>
 
-#include "fbseg/ops/kernel/cpu_only.hpp"
+#include "fbseg/ops/kernel/softmax.hpp"
 #include "fbseg/ops/reduce.hpp"
 
 namespace fbseg {
