@@ -168,7 +168,10 @@ TEST_CASE("device: kernels without a CUDA twin refuse CUDA tensors from their on
     const Tensor x = ones({2, 3}, kOnFakeGpu);
     CHECK_ERROR(exp(x), "exp: no CUDA kernel for exp yet", "cuda:0");
     CHECK_ERROR(mul(x, x), "no CUDA kernel for mul yet");
-    CHECK_ERROR(sum(x), "no CUDA kernel for sum yet");
+    CHECK_ERROR(sum(x), "no CUDA kernel for sum_rows yet");
+    CHECK_ERROR(max(x, 1), "no CUDA kernel for extreme_rows yet");
+    CHECK_ERROR(max_pool2d(x.reshape({1, 1, 2, 3}), MaxPool2dParams{}), "no CUDA kernel for max_pool2d_forward yet");
+    CHECK_ERROR(conv2d(x.reshape({1, 1, 2, 3}), ones({1, 1, 1, 1}, kOnFakeGpu)), "no CUDA kernel for conv2d_forward yet");
     CHECK_ERROR(softmax(x, 1), "no CUDA kernel for softmax_forward yet");
     CHECK_ERROR(bmm(x.unsqueeze(0), x.t().unsqueeze(0)), "no CUDA kernel for bmm_forward yet");
     CHECK_ERROR(gt(x, x), "no CUDA kernel for gt yet");

@@ -60,52 +60,14 @@ inline std::pair<Tensor, std::int64_t> as_rows(const Tensor& x, const Shape& dim
     return {x.detach().permute(order).contiguous(), r};
 }
 
-/// out[m] = finish(fold over row m), with fold(acc, value). Rows run in parallel; a single long
-/// row is split into fixed blocks whose partials are merged in order.
-template <typename T, typename Acc, typename Fold, typename Merge, typename Finish>
-void rows(const T* in, std::int64_t m, std::int64_t r, Acc init, Fold fold, Merge merge, Finish finish) {
-    if (m == 1 && r > cpu::kReduceBlock) {
-        const std::int64_t blocks = (r + cpu::kReduceBlock - 1) / cpu::kReduceBlock;
-        std::vector<Acc> partial(std::size_t(blocks), init);
-        parallel_for(0, blocks, 1, [&](std::int64_t b0, std::int64_t b1) {
-            for (std::int64_t b = b0; b < b1; ++b) {
-                Acc acc = init;
-                const std::int64_t end = std::min(r, (b + 1) * cpu::kReduceBlock);
-                for (std::int64_t i = b * cpu::kReduceBlock; i < end; ++i) acc = fold(acc, in[i], i);
-                partial[std::size_t(b)] = acc;
-            }
-        });
-        Acc acc = partial[0];
-        for (std::size_t b = 1; b < partial.size(); ++b) acc = merge(acc, partial[b]);
-        finish(0, acc);
-        return;
-    }
-    parallel_for(0, m, std::max<std::int64_t>(1, cpu::kGrainSize / std::max<std::int64_t>(r, 1)),
-                 [&](std::int64_t m0, std::int64_t m1) {
-                     for (std::int64_t row = m0; row < m1; ++row) {
-                         Acc acc = init;
-                         const T* p = in + row * r;
-                         for (std::int64_t i = 0; i < r; ++i) acc = fold(acc, p[i], i);
-                         finish(row, acc);
-                     }
-                 });
-}
-
 }  // namespace reduce
 
 /// Sum over `dims` (all dims when empty).
 inline Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
-    detail::require_cpu_kernel("sum", {&x});
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "sum");
     Tensor out = empty(reduce::reduced_shape(x.shape(), dims, keepdim), options_of(x));
     auto [rows, r] = reduce::as_rows(x, dims);
-    dispatch_numeric(x.dtype(), "sum", [&]<typename T>() {
-        using Acc = cpu::acc_t<T>;
-        T* po = out.data_ptr<T>();
-        reduce::rows(rows.template data_ptr<T>(), out.numel(), r, Acc(0),
-                     [](Acc a, T v, std::int64_t) { return a + Acc(v); }, [](Acc a, Acc b) { return a + b; },
-                     [po](std::int64_t i, Acc a) { po[i] = T(a); });
-    });
+    kernel::sum_rows(rows, out, r);
     if (autograd::needs_grad({&x})) {
         autograd::record("SumBackward", {&x}, {&out},
                          [in_shape = x.shape(), keep_shape = reduce::reduced_shape(x.shape(), dims, true)](
@@ -153,7 +115,7 @@ namespace reduce {
 
 /// max (is_max) or min along `dim`: values, and the index of the first extreme in each row.
 inline ValuesIndices extreme(const Tensor& x, std::int64_t dim, bool keepdim, bool is_max, const char* op) {
-    detail::require_cpu_kernel(op, {&x});
+    FBSEG_CHECK(x.defined(), op, ": input is an undefined tensor");
     FBSEG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor ", x.describe());
     const Shape dims{normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), op)};
     const Shape dims_eff = x.dim() == 0 ? Shape{} : dims;
@@ -161,20 +123,7 @@ inline ValuesIndices extreme(const Tensor& x, std::int64_t dim, bool keepdim, bo
     Tensor values = empty(out_shape, options_of(x));
     Tensor indices = empty(out_shape, TensorOptions(DType::Int64).device(x.device()));
     auto [rows_t, r] = as_rows(x, dims_eff);
-    dispatch_numeric(x.dtype(), op, [&]<typename T>() {
-        T* pv = values.data_ptr<T>();
-        std::int64_t* pi = indices.data_ptr<std::int64_t>();
-        using Acc = std::pair<T, std::int64_t>;
-        // NaN wins, as in PyTorch: once a NaN is seen it is kept.
-        auto better = [is_max](T v, T best) { return v != v ? best == best : (is_max ? v > best : v < best); };
-        reduce::rows(rows_t.template data_ptr<T>(), values.numel(), r, Acc(T(0), -1),
-                     [&](Acc a, T v, std::int64_t i) { return (a.second < 0 || better(v, a.first)) ? Acc(v, i) : a; },
-                     [&](Acc a, Acc b) { return better(b.first, a.first) ? b : a; },
-                     [&](std::int64_t i, Acc a) {
-                         pv[i] = a.first;
-                         pi[i] = a.second;
-                     });
-    });
+    kernel::extreme_rows(rows_t, values, indices, r, is_max, op);
     if (autograd::needs_grad({&x})) {
         // The gradient goes to the chosen element of each row: scatter g at `indices`.
         autograd::record(std::string(op) + "Backward", {&x}, {&values},

@@ -1,10 +1,50 @@
-// fbseg/ops/cpu/reduce.hpp - CPU kernels of the reduction family that are not a fold over rows
-// (the folds are reduce::rows in ops/reduce.hpp).
+// fbseg/ops/cpu/reduce.hpp - CPU kernels of the reduction family: the fold over rows behind
+// sum, max, min and argmax (ops/reduce.hpp views the input as a contiguous [M, R] matrix first),
+// and the scatter of the max/min gradient.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
+
+#include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/loops.hpp"
 
 namespace fbseg::cpu {
+
+// fold_rows: out[row] = finish(row, fold(... fold(fold(init, in[row, 0], 0), in[row, 1], 1) ...))
+//   in: (m, r) contiguous, one row per output element; fold(acc, value, index) -> acc,
+//   merge(acc, acc) -> acc combines the partials of one long row, finish(row, acc) stores it.
+// Rows run in parallel; a single long row (m == 1, r > kReduceBlock) is split into fixed blocks
+// whose partials are merged in block order, so the result does not depend on the thread count.
+template <typename T, typename Acc, typename Fold, typename Merge, typename Finish>
+void fold_rows(const T* in, std::int64_t m, std::int64_t r, Acc init, Fold fold, Merge merge, Finish finish) {
+    if (m == 1 && r > kReduceBlock) {
+        const std::int64_t blocks = (r + kReduceBlock - 1) / kReduceBlock;
+        std::vector<Acc> partial(std::size_t(blocks), init);
+        parallel_for(0, blocks, 1, [&](std::int64_t b0, std::int64_t b1) {
+            for (std::int64_t b = b0; b < b1; ++b) {
+                Acc acc = init;
+                const std::int64_t end = std::min(r, (b + 1) * kReduceBlock);
+                for (std::int64_t i = b * kReduceBlock; i < end; ++i) acc = fold(acc, in[i], i);
+                partial[std::size_t(b)] = acc;
+            }
+        });
+        Acc acc = partial[0];
+        for (std::size_t b = 1; b < partial.size(); ++b) acc = merge(acc, partial[b]);
+        finish(0, acc);
+        return;
+    }
+    parallel_for(0, m, std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(r, 1)),
+                 [&](std::int64_t m0, std::int64_t m1) {
+                     for (std::int64_t row = m0; row < m1; ++row) {
+                         Acc acc = init;
+                         const T* p = in + row * r;
+                         for (std::int64_t i = 0; i < r; ++i) acc = fold(acc, p[i], i);
+                         finish(row, acc);
+                     }
+                 });
+}
 
 // scatter_add_along_dim: the gradient of max/min along one dim
 //   grad[o, index[o, j], j] += src[o, j]
