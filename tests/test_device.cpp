@@ -115,8 +115,7 @@ Tensor counting(const Shape& shape) {
 
 TEST_CASE("device: without a registered CUDA backend, a CUDA tensor says the build has no CUDA support") {
     cuda::ScopedBackend none(nullptr);
-    CHECK_ERROR(zeros({2, 3}, kOnFakeGpu), "empty", "float32 [2, 3]", "cuda:0", "no CUDA support",
-                "link fbseg::cuda");
+    CHECK_ERROR(zeros({2, 3}, kOnFakeGpu), "empty", "float32 [2, 3]", "cuda:0", "no CUDA support", "link fbseg::cuda");
     CHECK_ERROR(ones({2}).cuda(), "no CUDA support");
 }
 
@@ -171,7 +170,8 @@ TEST_CASE("device: kernels without a CUDA twin refuse CUDA tensors from their on
     CHECK_ERROR(sum(x), "no CUDA kernel for sum_rows yet");
     CHECK_ERROR(max(x, 1), "no CUDA kernel for extreme_rows yet");
     CHECK_ERROR(max_pool2d(x.reshape({1, 1, 2, 3}), MaxPool2dParams{}), "no CUDA kernel for max_pool2d_forward yet");
-    CHECK_ERROR(conv2d(x.reshape({1, 1, 2, 3}), ones({1, 1, 1, 1}, kOnFakeGpu)), "no CUDA kernel for conv2d_forward yet");
+    CHECK_ERROR(conv2d(x.reshape({1, 1, 2, 3}), ones({1, 1, 1, 1}, kOnFakeGpu)),
+                "no CUDA kernel for conv2d_forward yet");
     CHECK_ERROR(softmax(x, 1), "no CUDA kernel for softmax_forward yet");
     CHECK_ERROR(bmm(x.unsqueeze(0), x.t().unsqueeze(0)), "no CUDA kernel for bmm_forward yet");
     CHECK_ERROR(gt(x, x), "no CUDA kernel for gt yet");

@@ -66,7 +66,8 @@ inline const Backend* registered_backend() noexcept { return detail::backend_slo
 /// The registered backend; throws, naming `op`, when there is none.
 inline const Backend& backend(std::string_view op) {
     const Backend* b = registered_backend();
-    FBSEG_CHECK(b != nullptr, op, ": this build of fbseg has no CUDA support (link fbseg::cuda; configure with "
+    FBSEG_CHECK(b != nullptr, op,
+                ": this build of fbseg has no CUDA support (link fbseg::cuda; configure with "
                 "-DFBSEG_CUDA=ON)");
     return *b;
 }

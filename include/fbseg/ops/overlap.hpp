@@ -32,8 +32,7 @@ inline ByteRange byte_range(const Tensor& t) {
     std::int64_t lo = t.offset(), hi = t.offset();  // in elements
     for (std::int64_t d = 0; d < t.dim(); ++d) {
         const std::int64_t extent = (t.shape()[std::size_t(d)] - 1) * t.strides()[std::size_t(d)];
-        if (extent < 0) lo += extent;
-        else hi += extent;
+        (extent < 0 ? lo : hi) += extent;  // a negative stride extends the range downwards
     }
     const auto es = std::int64_t(element_size(t.dtype()));
     return {lo * es, (hi + 1) * es};
@@ -50,8 +49,9 @@ inline bool has_internal_overlap(const Tensor& t) {
 
 /// Refuses an in-place write into a destination with internal overlap.
 inline void assert_no_internal_overlap(const Tensor& dst, std::string_view op) {
-    FBSEG_CHECK(!has_internal_overlap(dst), op, ": unsupported operation: more than one element of the written-to "
-                "tensor ", dst.describe(), " (strides ", shape_str(dst.strides()),
+    FBSEG_CHECK(!has_internal_overlap(dst), op,
+                ": unsupported operation: more than one element of the written-to tensor ", dst.describe(),
+                " (strides ", shape_str(dst.strides()),
                 ") refers to a single memory location; clone() the tensor before writing to it in place");
 }
 

@@ -32,8 +32,10 @@ void bmm_forward(const T* a, const std::int64_t* sa, const T* b, const std::int6
             ConstMap A(a + bi * sa[0] + r0 * sa[1], rows, k, Strides(sa[1], sa[2]));
             ConstMap B(b + bi * sb[0], k, m, Strides(sb[1], sb[2]));
             Eigen::Map<Matrix> C(c + (bi * n + r0) * m, rows, m);
-            if (k == 0) C.setZero();
-            else C.noalias() = A * B;
+            if (k == 0)
+                C.setZero();
+            else
+                C.noalias() = A * B;
         }
     });
 }

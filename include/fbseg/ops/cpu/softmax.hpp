@@ -31,7 +31,8 @@ void softmax_forward(const T* x, T* y, std::int64_t outer, std::int64_t n, std::
                              const T log_total = T(std::log(total));
                              for (std::int64_t j = 0; j < n; ++j) py[j * inner] = px[j * inner] - mx - log_total;
                          } else {
-                             for (std::int64_t j = 0; j < n; ++j) py[j * inner] = T(std::exp(double(px[j * inner] - mx)) / total);
+                             for (std::int64_t j = 0; j < n; ++j)
+                                 py[j * inner] = T(std::exp(double(px[j * inner] - mx)) / total);
                          }
                      }
                  });

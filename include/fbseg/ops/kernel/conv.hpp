@@ -41,17 +41,15 @@ inline void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const
 /// gb[c] = sum over images and pixels of gy [n, c, p]: cpu::conv::bias_grad.
 inline void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t p) {
     detail::require_cpu_kernel("conv_bias_backward", {&gy, &gb});
-    dispatch_floating(gy.dtype(), "conv_bias_backward", [&]<typename T>() {
-        cpu::conv::bias_grad<T>(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>());
-    });
+    dispatch_floating(gy.dtype(), "conv_bias_backward",
+                      [&]<typename T>() { cpu::conv::bias_grad<T>(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>()); });
 }
 
 /// y[i, k, :] += b[k] for y [n, c, p] (conv_transpose2d's bias): cpu::conv::add_channel_bias.
 inline void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, std::int64_t c, std::int64_t p) {
     detail::require_cpu_kernel("add_channel_bias", {&y, &b});
-    dispatch_floating(y.dtype(), "conv_transpose2d", [&]<typename T>() {
-        cpu::conv::add_channel_bias<T>(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p);
-    });
+    dispatch_floating(y.dtype(), "conv_transpose2d",
+                      [&]<typename T>() { cpu::conv::add_channel_bias<T>(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p); });
 }
 
 }  // namespace fbseg::kernel

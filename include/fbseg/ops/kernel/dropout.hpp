@@ -23,9 +23,8 @@ inline void dropout_mask(const Tensor& mask, double p, Generator& gen, std::uint
 /// out = x * mask, mask broadcast to x's shape (the forward and the backward of dropout).
 inline void apply_mask(const Tensor& out, const Tensor& x, const Tensor& mask) {
     detail::require_cpu_kernel("dropout_apply_mask", {&out, &x, &mask});
-    dispatch_floating(x.dtype(), "dropout", [&]<typename T>() {
-        cpu::map2<T, T, T>(out, x, mask, [](T a, T m) { return a * m; });
-    });
+    dispatch_floating(x.dtype(), "dropout",
+                      [&]<typename T>() { cpu::map2<T, T, T>(out, x, mask, [](T a, T m) { return a * m; }); });
 }
 
 }  // namespace fbseg::kernel

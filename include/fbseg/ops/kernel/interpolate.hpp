@@ -18,7 +18,8 @@ inline void upsample_nearest2d_forward(const Tensor& x, const Tensor& y, const R
 }
 
 /// gx (planes, h, w) += scatter of gy (planes, oh, ow): cpu::upsample_nearest2d_backward.
-inline void upsample_nearest2d_backward(const Tensor& gy, const Tensor& gx, const Resize2dGeometry& g, NearestTaps taps) {
+inline void upsample_nearest2d_backward(const Tensor& gy, const Tensor& gx, const Resize2dGeometry& g,
+                                        NearestTaps taps) {
     detail::require_cpu_kernel("upsample_nearest2d_backward", {&gy, &gx});
     dispatch_floating(gx.dtype(), "upsample_nearest2d_backward", [&]<typename T>() {
         cpu::upsample_nearest2d_backward<T>(gy.data_ptr<T>(), gx.data_ptr<T>(), g, taps);

@@ -27,9 +27,8 @@ inline void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const T
 /// x (planes, h, w) -> y (planes, oh, ow), contiguous: cpu::adaptive_avg_pool2d_forward.
 inline void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y, const AdaptivePool2dGeometry& g) {
     detail::require_cpu_kernel("adaptive_avg_pool2d_forward", {&x, &y});
-    dispatch_floating(x.dtype(), "adaptive_avg_pool2d", [&]<typename T>() {
-        cpu::adaptive_avg_pool2d_forward<T>(x.data_ptr<T>(), y.data_ptr<T>(), g);
-    });
+    dispatch_floating(x.dtype(), "adaptive_avg_pool2d",
+                      [&]<typename T>() { cpu::adaptive_avg_pool2d_forward<T>(x.data_ptr<T>(), y.data_ptr<T>(), g); });
 }
 
 /// gx (planes, h, w) += the spread of gy (planes, oh, ow): cpu::adaptive_avg_pool2d_backward.

@@ -17,8 +17,9 @@ inline void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r) {
     dispatch_numeric(rows.dtype(), "sum", [&]<typename T>() {
         using Acc = cpu::acc_t<T>;
         T* po = out.data_ptr<T>();
-        cpu::fold_rows(rows.data_ptr<T>(), out.numel(), r, Acc(0), [](Acc a, T v, std::int64_t) { return a + Acc(v); },
-                       [](Acc a, Acc b) { return a + b; }, [po](std::int64_t i, Acc a) { po[i] = T(a); });
+        cpu::fold_rows(
+            rows.data_ptr<T>(), out.numel(), r, Acc(0), [](Acc a, T v, std::int64_t) { return a + Acc(v); },
+            [](Acc a, Acc b) { return a + b; }, [po](std::int64_t i, Acc a) { po[i] = T(a); });
     });
 }
 
@@ -34,13 +35,14 @@ inline void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor&
         using Acc = std::pair<T, std::int64_t>;
         // NaN wins: once a NaN is seen it is kept.
         auto better = [is_max](T v, T best) { return v != v ? best == best : (is_max ? v > best : v < best); };
-        cpu::fold_rows(rows.data_ptr<T>(), values.numel(), r, Acc(T(0), -1),
-                       [&](Acc a, T v, std::int64_t i) { return (a.second < 0 || better(v, a.first)) ? Acc(v, i) : a; },
-                       [&](Acc a, Acc b) { return better(b.first, a.first) ? b : a; },
-                       [&](std::int64_t i, Acc a) {
-                           pv[i] = a.first;
-                           pi[i] = a.second;
-                       });
+        cpu::fold_rows(
+            rows.data_ptr<T>(), values.numel(), r, Acc(T(0), -1),
+            [&](Acc a, T v, std::int64_t i) { return (a.second < 0 || better(v, a.first)) ? Acc(v, i) : a; },
+            [&](Acc a, Acc b) { return better(b.first, a.first) ? b : a; },
+            [&](std::int64_t i, Acc a) {
+                pv[i] = a.first;
+                pi[i] = a.second;
+            });
     });
 }
 
