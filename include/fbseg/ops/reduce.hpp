@@ -60,6 +60,13 @@ inline std::pair<Tensor, std::int64_t> as_rows(const Tensor& x, const Shape& dim
     return {x.detach().permute(order).contiguous(), r};
 }
 
+/// The fold over rows now lives with the CPU kernels (cpu::fold_rows in ops/cpu/reduce.hpp);
+/// this name is kept for code written against it.
+template <typename... Args>
+void rows(Args&&... args) {
+    cpu::fold_rows(std::forward<Args>(args)...);
+}
+
 }  // namespace reduce
 
 /// Sum over `dims` (all dims when empty).
