@@ -50,6 +50,23 @@ TEST_CASE("gpu tensor: add and sub with broadcasting and strided operands match 
     CHECK(worst_ratio(add(d.cuda(), d.cuda()), mul(d, 2.0), 0.0, 1e-12) <= 1);
 }
 
+TEST_CASE("gpu tensor: add_ and sub_ run in place on the device, overlapping sources copied first") {
+    const Tensor b = randn({5, 6}), c = randn({6, 5}).t();
+    Tensor acc = b.cuda();
+    add_(acc, c.cuda());
+    sub_(acc, b.select(0, 0).cuda());
+    CHECK(max_rel_error(acc, sub(add(b, c), b.select(0, 0))) < 1e-6);
+    // x[1:] += x[:-1] reads the old values (the source is copied first).
+    const Tensor x = arange(0.0, 1000.0, 1.0, TensorOptions(DType::Float32));
+    Tensor xd = x.cuda();
+    Tensor tail = xd.slice(0, 1, 1000);
+    add_(tail, xd.slice(0, 0, 999));
+    const std::vector<float> v = xd.cpu().to_vector<float>();
+    bool all = v[0] == 0.0f;
+    for (std::size_t i = 1; i < v.size(); ++i) all = all && v[i] == float(2 * i - 1);
+    CHECK(all);
+}
+
 TEST_CASE("gpu tensor: autograd through device copies") {
     const Tensor x = randn({3, 4}, TensorOptions().requires_grad());
     const Tensor y = add(x.cuda(), x.cuda()).cpu();  // d/dx = 2

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,6 +72,7 @@ public:
     explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
     /// A new, uninitialised, contiguous tensor (the factories in ops/factory.hpp fill it).
+    /// Running out of memory is an fbseg::Error naming the shape, not a std::bad_alloc.
     static Tensor empty(const Shape& shape, const TensorOptions& options = {}) {
         for (auto d : shape) FBSEG_CHECK(d >= 0, "empty: negative size in shape ", shape_str(shape));
         const std::int64_t numel = numel_of(shape);
@@ -78,7 +80,15 @@ public:
                                                detail::str("empty: a ", dtype_name(options.dtype_), " tensor of shape ",
                                                            shape_str(shape)));
         auto impl = std::make_shared<TensorImpl>();
-        impl->storage = std::make_shared<Storage>(std::size_t(bytes), options.device_);
+        try {
+            impl->storage = std::make_shared<Storage>(std::size_t(bytes), options.device_);
+        } catch (const std::bad_alloc&) {
+            FBSEG_FAIL("empty: cannot allocate ", bytes, " bytes for a ", dtype_name(options.dtype_), " ",
+                       shape_str(shape), " tensor on ", options.device_.str(), " (out of memory)");
+        } catch (const Error& e) {
+            FBSEG_FAIL("empty: cannot allocate ", bytes, " bytes for a ", dtype_name(options.dtype_), " ",
+                       shape_str(shape), " tensor on ", options.device_.str(), ": ", e.what());
+        }
         impl->sizes = shape;
         impl->strides = contiguous_strides(shape);
         impl->dtype = options.dtype_;
@@ -127,15 +137,27 @@ public:
         return std::string(dtype_name(dtype())) + " " + shape_str(shape()) + " " + device().str();
     }
 
-    /// Address of the first element, typed; checks the dtype (and that the memory is on the CPU
-    /// when `check_cpu` is true: host code must never dereference device memory).
+    /// Address of the first element, typed, for host code: checks the dtype and that the memory
+    /// is on the CPU (host code must never dereference device memory; CUDA tensors are read with
+    /// .cpu() first, and kernels take device_data_ptr).
     template <typename T>
     T* data_ptr() const {
         FBSEG_CHECK(dtype() == dtype_v<T>, "data_ptr: tensor is ", dtype_name(dtype()), " but ",
                     dtype_name(dtype_v<T>), " was asked for");
+        FBSEG_CHECK(device().is_cpu(), "data_ptr: ", describe(), " is not on the CPU: host code cannot read "
+                    "device memory (copy it with .cpu(), or pass device_data_ptr() to a CUDA kernel)");
         return static_cast<T*>(raw_data());
     }
-    /// Untyped address of the first element (storage base + offset).
+    /// Address of the first element, typed, on whatever device the tensor lives: for the kernel
+    /// dispatchers that hand it to a CUDA kernel. Checks the dtype only.
+    template <typename T>
+    T* device_data_ptr() const {
+        FBSEG_CHECK(dtype() == dtype_v<T>, "device_data_ptr: tensor is ", dtype_name(dtype()), " but ",
+                    dtype_name(dtype_v<T>), " was asked for");
+        return static_cast<T*>(raw_data());
+    }
+    /// Untyped address of the first element (storage base + offset), on the tensor's device:
+    /// only for code that checks the device itself (the kernel dispatchers in ops/kernel/).
     void* raw_data() const {
         const auto& t = checked();
         return static_cast<char*>(t.storage->data()) + t.offset * std::int64_t(element_size(t.dtype));

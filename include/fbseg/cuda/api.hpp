@@ -2,8 +2,10 @@
 //
 // This header is plain C++: it never includes a CUDA header, so the header-only CPU library can
 // include it. The functions are compiled into the `fbseg_cuda` library, which is built when the
-// CUDA toolkit is found; linking `fbseg::cuda` defines FBSEG_WITH_CUDA=1 for the users of the
-// target. Without it, the tensor layer throws a clear error when it meets a CUDA tensor.
+// CUDA toolkit is found. The header-only core never calls them by name: it reaches them through
+// the backend table of cuda/backend.hpp, which fbseg_cuda registers when the program starts
+// (kernels/backend.cu), so that no inline body depends on whether a target links fbseg::cuda.
+// Programs that link fbseg::cuda may call these functions directly (tests/gpu does).
 //
 // All pointers are device pointers unless the name says host. All sizes are in bytes unless the
 // name says numel; strides are in elements. Every entry point checks its CUDA calls and throws
@@ -30,6 +32,8 @@ void synchronize(int device);
 
 // ---- memory: a caching allocator (freed blocks are kept per device and size for reuse) -------
 void* allocate(std::size_t bytes, int device);
+/// Returns a block to the cache. Throws for a pointer it did not hand out; Storage's destructor
+/// catches that (a destructor must not throw) and reports it once.
 void deallocate(void* ptr, int device);
 /// Returns every cached, unused block to the driver.
 void empty_cache();
@@ -61,5 +65,11 @@ struct StridedOperand {
 /// written through its own strides. float32, float64 and int64.
 void add(DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
          const StridedOperand& a, const StridedOperand& b, double alpha, int device);
+
+// ---- registration ---------------------------------------------------------------------------
+/// Installs this library's table in the core's backend slot (cuda/backend.hpp). Runs by itself
+/// when the program starts (a static initialiser in kernels/backend.cu, kept by the link option
+/// that fbseg::cuda carries); calling it again is harmless. Returns true.
+bool register_backend();
 
 }  // namespace fbseg::cuda

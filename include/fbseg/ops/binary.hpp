@@ -13,6 +13,8 @@
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/forward.hpp"
+#include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/overlap.hpp"
 #include "fbseg/ops/unary.hpp"
 
 namespace fbseg {
@@ -25,26 +27,19 @@ inline Tensor make_output(const Tensor& a, const Tensor& b, const char* op, DTyp
     return empty(broadcast_shapes(a.shape(), b.shape(), op), TensorOptions(out_dtype).device(a.device()));
 }
 
-/// out = f(a, b) over float32, float64 and int64.
+/// out = a + alpha * b through the add kernel's dispatcher (CPU loop or CUDA twin).
+inline Tensor compute_add(const Tensor& a, const Tensor& b, double alpha, const char* op) {
+    Tensor out = make_output(a, b, op, a.dtype());
+    kernel::add(out, a, b, alpha, op);
+    return out;
+}
+
+/// out = f(a, b) over float32, float64 and int64, for the binary kernels that have no CUDA twin
+/// yet: this is their dispatch point.
 template <typename F>
 Tensor compute(const Tensor& a, const Tensor& b, const char* op, F f) {
     Tensor out = make_output(a, b, op, a.dtype());
-    if (a.device().is_cuda()) {
-#if FBSEG_WITH_CUDA
-        if (std::string_view(op) == "add" || std::string_view(op) == "sub") {
-            FBSEG_CHECK(out.dim() <= cuda::kMaxDims, op, ": CUDA tensors of rank > ", cuda::kMaxDims, " are not supported");
-            cuda::StridedOperand oa{a.raw_data(), {}}, ob{b.raw_data(), {}};
-            const Shape sa = broadcast_strides(a.shape(), a.strides(), out.shape());
-            const Shape sb = broadcast_strides(b.shape(), b.strides(), out.shape());
-            std::copy(sa.begin(), sa.end(), oa.strides);
-            std::copy(sb.begin(), sb.end(), ob.strides);
-            cuda::add(a.dtype(), int(out.dim()), out.shape().data(), out.raw_data(), out.strides().data(), oa, ob,
-                      std::string_view(op) == "add" ? 1.0 : -1.0, out.device().index);
-            return out;
-        }
-#endif
-        detail::check_cpu(op, {&a});
-    }
+    detail::require_cpu_kernel(op, {&a, &b});
     dispatch_numeric(a.dtype(), op, [&]<typename T>() { cpu::map2<T, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); }); });
     return out;
 }
@@ -71,6 +66,7 @@ void record(const char* name, const Tensor& a, const Tensor& b, Tensor& out, boo
 /// The gradient of maximum/minimum: g where `a` wins, 0 where it loses, g/2 on ties.
 inline Tensor select_grad(const Tensor& g, const Tensor& a, const Tensor& b, bool a_is_max) {
     Tensor out = empty(g.shape(), options_of(g));
+    detail::require_cpu_kernel("maximum_backward", {&g, &a, &b});
     dispatch_floating(g.dtype(), "maximum", [&]<typename T>() {
         cpu::map3<T, T, T, T>(out, g, a, b, [a_is_max](T gv, T x, T y) {
             if (x == y) return gv / T(2);
@@ -83,14 +79,14 @@ inline Tensor select_grad(const Tensor& g, const Tensor& a, const Tensor& b, boo
 }  // namespace binary
 
 inline Tensor add(const Tensor& a, const Tensor& b) {
-    Tensor out = binary::compute(a, b, "add", [](auto x, auto y) { return x + y; });
+    Tensor out = binary::compute_add(a, b, 1.0, "add");
     binary::record("Add", a, b, out, false, false, [](const Tensor& g, auto&, auto&) { return g; },
                    [](const Tensor& g, auto&, auto&) { return g; });
     return out;
 }
 
 inline Tensor sub(const Tensor& a, const Tensor& b) {
-    Tensor out = binary::compute(a, b, "sub", [](auto x, auto y) { return x - y; });
+    Tensor out = binary::compute_add(a, b, -1.0, "sub");
     binary::record("Sub", a, b, out, false, false, [](const Tensor& g, auto&, auto&) { return g; },
                    [](const Tensor& g, auto&, auto&) { return neg(g); });
     return out;
@@ -165,21 +161,22 @@ inline Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b
 
 // ---- in place: self = self op other (other broadcast to self's shape) ---------------------------
 namespace binary {
-template <typename F, typename MakeGrads>
-Tensor& apply_(Tensor& self, const Tensor& other, const char* op, F f, MakeGrads make_grads) {
+/// self = compute(self, other): `compute(out, a, b)` is the op's kernel dispatcher (or CPU loop
+/// behind its dispatch point). Refuses a self with internal overlap, and reads a copy of `other`
+/// when it partially overlaps self (ops/overlap.hpp).
+template <typename Compute, typename MakeGrads>
+Tensor& apply_(Tensor& self, const Tensor& other, const char* op, Compute compute, MakeGrads make_grads) {
     detail::check_same_device_dtype(op, {&self, &other});
-    detail::check_cpu(op, {&self});
     FBSEG_CHECK(broadcast_shapes(self.shape(), other.shape(), op) == self.shape(), op, ": ", other.describe(),
                 " cannot be broadcast to the in-place result ", self.describe());
+    overlap::assert_no_internal_overlap(self, op);
     const bool records = autograd::check_inplace(self, op, other.requires_grad());
     Tensor before;  // mul_/div_ need the old self for other's gradient
     if (records && make_grads.needs_old_self) before = self.clone().detach();
     // When other aliases self (x *= x), backward needs other's value from before the write too.
     const bool other_aliases = records && make_grads.needs_other && other.storage() == self.storage();
     const Tensor other_saved = other_aliases ? other.clone().detach() : other;
-    dispatch_numeric(self.dtype(), op, [&]<typename T>() {
-        cpu::map2<T, T, T>(self, self, other, [&f](T x, T y) { return f(x, y); });
-    });
+    compute(self, self, overlap::unaliased_source(self, other));
     self.storage()->bump_version();
     if (records) {
         const bool need_self = self.requires_grad(), need_other = other.requires_grad();
@@ -221,17 +218,36 @@ struct DivGrads {
 };
 }  // namespace binary
 
+namespace binary {
+/// The CPU-only in-place kernels: out = f(a, b), behind their dispatch point.
+template <typename F>
+auto cpu_inplace(const char* op, F f) {
+    return [op, f](const Tensor& out, const Tensor& a, const Tensor& b) {
+        detail::require_cpu_kernel(op, {&out, &b});
+        dispatch_numeric(out.dtype(), op, [&]<typename T>() {
+            cpu::map2<T, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); });
+        });
+    };
+}
+}  // namespace binary
+
 inline Tensor& add_(Tensor& self, const Tensor& other) {
-    return binary::apply_(self, other, "add_", [](auto x, auto y) { return x + y; }, binary::AddGrads{});
+    return binary::apply_(
+        self, other, "add_", [](const Tensor& o, const Tensor& a, const Tensor& b) { kernel::add(o, a, b, 1.0, "add_"); },
+        binary::AddGrads{});
 }
 inline Tensor& sub_(Tensor& self, const Tensor& other) {
-    return binary::apply_(self, other, "sub_", [](auto x, auto y) { return x - y; }, binary::SubGrads{});
+    return binary::apply_(
+        self, other, "sub_", [](const Tensor& o, const Tensor& a, const Tensor& b) { kernel::add(o, a, b, -1.0, "sub_"); },
+        binary::SubGrads{});
 }
 inline Tensor& mul_(Tensor& self, const Tensor& other) {
-    return binary::apply_(self, other, "mul_", [](auto x, auto y) { return x * y; }, binary::MulGrads{});
+    return binary::apply_(self, other, "mul_", binary::cpu_inplace("mul_", [](auto x, auto y) { return x * y; }),
+                          binary::MulGrads{});
 }
 inline Tensor& div_(Tensor& self, const Tensor& other) {
-    return binary::apply_(self, other, "div_", [](auto x, auto y) { return x / y; }, binary::DivGrads{});
+    return binary::apply_(self, other, "div_", binary::cpu_inplace("div_", [](auto x, auto y) { return x / y; }),
+                          binary::DivGrads{});
 }
 namespace binary {
 /// In place, the result keeps self's dtype, so a fractional scalar cannot apply to an integer
@@ -260,7 +276,7 @@ namespace binary {
 template <typename F>
 Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f) {
     Tensor out = make_output(a, b, op, DType::Bool);
-    detail::check_cpu(op, {&a});
+    detail::require_cpu_kernel(op, {&a, &b});
     dispatch_numeric(a.dtype(), op, [&]<typename T>() { cpu::map2<bool, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); }); });
     return out;
 }

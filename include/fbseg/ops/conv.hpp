@@ -14,6 +14,8 @@
 
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/cpu/conv_kernels.hpp"
+#include "fbseg/ops/geometry/conv.hpp"
+#include "fbseg/ops/kernel/conv.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
 
@@ -43,7 +45,6 @@ inline void check_common(const char* op, const Tensor& input, const Tensor& weig
     FBSEG_CHECK(weight.defined(), op, ": weight is an undefined tensor");
     if (bias.defined()) detail::check_same_device_dtype(op, {&input, &weight, &bias});
     else detail::check_same_device_dtype(op, {&input, &weight});
-    detail::check_cpu(op, {&input, &weight, &bias});
     FBSEG_CHECK(is_floating(input.dtype()), op, ": expected a floating input but got ", input.describe());
     FBSEG_CHECK(input.dim() == 4, op, ": expected a 4-D input [N, C, H, W] but got ", input.describe());
     FBSEG_CHECK(weight.dim() == 4, op, ": expected a 4-D weight but got ", weight.describe());
@@ -58,24 +59,6 @@ inline void check_bias(const char* op, const Tensor& bias, std::int64_t channels
     if (!bias.defined()) return;
     FBSEG_CHECK(bias.dim() == 1 && bias.size(0) == channels, op, ": bias ", shape_str(bias.shape()),
                 " does not match weight ", shape_str(weight.shape()), " (expected a bias of shape [", channels, "])");
-}
-
-template <typename T>
-const T* ptr_or_null(const Tensor& t) {
-    return t.defined() ? t.data_ptr<T>() : nullptr;
-}
-
-/// y[n, c, :, :] += b[c] (conv_transpose2d's bias; conv2d adds it inside its GEMM tiles).
-template <typename T>
-void add_bias(T* y, const T* b, std::int64_t n, std::int64_t c, std::int64_t p) {
-    parallel_for(0, n * c, std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(p, 1)),
-                 [&](std::int64_t t0, std::int64_t t1) {
-                     for (std::int64_t t = t0; t < t1; ++t) {
-                         const T v = b[t % c];
-                         T* q = y + t * p;
-                         for (std::int64_t i = 0; i < p; ++i) q[i] += v;
-                     }
-                 });
 }
 
 }  // namespace conv_detail
@@ -102,7 +85,7 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
                 shape_str(input.shape()), " padded by ", conv_detail::pair_str(p.padding),
                 " is smaller than the dilated kernel (", eff_h, ", ", eff_w, ") of weight ", shape_str(weight.shape()));
 
-    cpu::ConvGeometry g;
+    ConvGeometry g;
     g.n = n, g.c_in = c_in, g.h = h, g.w = w, g.c_out = c_out;
     g.kh = kh, g.kw = kw, g.sh = p.stride[0], g.sw = p.stride[1], g.ph = p.padding[0], g.pw = p.padding[1];
     g.dh = p.dilation[0], g.dw = p.dilation[1], g.groups = p.groups;
@@ -112,9 +95,7 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
     const Tensor x = input.detach().contiguous(), wt = weight.detach().contiguous();
     const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
     Tensor out = empty({n, c_out, g.ho, g.wo}, options_of(input));
-    dispatch_floating(input.dtype(), op, [&]<typename T>() {
-        cpu::conv::forward<T>(g, x.data_ptr<T>(), wt.data_ptr<T>(), conv_detail::ptr_or_null<T>(b), out.data_ptr<T>());
-    });
+    kernel::conv2d_forward(g, x, wt, b, out);
 
     if (autograd::needs_grad({&input, &weight, &bias})) {
         const bool need_x = input.requires_grad(), need_w = weight.requires_grad();
@@ -128,23 +109,19 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
                              const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
                              Tensor gx, gw, gb;
-                             dispatch_floating(dtype, "conv2d_backward", [&]<typename T>() {
-                                 if (need_x) {
-                                     gx = empty(x_shape, TensorOptions(dtype));
-                                     cpu::conv::backward_data<T>(g, gy.data_ptr<T>(),
-                                                                 sw.unpack("Conv2dBackward").data_ptr<T>(),
-                                                                 gx.data_ptr<T>());
-                                 }
-                                 if (need_w) {
-                                     gw = empty(w_shape, TensorOptions(dtype));
-                                     cpu::conv::backward_weight<T>(g, sx.unpack("Conv2dBackward").data_ptr<T>(),
-                                                                   gy.data_ptr<T>(), gw.data_ptr<T>());
-                                 }
-                                 if (need_b) {
-                                     gb = empty({g.c_out}, TensorOptions(dtype));
-                                     cpu::conv::bias_grad<T>(gy.data_ptr<T>(), g.n, g.c_out, g.p(), gb.data_ptr<T>());
-                                 }
-                             });
+                             const TensorOptions options = TensorOptions(dtype).device(grads[0].device());
+                             if (need_x) {
+                                 gx = empty(x_shape, options);
+                                 kernel::conv2d_backward_data(g, gy, sw.unpack("Conv2dBackward"), gx);
+                             }
+                             if (need_w) {
+                                 gw = empty(w_shape, options);
+                                 kernel::conv2d_backward_weight(g, sx.unpack("Conv2dBackward"), gy, gw);
+                             }
+                             if (need_b) {
+                                 gb = empty({g.c_out}, options);
+                                 kernel::conv_bias_backward(gy, gb, g.n, g.c_out, g.p());
+                             }
                              std::vector<Tensor> result{gx, gw};
                              if (has_bias) result.push_back(gb);
                              return result;
@@ -184,7 +161,7 @@ inline Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const 
 
     // The conv2d whose input-gradient this is: conv input [N, Cout, Ho, Wo] -> conv output
     // [N, Cin, H, W], conv weight = weight read as [Cin (conv out), Cout/groups (conv in per group), kh, kw].
-    cpu::ConvGeometry g;
+    ConvGeometry g;
     g.n = n, g.c_in = c_out, g.h = ho, g.w = wo, g.c_out = c_in, g.ho = h, g.wo = w;
     g.kh = kh, g.kw = kw, g.sh = p.stride[0], g.sw = p.stride[1], g.ph = p.padding[0], g.pw = p.padding[1];
     g.dh = p.dilation[0], g.dw = p.dilation[1], g.groups = p.groups;
@@ -192,10 +169,8 @@ inline Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const 
     const Tensor x = input.detach().contiguous(), wt = weight.detach().contiguous();
     const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
     Tensor out = empty({n, c_out, ho, wo}, options_of(input));
-    dispatch_floating(input.dtype(), op, [&]<typename T>() {
-        cpu::conv::backward_data<T>(g, x.data_ptr<T>(), wt.data_ptr<T>(), out.data_ptr<T>());
-        if (b.defined()) conv_detail::add_bias<T>(out.data_ptr<T>(), b.data_ptr<T>(), n, c_out, ho * wo);
-    });
+    kernel::conv2d_backward_data(g, x, wt, out);
+    if (b.defined()) kernel::add_channel_bias(out, b, n, c_out, ho * wo);
 
     if (autograd::needs_grad({&input, &weight, &bias})) {
         const bool need_x = input.requires_grad(), need_w = weight.requires_grad();
@@ -209,24 +184,19 @@ inline Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const 
                              const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
                              Tensor gx, gw, gb;
-                             dispatch_floating(dtype, "conv_transpose2d_backward", [&]<typename T>() {
-                                 if (need_x) {  // d input = conv2d(d out, weight)
-                                     gx = empty(x_shape, TensorOptions(dtype));
-                                     cpu::conv::forward<T>(g, gy.data_ptr<T>(),
-                                                           sw.unpack("ConvTranspose2dBackward").data_ptr<T>(), nullptr,
-                                                           gx.data_ptr<T>());
-                                 }
-                                 if (need_w) {  // conv2d's weight gradient with x = d out, dy = input
-                                     gw = empty(w_shape, TensorOptions(dtype));
-                                     cpu::conv::backward_weight<T>(g, gy.data_ptr<T>(),
-                                                                   sx.unpack("ConvTranspose2dBackward").data_ptr<T>(),
-                                                                   gw.data_ptr<T>());
-                                 }
-                                 if (need_b) {
-                                     gb = empty({g.c_in}, TensorOptions(dtype));
-                                     cpu::conv::bias_grad<T>(gy.data_ptr<T>(), g.n, g.c_in, g.h * g.w, gb.data_ptr<T>());
-                                 }
-                             });
+                             const TensorOptions options = TensorOptions(dtype).device(grads[0].device());
+                             if (need_x) {  // d input = conv2d(d out, weight)
+                                 gx = empty(x_shape, options);
+                                 kernel::conv2d_forward(g, gy, sw.unpack("ConvTranspose2dBackward"), Tensor(), gx);
+                             }
+                             if (need_w) {  // conv2d's weight gradient with x = d out, dy = input
+                                 gw = empty(w_shape, options);
+                                 kernel::conv2d_backward_weight(g, gy, sx.unpack("ConvTranspose2dBackward"), gw);
+                             }
+                             if (need_b) {
+                                 gb = empty({g.c_in}, options);
+                                 kernel::conv_bias_backward(gy, gb, g.n, g.c_in, g.h * g.w);
+                             }
                              std::vector<Tensor> result{gx, gw};
                              if (has_bias) result.push_back(gb);
                              return result;

@@ -26,11 +26,19 @@ inline void check_same_device_dtype(std::string_view op, std::initializer_list<c
     }
 }
 
-/// The op has only a CPU implementation so far: refuse CUDA tensors with a clear message.
-inline void check_cpu(std::string_view op, std::initializer_list<const Tensor*> operands) {
+/// The dispatch point of a kernel that has only a CPU implementation so far: refuses CUDA
+/// tensors with "<kernel>: no CUDA kernel for <kernel> yet". Every CPU-only kernel is reached
+/// through this one check (or through a dispatcher in ops/kernel/), so that giving it a CUDA twin
+/// means changing one place.
+inline void require_cpu_kernel(std::string_view kernel, std::initializer_list<const Tensor*> operands) {
     for (const Tensor* t : operands)
-        FBSEG_CHECK(!t->defined() || t->device().is_cpu(), op, ": no CUDA kernel for this op yet (got ",
+        FBSEG_CHECK(!t->defined() || t->device().is_cpu(), kernel, ": no CUDA kernel for ", kernel, " yet (got ",
                     t->describe(), "); move the tensor to the CPU with .cpu()");
+}
+
+/// The op has only a CPU implementation so far (the same check under its older name).
+inline void check_cpu(std::string_view op, std::initializer_list<const Tensor*> operands) {
+    require_cpu_kernel(op, operands);
 }
 
 }  // namespace fbseg::detail

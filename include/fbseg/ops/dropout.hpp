@@ -17,6 +17,7 @@
 #include "fbseg/ops/cpu/elementwise.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/kernel/dropout.hpp"
 
 namespace fbseg {
 
@@ -24,29 +25,17 @@ namespace dropout_detail {
 
 /// y = x * mask, mask of `mask_shape` (broadcast to x's shape), recording dx = dy * mask.
 inline Tensor apply(const Tensor& x, double p, const Shape& mask_shape, Generator& gen, const char* op) {
-    Tensor mask = empty(mask_shape, TensorOptions(x.dtype()));
+    Tensor mask = empty(mask_shape, options_of(x));
     const std::uint64_t first = gen.reserve(std::uint64_t(mask.numel()));
-    dispatch_floating(x.dtype(), op, [&]<typename T>() {
-        T* pm = mask.data_ptr<T>();
-        const double keep = 1.0 - p;
-        const T scale = keep > 0 ? T(1.0 / keep) : T(0);
-        parallel_for(0, mask.numel(), 4096, [&](std::int64_t b, std::int64_t e) {
-            for (std::int64_t i = b; i < e; ++i)
-                pm[i] = gen.uniform<double>(first + std::uint64_t(i)) < keep ? scale : T(0);
-        });
-    });
+    kernel::dropout_mask(mask, p, gen, first);
     Tensor out = empty(x.shape(), options_of(x));
-    dispatch_floating(x.dtype(), op, [&]<typename T>() {
-        cpu::map2<T, T, T>(out, x, mask, [](T a, T m) { return a * m; });
-    });
+    kernel::apply_mask(out, x, mask);
     if (autograd::needs_grad({&x})) {
         autograd::record(std::string(op) == "dropout" ? "DropoutBackward" : "Dropout2dBackward", {&x}, {&out},
                          [mask](const std::vector<Tensor>& grads) {
                              const Tensor& g = grads[0];
                              Tensor gx = empty(g.shape(), options_of(g));
-                             dispatch_floating(g.dtype(), "dropout_backward", [&]<typename T>() {
-                                 cpu::map2<T, T, T>(gx, g, mask, [](T a, T m) { return a * m; });
-                             });
+                             kernel::apply_mask(gx, g, mask);
                              return std::vector<Tensor>{gx};
                          });
     }
@@ -55,7 +44,6 @@ inline Tensor apply(const Tensor& x, double p, const Shape& mask_shape, Generato
 
 inline void check(const char* op, const Tensor& x, double p) {
     FBSEG_CHECK(x.defined(), op, ": input is an undefined tensor");
-    detail::check_cpu(op, {&x});
     FBSEG_CHECK(is_floating(x.dtype()), op, ": expected a floating input but got ", x.describe());
     FBSEG_CHECK(p >= 0.0 && p <= 1.0, op, ": dropout probability has to be between 0 and 1, but got ", p);
 }

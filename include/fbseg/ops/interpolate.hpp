@@ -17,6 +17,8 @@
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/geometry/interpolate.hpp"
+#include "fbseg/ops/kernel/interpolate.hpp"
 
 namespace fbseg {
 
@@ -43,6 +45,7 @@ template <typename T>
 struct LinearTaps {
     std::vector<std::int64_t> i0, i1;
     std::vector<T> l0, l1;  // weights of i0 and i1 (l0 + l1 = 1)
+    LinearTapsView<T> view() const { return {i0.data(), i1.data(), l0.data(), l1.data()}; }
 };
 
 /// PyTorch's area_pixel_compute_source_index + guard_index_and_lambda:
@@ -80,7 +83,6 @@ LinearTaps<T> linear_taps(std::int64_t in, std::int64_t out, bool align_corners,
 
 inline void check_input(const char* op, const Tensor& input) {
     FBSEG_CHECK(input.defined(), op, ": input is an undefined tensor");
-    detail::check_cpu(op, {&input});
     FBSEG_CHECK(is_floating(input.dtype()), op, ": expected a floating input but got ", input.describe());
     FBSEG_CHECK(input.dim() == 4, op, ": expected a 4-D input [N, C, H, W] but got ", input.describe());
     FBSEG_CHECK(input.size(2) >= 1 && input.size(3) >= 1, op, ": input ", shape_str(input.shape()),
@@ -101,10 +103,6 @@ inline void check_output(const char* op, const Tensor& input, std::array<std::in
                 shape_str(input.shape()), " is empty; it must be at least (1, 1)");
 }
 
-inline std::int64_t grain_for(std::int64_t work_per_plane) {
-    return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(work_per_plane, 1));
-}
-
 inline Tensor nearest(const Tensor& input, std::array<std::int64_t, 2> size, std::optional<double> scale) {
     const char* op = "upsample_nearest2d";
     check_output(op, input, size);
@@ -116,39 +114,14 @@ inline Tensor nearest(const Tensor& input, std::array<std::int64_t, 2> size, std
 
     const Tensor x = input.detach().contiguous();
     Tensor out = empty({n, c, oh, ow}, options_of(input));
-    dispatch_floating(input.dtype(), op, [&]<typename T>() {
-        const T* px = x.data_ptr<T>();
-        T* py = out.data_ptr<T>();
-        parallel_for(0, n * c, grain_for(oh * ow), [&](std::int64_t t0, std::int64_t t1) {
-            for (std::int64_t t = t0; t < t1; ++t)
-                for (std::int64_t i = 0; i < oh; ++i) {
-                    const T* xr = px + (t * h + src_h[std::size_t(i)]) * w;
-                    T* yr = py + (t * oh + i) * ow;
-                    for (std::int64_t j = 0; j < ow; ++j) yr[j] = xr[src_w[std::size_t(j)]];
-                }
-        });
-    });
+    const Resize2dGeometry geometry{n * c, h, w, oh, ow};
+    kernel::upsample_nearest2d_forward(x, out, geometry, NearestTaps{src_h.data(), src_w.data()});
     if (autograd::needs_grad({&input})) {
         autograd::record("UpsampleNearest2dBackward", {&input}, {&out},
-                         [src_h, src_w, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
+                         [src_h, src_w, geometry, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
-                             Tensor gx = zeros(x_shape, TensorOptions(dtype));
-                             const std::int64_t h = x_shape[2], w = x_shape[3];
-                             const auto oh = std::int64_t(src_h.size()), ow = std::int64_t(src_w.size());
-                             dispatch_floating(dtype, "upsample_nearest2d_backward", [&]<typename T>() {
-                                 const T* pg = gy.data_ptr<T>();
-                                 T* pd = gx.data_ptr<T>();
-                                 parallel_for(0, x_shape[0] * x_shape[1], grain_for(oh * ow),
-                                              [&](std::int64_t t0, std::int64_t t1) {
-                                                  for (std::int64_t t = t0; t < t1; ++t)
-                                                      for (std::int64_t i = 0; i < oh; ++i) {
-                                                          T* dr = pd + (t * h + src_h[std::size_t(i)]) * w;
-                                                          const T* gr = pg + (t * oh + i) * ow;
-                                                          for (std::int64_t j = 0; j < ow; ++j)
-                                                              dr[src_w[std::size_t(j)]] += gr[j];
-                                                      }
-                                              });
-                             });
+                             Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
+                             kernel::upsample_nearest2d_backward(gy, gx, geometry, NearestTaps{src_h.data(), src_w.data()});
                              return std::vector<Tensor>{gx};
                          });
     }
@@ -163,56 +136,23 @@ inline Tensor bilinear(const Tensor& input, std::array<std::int64_t, 2> size, bo
     const std::int64_t oh = size[0], ow = size[1];
     const Tensor x = input.detach().contiguous();
     Tensor out = empty({n, c, oh, ow}, options_of(input));
+    const Resize2dGeometry geometry{n * c, h, w, oh, ow};
     // out[i, j] = l0h (l0w x[h0, w0] + l1w x[h0, w1]) + l1h (l0w x[h1, w0] + l1w x[h1, w1])
     dispatch_floating(input.dtype(), op, [&]<typename T>() {
         const LinearTaps<T> th = linear_taps<T>(h, oh, align_corners, scale);
         const LinearTaps<T> tw = linear_taps<T>(w, ow, align_corners, scale);
-        const T* px = x.data_ptr<T>();
-        T* py = out.data_ptr<T>();
-        parallel_for(0, n * c, grain_for(oh * ow * 4), [&](std::int64_t t0, std::int64_t t1) {
-            for (std::int64_t t = t0; t < t1; ++t)
-                for (std::int64_t i = 0; i < oh; ++i) {
-                    const auto ki = std::size_t(i);
-                    const T* r0 = px + (t * h + th.i0[ki]) * w;
-                    const T* r1 = px + (t * h + th.i1[ki]) * w;
-                    T* yr = py + (t * oh + i) * ow;
-                    for (std::int64_t j = 0; j < ow; ++j) {
-                        const auto kj = std::size_t(j);
-                        yr[j] = th.l0[ki] * (tw.l0[kj] * r0[tw.i0[kj]] + tw.l1[kj] * r0[tw.i1[kj]]) +
-                                th.l1[ki] * (tw.l0[kj] * r1[tw.i0[kj]] + tw.l1[kj] * r1[tw.i1[kj]]);
-                    }
-                }
-        });
+        kernel::upsample_bilinear2d_forward<T>(x, out, geometry, th.view(), tw.view());
     });
     if (autograd::needs_grad({&input})) {
         autograd::record(
             "UpsampleBilinear2dBackward", {&input}, {&out},
-            [oh, ow, align_corners, scale, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
+            [geometry, align_corners, scale, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                 const Tensor gy = grads[0].contiguous();
-                Tensor gx = zeros(x_shape, TensorOptions(dtype));
-                const std::int64_t h = x_shape[2], w = x_shape[3];
+                Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
                 dispatch_floating(dtype, "upsample_bilinear2d_backward", [&]<typename T>() {
-                    const LinearTaps<T> th = linear_taps<T>(h, oh, align_corners, scale);
-                    const LinearTaps<T> tw = linear_taps<T>(w, ow, align_corners, scale);
-                    const T* pg = gy.data_ptr<T>();
-                    T* pd = gx.data_ptr<T>();
-                    parallel_for(0, x_shape[0] * x_shape[1], grain_for(oh * ow * 4), [&](std::int64_t t0, std::int64_t t1) {
-                        for (std::int64_t t = t0; t < t1; ++t)
-                            for (std::int64_t i = 0; i < oh; ++i) {
-                                const auto ki = std::size_t(i);
-                                T* r0 = pd + (t * h + th.i0[ki]) * w;
-                                T* r1 = pd + (t * h + th.i1[ki]) * w;
-                                const T* gr = pg + (t * oh + i) * ow;
-                                for (std::int64_t j = 0; j < ow; ++j) {
-                                    const auto kj = std::size_t(j);
-                                    const T g0 = th.l0[ki] * gr[j], g1 = th.l1[ki] * gr[j];
-                                    r0[tw.i0[kj]] += g0 * tw.l0[kj];
-                                    r0[tw.i1[kj]] += g0 * tw.l1[kj];
-                                    r1[tw.i0[kj]] += g1 * tw.l0[kj];
-                                    r1[tw.i1[kj]] += g1 * tw.l1[kj];
-                                }
-                            }
-                    });
+                    const LinearTaps<T> th = linear_taps<T>(geometry.h, geometry.oh, align_corners, scale);
+                    const LinearTaps<T> tw = linear_taps<T>(geometry.w, geometry.ow, align_corners, scale);
+                    kernel::upsample_bilinear2d_backward<T>(gy, gx, geometry, th.view(), tw.view());
                 });
                 return std::vector<Tensor>{gx};
             });

@@ -2,53 +2,19 @@
 // broadcasting rules on top of it). The inner products run on Eigen's GEMM.
 #pragma once
 
-#include <Eigen/Core>
-
+#include "fbseg/ops/kernel/linalg.hpp"
 #include "fbseg/ops/reduce.hpp"
 
 namespace fbseg {
-
-namespace cpu {
-
-/// Rows of the output computed per task: fixed, so the sequence of Eigen calls (and therefore
-/// every rounding) is the same whatever the number of threads.
-inline constexpr std::int64_t kGemmRowBlock = 64;
-
-/// C[b] = A[b] @ B[b] for strided A [batch, n, k], B [batch, k, m] into contiguous C [batch, n, m].
-template <typename T>
-void bmm(const Tensor& a, const Tensor& b, const Tensor& c) {
-    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;  // (outer = row, inner = column)
-    using ConstMap = Eigen::Map<const Matrix, Eigen::Unaligned, Strides>;
-    const std::int64_t batch = a.shape()[0], n = a.shape()[1], k = a.shape()[2], m = b.shape()[2];
-    const T* pa = a.data_ptr<T>();
-    const T* pb = b.data_ptr<T>();
-    T* pc = c.data_ptr<T>();
-    const std::int64_t row_blocks = (n + kGemmRowBlock - 1) / kGemmRowBlock;
-    parallel_for(0, batch * row_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
-        for (std::int64_t task = t0; task < t1; ++task) {
-            const std::int64_t bi = task / row_blocks, r0 = (task % row_blocks) * kGemmRowBlock;
-            const std::int64_t rows = std::min(kGemmRowBlock, n - r0);
-            ConstMap A(pa + bi * a.strides()[0] + r0 * a.strides()[1], rows, k, Strides(a.strides()[1], a.strides()[2]));
-            ConstMap B(pb + bi * b.strides()[0], k, m, Strides(b.strides()[1], b.strides()[2]));
-            Eigen::Map<Matrix> C(pc + (bi * n + r0) * m, rows, m);
-            if (k == 0) C.setZero();
-            else C.noalias() = A * B;
-        }
-    });
-}
-
-}  // namespace cpu
 
 /// Batched matrix product: [B, n, k] @ [B, k, m] -> [B, n, m].
 ///   dA = dC @ B^T,  dB = A^T @ dC
 inline Tensor bmm(const Tensor& a, const Tensor& b) {
     detail::check_same_device_dtype("bmm", {&a, &b});
-    detail::check_cpu("bmm", {&a, &b});
     FBSEG_CHECK(a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0] && a.shape()[2] == b.shape()[1],
                 "bmm: expected [B, n, k] and [B, k, m] but got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
     Tensor c = empty({a.shape()[0], a.shape()[1], b.shape()[2]}, options_of(a));
-    dispatch_floating(a.dtype(), "bmm", [&]<typename T>() { cpu::bmm<T>(a, b, c); });
+    kernel::bmm_forward(a, b, c);
     if (autograd::needs_grad({&a, &b})) {
         const bool need_a = a.requires_grad(), need_b = b.requires_grad();
         autograd::SavedTensor sa = need_b ? autograd::SavedTensor(a) : autograd::SavedTensor();

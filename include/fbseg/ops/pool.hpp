@@ -13,6 +13,8 @@
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/geometry/pool.hpp"
+#include "fbseg/ops/kernel/pool.hpp"
 
 namespace fbseg {
 
@@ -43,13 +45,8 @@ inline std::int64_t output_size(std::int64_t in, std::int64_t k, std::int64_t pa
 
 inline void check_input(const char* op, const Tensor& input) {
     FBSEG_CHECK(input.defined(), op, ": input is an undefined tensor");
-    detail::check_cpu(op, {&input});
     FBSEG_CHECK(is_floating(input.dtype()), op, ": expected a floating input but got ", input.describe());
     FBSEG_CHECK(input.dim() == 4, op, ": expected a 4-D input [N, C, H, W] but got ", input.describe());
-}
-
-inline std::int64_t grain_for(std::int64_t work_per_plane) {
-    return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(work_per_plane, 1));
 }
 
 }  // namespace pool_detail
@@ -80,61 +77,18 @@ inline Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params) {
 
     const Tensor x = input.detach().contiguous();
     Tensor out = empty({n, c, ho, wo}, options_of(input));
-    Tensor indices = empty({n, c, ho, wo}, TensorOptions(DType::Int64));  // flat position in the input plane
-    dispatch_floating(input.dtype(), op, [&]<typename T>() {
-        const T* px = x.data_ptr<T>();
-        T* py = out.data_ptr<T>();
-        std::int64_t* pi = indices.data_ptr<std::int64_t>();
-        const std::int64_t kh = p.kernel[0], kw = p.kernel[1];
-        parallel_for(0, n * c, pool_detail::grain_for(ho * wo * kh * kw), [&](std::int64_t t0, std::int64_t t1) {
-            for (std::int64_t t = t0; t < t1; ++t) {
-                const T* xp = px + t * h * w;
-                for (std::int64_t oh = 0; oh < ho; ++oh) {
-                    const std::int64_t h0 = oh * p.stride[0] - p.padding[0];
-                    for (std::int64_t ow = 0; ow < wo; ++ow) {
-                        const std::int64_t w0 = ow * p.stride[1] - p.padding[1];
-                        T best = -std::numeric_limits<T>::infinity();
-                        std::int64_t best_idx = -1;
-                        for (std::int64_t ki = 0; ki < kh; ++ki) {
-                            const std::int64_t ih = h0 + ki * p.dilation[0];
-                            if (ih < 0 || ih >= h) continue;
-                            for (std::int64_t kj = 0; kj < kw; ++kj) {
-                                const std::int64_t iw = w0 + kj * p.dilation[1];
-                                if (iw < 0 || iw >= w) continue;
-                                const T v = xp[ih * w + iw];
-                                if (best_idx < 0) best_idx = ih * w + iw;  // PyTorch's start index
-                                if (v > best || std::isnan(v)) {
-                                    best = v;
-                                    best_idx = ih * w + iw;
-                                }
-                            }
-                        }
-                        py[(t * ho + oh) * wo + ow] = best;
-                        pi[(t * ho + oh) * wo + ow] = best_idx;
-                    }
-                }
-            }
-        });
-    });
+    Tensor indices = empty({n, c, ho, wo}, TensorOptions(DType::Int64).device(input.device()));  // flat position in the input plane
+    const MaxPool2dGeometry geometry{.planes = n * c, .h = h, .w = w, .ho = ho, .wo = wo,
+                                     .kh = p.kernel[0], .kw = p.kernel[1], .sh = p.stride[0], .sw = p.stride[1],
+                                     .ph = p.padding[0], .pw = p.padding[1], .dh = p.dilation[0], .dw = p.dilation[1]};
+    kernel::max_pool2d_forward(x, out, indices, geometry);
 
     if (autograd::needs_grad({&input})) {
         autograd::record("MaxPool2dBackward", {&input}, {&out},
-                         [indices, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
+                         [indices, geometry, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
-                             Tensor gx = zeros(x_shape, TensorOptions(dtype));
-                             const std::int64_t planes = x_shape[0] * x_shape[1], hw = x_shape[2] * x_shape[3];
-                             const std::int64_t p_out = indices.size(2) * indices.size(3);
-                             const std::int64_t* pi = indices.data_ptr<std::int64_t>();
-                             dispatch_floating(dtype, "max_pool2d_backward", [&]<typename T>() {
-                                 const T* pg = gy.data_ptr<T>();
-                                 T* pd = gx.data_ptr<T>();
-                                 parallel_for(0, planes, pool_detail::grain_for(p_out),
-                                              [&](std::int64_t t0, std::int64_t t1) {
-                                                  for (std::int64_t t = t0; t < t1; ++t)
-                                                      for (std::int64_t o = t * p_out; o < (t + 1) * p_out; ++o)
-                                                          if (pi[o] >= 0) pd[t * hw + pi[o]] += pg[o];
-                                              });
-                             });
+                             Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
+                             kernel::max_pool2d_backward(gy, indices, gx, geometry);
                              return std::vector<Tensor>{gx};
                          });
     }
@@ -155,54 +109,15 @@ inline Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 
 
     const Tensor x = input.detach().contiguous();
     Tensor out = empty({n, c, oh, ow}, options_of(input));
-    dispatch_floating(input.dtype(), op, [&]<typename T>() {
-        const T* px = x.data_ptr<T>();
-        T* py = out.data_ptr<T>();
-        parallel_for(0, n * c, pool_detail::grain_for(h * w), [&](std::int64_t t0, std::int64_t t1) {
-            for (std::int64_t t = t0; t < t1; ++t) {
-                const T* xp = px + t * h * w;
-                for (std::int64_t i = 0; i < oh; ++i) {
-                    const std::int64_t h0 = i * h / oh, h1 = ((i + 1) * h + oh - 1) / oh;
-                    for (std::int64_t j = 0; j < ow; ++j) {
-                        const std::int64_t w0 = j * w / ow, w1 = ((j + 1) * w + ow - 1) / ow;
-                        double s = 0;
-                        for (std::int64_t ih = h0; ih < h1; ++ih)
-                            for (std::int64_t iw = w0; iw < w1; ++iw) s += double(xp[ih * w + iw]);
-                        py[(t * oh + i) * ow + j] = T(s / double((h1 - h0) * (w1 - w0)));
-                    }
-                }
-            }
-        });
-    });
+    const AdaptivePool2dGeometry geometry{n * c, h, w, oh, ow};
+    kernel::adaptive_avg_pool2d_forward(x, out, geometry);
 
     if (autograd::needs_grad({&input})) {
         autograd::record("AdaptiveAvgPool2dBackward", {&input}, {&out},
-                         [x_shape = input.shape(), oh, ow, dtype = input.dtype()](const std::vector<Tensor>& grads) {
+                         [geometry, x_shape = input.shape(), dtype = input.dtype()](const std::vector<Tensor>& grads) {
                              const Tensor gy = grads[0].contiguous();
-                             Tensor gx = zeros(x_shape, TensorOptions(dtype));
-                             const std::int64_t h = x_shape[2], w = x_shape[3];
-                             dispatch_floating(dtype, "adaptive_avg_pool2d_backward", [&]<typename T>() {
-                                 const T* pg = gy.data_ptr<T>();
-                                 T* pd = gx.data_ptr<T>();
-                                 parallel_for(0, x_shape[0] * x_shape[1], pool_detail::grain_for(h * w),
-                                              [&](std::int64_t t0, std::int64_t t1) {
-                                                  for (std::int64_t t = t0; t < t1; ++t) {
-                                                      T* dp = pd + t * h * w;
-                                                      for (std::int64_t i = 0; i < oh; ++i) {
-                                                          const std::int64_t h0 = i * h / oh, h1 = ((i + 1) * h + oh - 1) / oh;
-                                                          for (std::int64_t j = 0; j < ow; ++j) {
-                                                              const std::int64_t w0 = j * w / ow,
-                                                                                 w1 = ((j + 1) * w + ow - 1) / ow;
-                                                              // d out / d x = 1 / (window area) for each x in the window
-                                                              const T gv = pg[(t * oh + i) * ow + j] / T((h1 - h0) * (w1 - w0));
-                                                              for (std::int64_t ih = h0; ih < h1; ++ih)
-                                                                  for (std::int64_t iw = w0; iw < w1; ++iw)
-                                                                      dp[ih * w + iw] += gv;
-                                                          }
-                                                      }
-                                                  }
-                                              });
-                             });
+                             Tensor gx = zeros(x_shape, TensorOptions(dtype).device(grads[0].device()));
+                             kernel::adaptive_avg_pool2d_backward(gy, gx, geometry);
                              return std::vector<Tensor>{gx};
                          });
     }

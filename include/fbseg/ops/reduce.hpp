@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "fbseg/ops/binary.hpp"
+#include "fbseg/ops/kernel/reduce.hpp"
 #include "fbseg/ops/view.hpp"
 
 namespace fbseg {
@@ -64,42 +65,17 @@ inline std::pair<Tensor, std::int64_t> as_rows(const Tensor& x, const Shape& dim
     return {x.detach().permute(order).contiguous(), r};
 }
 
-/// out[m] = finish(fold over row m), with fold(acc, value). Rows run in parallel; a single long
-/// row is split into fixed blocks whose partials are merged in order.
-template <typename T, typename Acc, typename Fold, typename Merge, typename Finish>
-void rows(const T* in, std::int64_t m, std::int64_t r, Acc init, Fold fold, Merge merge, Finish finish) {
-    if (m == 1 && r > cpu::kReduceBlock) {
-        const std::int64_t blocks = (r + cpu::kReduceBlock - 1) / cpu::kReduceBlock;
-        std::vector<Acc> partial(std::size_t(blocks), init);
-        parallel_for(0, blocks, 1, [&](std::int64_t b0, std::int64_t b1) {
-            for (std::int64_t b = b0; b < b1; ++b) {
-                Acc acc = init;
-                const std::int64_t end = std::min(r, (b + 1) * cpu::kReduceBlock);
-                for (std::int64_t i = b * cpu::kReduceBlock; i < end; ++i) acc = fold(acc, in[i], i);
-                partial[std::size_t(b)] = acc;
-            }
-        });
-        Acc acc = partial[0];
-        for (std::size_t b = 1; b < partial.size(); ++b) acc = merge(acc, partial[b]);
-        finish(0, acc);
-        return;
-    }
-    parallel_for(0, m, std::max<std::int64_t>(1, cpu::kGrainSize / std::max<std::int64_t>(r, 1)),
-                 [&](std::int64_t m0, std::int64_t m1) {
-                     for (std::int64_t row = m0; row < m1; ++row) {
-                         Acc acc = init;
-                         const T* p = in + row * r;
-                         for (std::int64_t i = 0; i < r; ++i) acc = fold(acc, p[i], i);
-                         finish(row, acc);
-                     }
-                 });
+/// The fold over rows now lives with the CPU kernels (cpu::fold_rows in ops/cpu/reduce.hpp);
+/// this name is kept for code written against it.
+template <typename... Args>
+void rows(Args&&... args) {
+    cpu::fold_rows(std::forward<Args>(args)...);
 }
 
 }  // namespace reduce
 
 /// Sum over `dims` (all dims when empty).
 inline Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
-    detail::check_cpu("sum", {&x});
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "sum");
     Tensor out = empty(reduce::reduced_shape(x.shape(), dims, keepdim), options_of(x));
     // A reduced dim of stride 0 (from expand) repeats one value `size` times: it is summed once and
@@ -110,14 +86,7 @@ inline Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
         if (x.strides()[d] == 0 && sizes[d] > 1) repeats *= std::exchange(sizes[d], 1);
     const Tensor src = repeats == 1 ? x : detail::make_view(x, sizes, x.strides(), x.offset());
     auto [rows, r] = reduce::as_rows(src, dims);
-    dispatch_numeric(x.dtype(), "sum", [&]<typename T>() {
-        using Acc = cpu::acc_t<T>;
-        T* po = out.data_ptr<T>();
-        const Acc scale = Acc(repeats);
-        reduce::rows(rows.template data_ptr<T>(), out.numel(), r, Acc(0),
-                     [](Acc a, T v, std::int64_t) { return a + Acc(v); }, [](Acc a, Acc b) { return a + b; },
-                     [po, scale](std::int64_t i, Acc a) { po[i] = T(a * scale); });
-    });
+    kernel::sum_rows(rows, out, r, repeats);
     if (autograd::needs_grad({&x})) {
         autograd::record("SumBackward", {&x}, {&out},
                          [in_shape = x.shape(), keep_shape = reduce::reduced_shape(x.shape(), dims, true)](
@@ -166,28 +135,15 @@ namespace reduce {
 
 /// max (is_max) or min along `dim`: values, and the index of the first extreme in each row.
 inline ValuesIndices extreme(const Tensor& x, std::int64_t dim, bool keepdim, bool is_max, const char* op) {
-    detail::check_cpu(op, {&x});
+    FBSEG_CHECK(x.defined(), op, ": input is an undefined tensor");
     FBSEG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor ", x.describe());
     const Shape dims{normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), op)};
     const Shape dims_eff = x.dim() == 0 ? Shape{} : dims;
     const Shape out_shape = reduced_shape(x.shape(), dims_eff, keepdim);
     Tensor values = empty(out_shape, options_of(x));
-    Tensor indices = empty(out_shape, TensorOptions(DType::Int64));
+    Tensor indices = empty(out_shape, TensorOptions(DType::Int64).device(x.device()));
     auto [rows_t, r] = as_rows(x, dims_eff);
-    dispatch_numeric(x.dtype(), op, [&]<typename T>() {
-        T* pv = values.data_ptr<T>();
-        std::int64_t* pi = indices.data_ptr<std::int64_t>();
-        using Acc = std::pair<T, std::int64_t>;
-        // NaN wins, as in PyTorch: once a NaN is seen it is kept.
-        auto better = [is_max](T v, T best) { return v != v ? best == best : (is_max ? v > best : v < best); };
-        reduce::rows(rows_t.template data_ptr<T>(), values.numel(), r, Acc(T(0), -1),
-                     [&](Acc a, T v, std::int64_t i) { return (a.second < 0 || better(v, a.first)) ? Acc(v, i) : a; },
-                     [&](Acc a, Acc b) { return better(b.first, a.first) ? b : a; },
-                     [&](std::int64_t i, Acc a) {
-                         pv[i] = a.first;
-                         pi[i] = a.second;
-                     });
-    });
+    kernel::extreme_rows(rows_t, values, indices, r, is_max, op);
     if (autograd::needs_grad({&x})) {
         // The gradient goes to the chosen element of each row: scatter g at `indices`.
         autograd::record(std::string(op) + "Backward", {&x}, {&values},
@@ -196,22 +152,13 @@ inline ValuesIndices extreme(const Tensor& x, std::int64_t dim, bool keepdim, bo
                              // The indices are also returned to the caller: an in-place change to
                              // them before backward is caught by the saved version.
                              const Tensor idx = saved_idx.unpack(name);
-                             Tensor grad = zeros(in.shape, TensorOptions(in.dtype));
-                             const Shape keep = reduced_shape(in.shape, d, true);
+                             Tensor grad = zeros(in.shape, TensorOptions(in.dtype).device(in.device));
                              const std::int64_t dd = d.empty() ? 0 : d[0];
                              const std::int64_t n = in.shape.empty() ? 1 : in.shape[std::size_t(dd)];
                              std::int64_t inner = 1;
                              for (std::size_t k = std::size_t(dd) + 1; k < in.shape.size(); ++k) inner *= in.shape[k];
-                             const Tensor gc = g[0].reshape(keep).contiguous();
-                             const std::int64_t* pi = idx.data_ptr<std::int64_t>();
-                             dispatch_floating(in.dtype, "max_backward", [&]<typename T>() {
-                                 T* pg = grad.data_ptr<T>();
-                                 const T* src = gc.data_ptr<T>();
-                                 for (std::int64_t o = 0; o < gc.numel(); ++o) {
-                                     const std::int64_t outer = o / inner, j = o % inner;
-                                     pg[(outer * n + pi[o]) * inner + j] += src[o];
-                                 }
-                             });
+                             const Tensor gc = g[0].reshape(reduced_shape(in.shape, d, true)).contiguous();
+                             kernel::scatter_add_along_dim(grad, gc, idx, gc.numel() / inner, n, inner);
                              (void)keepdim;
                              return std::vector<Tensor>{grad};
                          });

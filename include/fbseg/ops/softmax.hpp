@@ -9,41 +9,15 @@
 
 #include <cmath>
 
+#include "fbseg/ops/kernel/softmax.hpp"
 #include "fbseg/ops/reduce.hpp"
 
 namespace fbseg {
 
-namespace cpu {
-
-/// y = (log_)softmax of a contiguous x viewed as [outer, n, inner], along n.
-template <typename T>
-void softmax(const T* x, T* y, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
-    parallel_for(0, outer * inner, std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(n, 1)),
-                 [&](std::int64_t b, std::int64_t e) {
-                     for (std::int64_t t = b; t < e; ++t) {
-                         const std::int64_t o = t / inner, i = t % inner;
-                         const T* px = x + o * n * inner + i;
-                         T* py = y + o * n * inner + i;
-                         T mx = -std::numeric_limits<T>::infinity();
-                         for (std::int64_t j = 0; j < n; ++j) mx = std::max(mx, px[j * inner]);
-                         double total = 0;
-                         for (std::int64_t j = 0; j < n; ++j) total += std::exp(double(px[j * inner] - mx));
-                         if (log) {
-                             const T log_total = T(std::log(total));
-                             for (std::int64_t j = 0; j < n; ++j) py[j * inner] = px[j * inner] - mx - log_total;
-                         } else {
-                             for (std::int64_t j = 0; j < n; ++j) py[j * inner] = T(std::exp(double(px[j * inner] - mx)) / total);
-                         }
-                     }
-                 });
-}
-
-}  // namespace cpu
-
 namespace detail {
 inline Tensor softmax_impl(const Tensor& x, std::int64_t dim, bool log) {
     const char* op = log ? "log_softmax" : "softmax";
-    detail::check_cpu(op, {&x});
+    FBSEG_CHECK(x.defined(), op, ": input is an undefined tensor");
     const Tensor xc = x.dim() == 0 ? x.reshape({1}) : x;
     dim = normalize_dim(dim, xc.dim(), op);
     const Tensor in = xc.detach().contiguous();
@@ -51,9 +25,7 @@ inline Tensor softmax_impl(const Tensor& x, std::int64_t dim, bool log) {
     for (std::int64_t k = 0; k < dim; ++k) outer *= xc.shape()[k];
     for (std::int64_t k = dim + 1; k < xc.dim(); ++k) inner *= xc.shape()[k];
     Tensor y = empty(x.shape(), options_of(x));
-    dispatch_floating(x.dtype(), op, [&]<typename T>() {
-        cpu::softmax<T>(in.data_ptr<T>(), y.data_ptr<T>(), outer, xc.shape()[dim], inner, log);
-    });
+    kernel::softmax_forward(in, y, outer, xc.shape()[dim], inner, log);
     if (autograd::needs_grad({&x})) {
         const std::string node = log ? "LogSoftmaxBackward" : "SoftmaxBackward";
         autograd::record(node, {&x}, {&y}, [sy = autograd::SavedTensor(y), dim, log, node, scalar = x.dim() == 0](const std::vector<Tensor>& g) {

@@ -14,6 +14,7 @@
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/forward.hpp"
+#include "fbseg/ops/overlap.hpp"
 
 namespace fbseg {
 
@@ -148,6 +149,7 @@ void compute(const Tensor& out, const Tensor& x, const Op& op) {
 /// grad_x = backward(g, x, y) on the CPU; x or y may be undefined when the op does not use it.
 template <typename Op>
 Tensor gradient(const Op& op, const Tensor& g, const Tensor& x, const Tensor& y) {
+    detail::require_cpu_kernel(Op::name, {&g});
     Tensor gx = empty(g.shape(), TensorOptions(g.dtype()).device(g.device()));
     const Tensor& used = Op::needs_x ? x : y;
     dispatch_floating(g.dtype(), Op::name, [&]<typename T>() {
@@ -164,8 +166,8 @@ Tensor gradient(const Op& op, const Tensor& g, const Tensor& x, const Tensor& y)
 template <typename Op>
 Tensor apply(const Tensor& x, const Op& op) {
     FBSEG_CHECK(x.defined(), Op::name, ": input is an undefined tensor");
-    detail::check_cpu(Op::name, {&x});
-    Tensor y = empty(x.shape(), TensorOptions(x.dtype()));
+    detail::require_cpu_kernel(Op::name, {&x});
+    Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
     compute(y, x, op);
     if (autograd::needs_grad({&x})) {
         autograd::SavedTensor saved = Op::needs_x ? autograd::SavedTensor(x) : autograd::SavedTensor(y);
@@ -182,7 +184,8 @@ Tensor apply(const Tensor& x, const Op& op) {
 template <typename Op>
 Tensor& apply_(Tensor& x, const Op& op) {
     static_assert(!Op::needs_x, "this op's gradient needs its input, so it has no in-place form");
-    detail::check_cpu(Op::name, {&x});
+    detail::require_cpu_kernel(Op::name, {&x});
+    overlap::assert_no_internal_overlap(x, Op::name);
     const bool records = autograd::check_inplace(x, Op::name, false);
     compute(x, x, op);
     x.storage()->bump_version();

@@ -30,28 +30,12 @@
 #include <vector>
 
 #include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/geometry/conv.hpp"
 
 namespace fbseg::cpu {
 
-/// Everything the kernels need to know about one convolution (the conv2d view: x -> y).
-struct ConvGeometry {
-    std::int64_t n = 0, c_in = 0, h = 0, w = 0;  // input x [n, c_in, h, w]
-    std::int64_t c_out = 0, ho = 0, wo = 0;      // output y [n, c_out, ho, wo]
-    std::int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
-    std::int64_t groups = 1;
-
-    std::int64_t cg() const { return c_in / groups; }      // input channels per group
-    std::int64_t coutg() const { return c_out / groups; }  // output channels per group
-    std::int64_t kk() const { return kh * kw; }
-    std::int64_t k() const { return cg() * kk(); }  // rows of a group's column matrix
-    std::int64_t hw() const { return h * w; }
-    std::int64_t p() const { return ho * wo; }  // columns of the column matrix
-    /// col == x: a 1x1 kernel read at stride 1 without padding.
-    bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-    /// One input channel per group and few outputs per group (depthwise): a direct loop beats a
-    /// GEMM with one row.
-    bool depthwise() const { return cg() == 1 && coutg() <= 4; }
-};
+/// The sizes of one convolution: a plain struct in ops/geometry/conv.hpp (a .cu file can use it).
+using ConvGeometry = ::fbseg::ConvGeometry;
 
 namespace conv {
 
@@ -426,6 +410,20 @@ void bias_grad(const T* dy, std::int64_t n, std::int64_t c, std::int64_t p, T* d
             db[co] = T(acc);
         }
     });
+}
+
+// add_channel_bias: y[i, k, j] += b[k]
+//   y: (n, c, p) contiguous;  b: (c,)
+template <typename T>
+void add_channel_bias(T* y, const T* b, std::int64_t n, std::int64_t c, std::int64_t p) {
+    parallel_for(0, n * c, std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(p, 1)),
+                 [&](std::int64_t t0, std::int64_t t1) {
+                     for (std::int64_t t = t0; t < t1; ++t) {
+                         const T v = b[t % c];
+                         T* q = y + t * p;
+                         for (std::int64_t i = 0; i < p; ++i) q[i] += v;
+                     }
+                 });
 }
 
 }  // namespace conv

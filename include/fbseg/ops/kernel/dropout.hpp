@@ -1,0 +1,30 @@
+// fbseg/ops/kernel/dropout.hpp - the device seam of the dropout kernels (CPU only so far).
+// See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
+#pragma once
+
+#include "fbseg/core/generator.hpp"
+#include "fbseg/core/tensor.hpp"
+#include "fbseg/ops/cpu/dropout.hpp"
+#include "fbseg/ops/cpu/elementwise.hpp"
+#include "fbseg/ops/device_check.hpp"
+
+namespace fbseg::kernel {
+
+/// mask (contiguous) = 1 / (1 - p) with probability 1 - p, else 0, drawn from gen's counters
+/// first, first + 1, ...: cpu::dropout_mask.
+inline void dropout_mask(const Tensor& mask, double p, Generator& gen, std::uint64_t first) {
+    detail::require_cpu_kernel("dropout_mask", {&mask});
+    dispatch_floating(mask.dtype(), "dropout", [&]<typename T>() {
+        cpu::dropout_mask<T>(mask.data_ptr<T>(), mask.numel(), 1.0 - p, first,
+                             [&gen](std::uint64_t counter) { return gen.uniform<double>(counter); });
+    });
+}
+
+/// out = x * mask, mask broadcast to x's shape (the forward and the backward of dropout).
+inline void apply_mask(const Tensor& out, const Tensor& x, const Tensor& mask) {
+    detail::require_cpu_kernel("dropout_apply_mask", {&out, &x, &mask});
+    dispatch_floating(x.dtype(), "dropout",
+                      [&]<typename T>() { cpu::map2<T, T, T>(out, x, mask, [](T a, T m) { return a * m; }); });
+}
+
+}  // namespace fbseg::kernel

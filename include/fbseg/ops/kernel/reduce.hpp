@@ -1,0 +1,62 @@
+// fbseg/ops/kernel/reduce.hpp - the device seam of the reduction kernels (CPU only so far).
+// See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
+#pragma once
+
+#include <utility>
+
+#include "fbseg/core/tensor.hpp"
+#include "fbseg/ops/cpu/reduce.hpp"
+#include "fbseg/ops/device_check.hpp"
+
+namespace fbseg::kernel {
+
+/// out[i] = scale * (sum of row i of rows (m, r)), contiguous; out has m elements. Sums
+/// accumulate in double (int64 for integers): cpu::fold_rows. `scale` is how many times each row
+/// repeats in the tensor being summed (reduced dims of stride 0, see sum() in ops/reduce.hpp).
+inline void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std::int64_t scale = 1) {
+    detail::require_cpu_kernel("sum_rows", {&rows, &out});
+    dispatch_numeric(rows.dtype(), "sum", [&]<typename T>() {
+        using Acc = cpu::acc_t<T>;
+        T* po = out.data_ptr<T>();
+        const Acc factor = Acc(scale);
+        cpu::fold_rows(
+            rows.data_ptr<T>(), out.numel(), r, Acc(0), [](Acc a, T v, std::int64_t) { return a + Acc(v); },
+            [](Acc a, Acc b) { return a + b; }, [po, factor](std::int64_t i, Acc a) { po[i] = T(a * factor); });
+    });
+}
+
+/// values[i], indices[i] = the largest (is_max) or smallest element of row i of rows (m, r) and
+/// the position of its first occurrence; a NaN wins, as in PyTorch: cpu::fold_rows.
+///   rows: (m, r) contiguous; values: m elements of rows' dtype; indices: m int64
+inline void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r, bool is_max,
+                         const char* op) {
+    detail::require_cpu_kernel("extreme_rows", {&rows, &values, &indices});
+    dispatch_numeric(rows.dtype(), op, [&]<typename T>() {
+        T* pv = values.data_ptr<T>();
+        std::int64_t* pi = indices.data_ptr<std::int64_t>();
+        using Acc = std::pair<T, std::int64_t>;
+        // NaN wins: once a NaN is seen it is kept.
+        auto better = [is_max](T v, T best) { return v != v ? best == best : (is_max ? v > best : v < best); };
+        cpu::fold_rows(
+            rows.data_ptr<T>(), values.numel(), r, Acc(T(0), -1),
+            [&](Acc a, T v, std::int64_t i) { return (a.second < 0 || better(v, a.first)) ? Acc(v, i) : a; },
+            [&](Acc a, Acc b) { return better(b.first, a.first) ? b : a; },
+            [&](std::int64_t i, Acc a) {
+                pv[i] = a.first;
+                pi[i] = a.second;
+            });
+    });
+}
+
+/// grad[o, index[o, j], j] += src[o, j]: see cpu::scatter_add_along_dim. grad (outer, n, inner),
+/// src and index (outer, inner), all contiguous.
+inline void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index, std::int64_t outer,
+                                  std::int64_t n, std::int64_t inner) {
+    detail::require_cpu_kernel("scatter_add_along_dim", {&grad, &src, &index});
+    dispatch_floating(grad.dtype(), "scatter_add_along_dim", [&]<typename T>() {
+        cpu::scatter_add_along_dim<T>(grad.data_ptr<T>(), src.data_ptr<T>(), index.data_ptr<std::int64_t>(), outer, n,
+                                      inner);
+    });
+}
+
+}  // namespace fbseg::kernel
