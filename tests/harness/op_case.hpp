@@ -239,26 +239,40 @@ inline OpCase& add(Registry& r, std::string op, std::string name) {
 
 inline const char* domain_name(Domain d) {
     switch (d) {
-        case Domain::Randn: return "randn";
-        case Domain::Uniform: return "uniform";
-        case Domain::Positive: return "positive";
-        case Domain::Away0: return "away0";
-        case Domain::Distinct: return "distinct";
-        case Domain::Unit: return "unit";
-        case Domain::Mask: return "mask";
-        case Domain::SmallInt: return "small_int";
-        case Domain::Bool: return "bool";
-        case Domain::Index: return "index";
+        case Domain::Randn:
+            return "randn";
+        case Domain::Uniform:
+            return "uniform";
+        case Domain::Positive:
+            return "positive";
+        case Domain::Away0:
+            return "away0";
+        case Domain::Distinct:
+            return "distinct";
+        case Domain::Unit:
+            return "unit";
+        case Domain::Mask:
+            return "mask";
+        case Domain::SmallInt:
+            return "small_int";
+        case Domain::Bool:
+            return "bool";
+        case Domain::Index:
+            return "index";
     }
     return "?";
 }
 
 inline const char* layout_name(Layout l) {
     switch (l) {
-        case Layout::Contiguous: return "contiguous";
-        case Layout::Transposed: return "transposed";
-        case Layout::Sliced: return "sliced";
-        case Layout::Expanded: return "expanded";
+        case Layout::Contiguous:
+            return "contiguous";
+        case Layout::Transposed:
+            return "transposed";
+        case Layout::Sliced:
+            return "sliced";
+        case Layout::Expanded:
+            return "expanded";
     }
     return "?";
 }
@@ -267,7 +281,8 @@ inline Shape InputSpec::base_shape() const {
     Shape b = shape;
     const std::size_t n = b.size();
     switch (layout) {
-        case Layout::Contiguous: break;
+        case Layout::Contiguous:
+            break;
         case Layout::Transposed:
             FBSEG_CHECK(n >= 2, "harness: a transposed input needs rank >= 2, got ", shape_str(shape));
             std::swap(b[n - 2], b[n - 1]);
@@ -288,10 +303,14 @@ inline Shape InputSpec::base_shape() const {
 inline Tensor apply_layout(const Tensor& base, const InputSpec& s) {
     const std::int64_t last = base.dim() - 1;
     switch (s.layout) {
-        case Layout::Contiguous: return base;
-        case Layout::Transposed: return base.transpose(last - 1, last);
-        case Layout::Sliced: return base.slice(last, 1, base.size(last), 2);
-        case Layout::Expanded: return base.expand(s.shape);
+        case Layout::Contiguous:
+            return base;
+        case Layout::Transposed:
+            return base.transpose(last - 1, last);
+        case Layout::Sliced:
+            return base.slice(last, 1, base.size(last), 2);
+        case Layout::Expanded:
+            return base.expand(s.shape);
     }
     return base;
 }
@@ -314,16 +333,34 @@ inline Tensor make_base(const InputSpec& s, DType float_dtype, std::uint64_t see
     for (std::int64_t i = 0; i < n; ++i) {
         double& x = v[std::size_t(i)];
         switch (s.domain) {
-            case Domain::Randn: x = gen.normal<double>(counter++); break;
-            case Domain::Uniform: x = -1 + 2 * u(); break;
-            case Domain::Positive: x = 0.5 + 1.5 * u(); break;
-            case Domain::Away0: x = (u() < 0.5 ? -1.0 : 1.0) * (0.3 + 1.2 * u()); break;
-            case Domain::Distinct: x = 0.1 * double(i - n / 2) + 0.025 * u(); break;
-            case Domain::Unit: x = u(); break;
+            case Domain::Randn:
+                x = gen.normal<double>(counter++);
+                break;
+            case Domain::Uniform:
+                x = -1 + 2 * u();
+                break;
+            case Domain::Positive:
+                x = 0.5 + 1.5 * u();
+                break;
+            case Domain::Away0:
+                x = (u() < 0.5 ? -1.0 : 1.0) * (0.3 + 1.2 * u());
+                break;
+            case Domain::Distinct:
+                x = 0.1 * double(i - n / 2) + 0.025 * u();
+                break;
+            case Domain::Unit:
+                x = u();
+                break;
             case Domain::Mask:
-            case Domain::Bool: x = u() < 0.5 ? 0.0 : 1.0; break;
-            case Domain::SmallInt: x = std::floor(5 * u()) - 2; break;
-            case Domain::Index: x = std::floor(double(s.high) * u()); break;
+            case Domain::Bool:
+                x = u() < 0.5 ? 0.0 : 1.0;
+                break;
+            case Domain::SmallInt:
+                x = std::floor(5 * u()) - 2;
+                break;
+            case Domain::Index:
+                x = std::floor(double(s.high) * u());
+                break;
         }
     }
     if (s.domain == Domain::Distinct)  // Fisher-Yates: distinct values in random order

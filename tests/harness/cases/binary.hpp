@@ -45,7 +45,11 @@ inline void add_binary_cases(Registry& r) {
         return RunFn([f](const Inputs& x, const Attrs& a) { return out(f(x[0], x[1] + a.f("shift"))); });
     };
     add(r, "maximum", "same").in(distinct({3, 5})).in(distinct({3, 5})).attr("shift", 0.05).run(shifted(maximum));
-    add(r, "maximum", "broadcast").in(distinct({2, 3, 4})).in(distinct({3, 1})).attr("shift", 0.05).run(shifted(maximum));
+    add(r, "maximum", "broadcast")
+        .in(distinct({2, 3, 4}))
+        .in(distinct({3, 1}))
+        .attr("shift", 0.05)
+        .run(shifted(maximum));
     add(r, "minimum", "same").in(distinct({3, 5}).t()).in(distinct({3, 5})).attr("shift", 0.05).run(shifted(minimum));
 
     // In place: self op= other, other broadcast to self (tensor, scalar, strided destination).
@@ -72,8 +76,9 @@ inline void add_binary_cases(Registry& r) {
     add(r, "le", "ties").in(small_int({2, 3}).step()).in(small_int({2, 3})).run(compare(le)).no_grad();
     add(r, "eq", "ties").in(small_int({3, 5})).in(small_int({3, 5})).run(compare(eq)).no_grad();
     add(r, "ne", "ties").in(small_int({3, 5})).in(small_int({5})).run(compare(ne)).no_grad();
-    add(r, "gt", "scalar").in(small_int({3, 5})).attr("scalar", 0.0).no_grad()
-        .run([](const Inputs& x, const Attrs& a) { return out(gt(x[0], a.f("scalar"))); });
+    add(r, "gt", "scalar").in(small_int({3, 5})).attr("scalar", 0.0).no_grad().run([](const Inputs& x, const Attrs& a) {
+        return out(gt(x[0], a.f("scalar")));
+    });
 }
 
 }  // namespace fbseg::harness
