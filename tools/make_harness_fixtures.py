@@ -273,7 +273,8 @@ def run_case(case: dict):
         for k, g in zip(want, computed):
             tensors[f"grad{k}"] = torch.zeros_like(bases[k]) if g is None else g.float()
             grads.append(k)
-    return tensors, {"outputs": len(outputs), "gouts": seeded, "grads": grads}
+    # "spec": the case as listed, so the C++ test can tell a case edited since the fixture was made
+    return tensors, {"outputs": len(outputs), "gouts": seeded, "grads": grads, "spec": case}
 
 
 def main() -> None:
