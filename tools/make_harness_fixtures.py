@@ -223,6 +223,8 @@ def make_base(spec: dict, gen: torch.Generator) -> torch.Tensor:
         return u() < 0.5
     elif domain == "index":
         return torch.floor(spec["high"] * u()).to(torch.int64)
+    elif domain == "int64":
+        return (torch.floor(7 * u()) - 3).to(torch.int64)
     else:
         raise ValueError(f"unknown domain {domain}")
     return v.to(torch.float32)

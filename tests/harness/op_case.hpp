@@ -44,6 +44,7 @@ enum class Domain {
     SmallInt,  // integers in [-2, 2] as floats: exact ties for comparisons
     Bool,      // bool tensor, true with probability 1/2
     Index,     // int64 in [0, high)
+    Int64,     // int64 in [-3, 3]: integer arithmetic, compared exactly
 };
 
 /// How the op sees its input: the harness makes a contiguous "base" tensor and derives the view.
@@ -64,10 +65,11 @@ struct InputSpec {
     bool requires_grad = true;  // for floating inputs of differentiable cases
     std::int64_t high = 0;      // Index: values in [0, high)
 
-    bool is_floating() const { return domain != Domain::Bool && domain != Domain::Index; }
+    bool is_floating() const { return domain != Domain::Bool && domain != Domain::Index && domain != Domain::Int64; }
     /// The dtype in a mode whose floating inputs are `float_dtype`.
     DType dtype(DType float_dtype) const {
-        return domain == Domain::Bool ? DType::Bool : domain == Domain::Index ? DType::Int64 : float_dtype;
+        if (domain == Domain::Bool) return DType::Bool;
+        return domain == Domain::Index || domain == Domain::Int64 ? DType::Int64 : float_dtype;
     }
     Shape base_shape() const;
     // Chained modifiers: in::randn({4, 3}).t() is a transposed input.
@@ -100,6 +102,7 @@ inline InputSpec unit(Shape s) { return spec(std::move(s), Domain::Unit); }
 inline InputSpec mask(Shape s) { return spec(std::move(s), Domain::Mask); }
 inline InputSpec small_int(Shape s) { return spec(std::move(s), Domain::SmallInt); }
 inline InputSpec boolean(Shape s) { return spec(std::move(s), Domain::Bool).no_grad(); }
+inline InputSpec int64(Shape s) { return spec(std::move(s), Domain::Int64).no_grad(); }
 inline InputSpec index(Shape s, std::int64_t high) {
     InputSpec r = spec(std::move(s), Domain::Index).no_grad();
     r.high = high;
@@ -259,6 +262,8 @@ inline const char* domain_name(Domain d) {
             return "bool";
         case Domain::Index:
             return "index";
+        case Domain::Int64:
+            return "int64";
     }
     return "?";
 }
@@ -360,6 +365,9 @@ inline Tensor make_base(const InputSpec& s, DType float_dtype, std::uint64_t see
                 break;
             case Domain::Index:
                 x = std::floor(double(s.high) * u());
+                break;
+            case Domain::Int64:
+                x = std::floor(7 * u()) - 3;
                 break;
         }
     }

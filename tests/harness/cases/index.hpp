@@ -65,6 +65,7 @@ inline void add_index_cases(Registry& r) {
     add(r, "gather", "dim0_strided").in(randn({4, 3}).t()).in(index({6, 3}, 4)).attr("dim", 0).run(gather_run);
     auto cumsum_run = [](const Inputs& x, const Attrs& a) { return out(cumsum(x[0], a.i("dim"))); };
     add(r, "cumsum", "dim1").in(randn({3, 5})).attr("dim", 1).run(cumsum_run);
+    add(r, "cumsum", "int64").in(int64({3, 4})).attr("dim", 1).no_grad().run(cumsum_run);
     add(r, "cumsum", "dim0_sliced").in(randn({4, 3}).step()).attr("dim", 0).run(cumsum_run);
     auto topk_run = [](const Inputs& x, const Attrs& a) {
         return out(topk(x[0], a.i("k"), a.i("dim"), a.b("largest"), a.b("sorted")));

@@ -17,6 +17,7 @@ inline void add_reduce_cases(Registry& r) {
     add(r, "sum", "dim0").in(randn({3, 5}).t()).attr("dims", {0}).run(sum_run);
     add(r, "sum", "dims_keep").in(randn({2, 3, 4})).attr("dims", {0, 2}).attr("keepdim", true).run(sum_run);
     add(r, "sum", "long_row").in(randn({2, 150}).step()).attr("dims", {1}).run(sum_run);
+    add(r, "sum", "int64").in(int64({3, 5}).t()).attr("dims", {1}).no_grad().run(sum_run);
     add(r, "mean", "all").in(randn({3, 5})).run(mean_run);
     add(r, "mean", "dims").in(randn({2, 3, 4}).expand()).attr("dims", {1, 2}).attr("keepdim", true).run(mean_run);
     add(r, "sum_to", "broadcast_grad")
