@@ -3,12 +3,18 @@
 #   bash tools/run.sh demo   install what is missing, build, train examples/minimal
 #   bash tools/run.sh test   install what is missing, build (CUDA too when nvcc is found), run all tests
 #   bash tools/run.sh asan   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (CPU)
+#   bash tools/run.sh tsan   the concurrency suite under ThreadSanitizer with 8 pool threads (CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 bash tools/install_deps.sh
+# ccache (when installed) keys on paths relative to the source tree, so a fresh clone in another
+# folder (CI's) reuses objects compiled from the same sources; the PCH needs the two sloppiness
+# settings that ccache documents for precompiled headers.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 # nvcc lives outside PATH in a default toolkit install; let CMake find it.
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
 
@@ -28,8 +34,13 @@ case "$what" in
     cmake --build --preset asan -j "$jobs"
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset asan
     ;;
+  tsan)
+    cmake --preset tsan >/dev/null
+    cmake --build --preset tsan -j "$jobs"
+    ctest --preset tsan
+    ;;
   *)
-    echo "usage: bash tools/run.sh demo|test|asan" >&2
+    echo "usage: bash tools/run.sh demo|test|asan|tsan" >&2
     exit 2
     ;;
 esac

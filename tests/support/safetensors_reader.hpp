@@ -143,7 +143,8 @@ private:
         for (const auto& d : value["shape"]) {
             FBSEG_CHECK(d.is_number_unsigned(), where, ": shape ", value["shape"].dump(),
                         " must hold non-negative integers");
-            numel *= d.get<std::uint64_t>();
+            FBSEG_CHECK(!__builtin_mul_overflow(numel, d.get<std::uint64_t>(), &numel), where, ": shape ",
+                        value["shape"].dump(), " has more elements than 64 bits can count (size overflow)");
             e.shape.push_back(std::int64_t(d.get<std::uint64_t>()));
         }
 
@@ -154,7 +155,10 @@ private:
         const std::uint64_t data_size = bytes_.size() - data_begin_;
         FBSEG_CHECK(begin <= end && end <= data_size, where, ": data_offsets [", begin, ", ", end,
                     "] do not lie within the ", data_size, " bytes of data");
-        const std::uint64_t expected = numel * element_size(e.dtype);
+        std::uint64_t expected = 0;
+        FBSEG_CHECK(!__builtin_mul_overflow(numel, std::uint64_t(element_size(e.dtype)), &expected) &&
+                        numel <= std::uint64_t(std::numeric_limits<std::int64_t>::max()),
+                    where, ": shape ", value["shape"].dump(), " needs more bytes than 64 bits can count (size overflow)");
         FBSEG_CHECK(end - begin == expected, where, ": ", code, " ", shape_str(e.shape), " needs ", expected,
                     " bytes but data_offsets [", begin, ", ", end, "] hold ", end - begin);
         e.begin = std::size_t(begin);

@@ -15,39 +15,11 @@
 #include <queue>
 #include <unordered_map>
 
+#include "fbseg/autograd/accumulate_grad.hpp"
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/binary.hpp"
 
 namespace fbseg::autograd {
-
-inline SavedTensor::SavedTensor(const Tensor& t) {
-    if (!t.defined()) return;
-    data_ = fbseg::detail::make_view(t, t.shape(), t.strides(), t.offset());  // alias without history
-    data_.impl()->is_view = t.impl()->is_view;
-    saved_version_ = t.version();
-}
-
-inline Tensor SavedTensor::unpack(const std::string& node_name) const {
-    FBSEG_CHECK(data_.defined(), node_name, ": a tensor saved for backward was already freed; "
-                "call backward(..., retain_graph=true) to backpropagate through the graph a second time");
-    FBSEG_CHECK(data_.version() == saved_version_, node_name, ": a tensor saved for backward (", data_.describe(),
-                ") was modified by an in-place operation after it was saved (version ", saved_version_,
-                " then, ", data_.version(), " now); compute on a clone() instead of modifying it in place");
-    return data_;
-}
-
-inline std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grad_outputs) {
-    Tensor g = grad_outputs[0];
-    if (!g.defined()) return {};
-    NoGradGuard no_grad;
-    if (!leaf_->grad) {
-        leaf_->grad = g.clone().impl();  // a fresh contiguous buffer the leaf owns
-    } else {
-        Tensor acc(leaf_->grad);
-        add_(acc, g);
-    }
-    return {};
-}
 
 /// Runs backward from `roots`, seeding each with the matching gradient in `grad_roots`.
 inline void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph) {

@@ -35,6 +35,13 @@ inline bool needs_grad(const std::vector<Tensor>& inputs) {
 inline Edge gradient_edge(const Tensor& t) {
     if (!t.defined() || !t.requires_grad()) return {};
     const auto& impl = t.impl();
+    // A view whose base was modified in place (by a recorded op) after the view was made: its
+    // data includes that op but its grad_fn does not, so its gradient would be wrong. PyTorch
+    // rebuilds the view's history at this point; fbseg refuses, with the way out.
+    FBSEG_CHECK(!(impl->is_view && impl->grad_fn && impl->view_history_version != impl->storage->history_version()),
+                "autograd: ", t.describe(), " is a view (made by ", impl->grad_fn->name(),
+                ") of a tensor that was modified in place after the view was made, so the view's gradient "
+                "history is stale; make the view again after the in-place op, or use the out-of-place op");
     if (impl->grad_fn) return {impl->grad_fn, impl->output_nr};
     std::shared_ptr<Node> acc = impl->grad_accumulator.lock();
     if (!acc) {
@@ -81,6 +88,7 @@ inline bool check_inplace(const Tensor& self, std::string_view op, bool any_inpu
     FBSEG_CHECK(!(records && self.impl()->is_view), op,
                 ": in-place modification of a view that takes part in autograd (", self.describe(),
                 ") is not supported; use the out-of-place op");
+    if (records) self.storage()->bump_history_version();  // views made before now are stale
     return records;
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "fbseg/autograd/saved_tensor.hpp"
 #include "fbseg/core/tensor.hpp"
 
 namespace fbseg::autograd {
@@ -50,21 +51,25 @@ public:
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 
-    /// Destroys a long chain of nodes without recursion: children this node owns alone are moved
-    /// to a local stack and released one by one, so a 100,000-node graph does not overflow.
+    /// Destroys a long chain of nodes without recursion. Every child is moved to a local stack;
+    /// a child popped from the stack whose only owner is now the stack is emptied of its own
+    /// children first (so its destructor has nothing to recurse into), and one that someone
+    /// else still owns (another edge of the same node, another graph, a live tensor) is merely
+    /// released. So a 100,000-node chain, or y = y * y repeated (two edges to one child), is
+    /// freed in a loop.
     virtual ~Node() {
         std::vector<std::shared_ptr<Node>> stack;
         auto take_children = [&stack](Node& n) {
             for (auto& e : n.next_edges_)
-                if (e.fn && e.fn.use_count() == 1) stack.push_back(std::move(e.fn));
+                if (e.fn) stack.push_back(std::move(e.fn));
             n.next_edges_.clear();
         };
         take_children(*this);
         while (!stack.empty()) {
             std::shared_ptr<Node> n = std::move(stack.back());
             stack.pop_back();
-            take_children(*n);
-        }  // n is destroyed here with no children left
+            if (n.use_count() == 1) take_children(*n);
+        }  // n is released here: destroyed with no children left, or still alive elsewhere
     }
 
     /// Name used in error messages, e.g. "MulBackward".
@@ -96,21 +101,6 @@ private:
     bool released_ = false;
 };
 
-/// A tensor kept for backward. It holds a detached alias (the data, no history: no reference
-/// cycles between a node and its own outputs) and the storage version at save time. If the data
-/// was modified in place before backward runs, unpack() refuses, as PyTorch does.
-class SavedTensor {
-public:
-    SavedTensor() = default;
-    SavedTensor(const Tensor& t);  // NOLINT(implicit): [saved = SavedTensor(x)] reads well
-    Tensor unpack(const std::string& node_name) const;
-    bool defined() const { return data_.defined(); }
-
-private:
-    Tensor data_;
-    std::uint64_t saved_version_ = 0;
-};
-
 /// A node whose backward is a lambda: most ops write their gradient formula next to their
 /// forward code. The lambda captures SavedTensors; release_saved() destroys it.
 class LambdaNode final : public Node {
@@ -127,7 +117,8 @@ private:
     Backward backward_;
 };
 
-/// The sink at a leaf: adds the incoming gradient into leaf.grad.
+/// The sink at a leaf: adds the incoming gradient into leaf.grad (apply() is defined in
+/// autograd/accumulate_grad.hpp, which needs the ops).
 class AccumulateGrad final : public Node {
 public:
     explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 
@@ -30,35 +31,59 @@ inline std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c
     return ctr;
 }
 
+/// splitmix64's finaliser: a bijective 64-bit mix, used to turn (seed, epoch, sample) into a key.
+inline std::uint64_t mix64(std::uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 }  // namespace detail
 
 /// A seed and a position in the stream. Each draw of n numbers consumes a range of counters,
 /// so consecutive draws never overlap and a run is reproduced exactly from the same seed.
+///
+/// Threads: reserve() is one atomic fetch-add, so several threads may draw from one generator
+/// (the default one, say) at once and always get disjoint ranges. Which thread gets which range
+/// then depends on timing, so code that must be reproducible under threads (a data loader's
+/// augmentations) gives each unit of work a generator of its own: for_sample(seed, epoch, i).
 class Generator {
 public:
     explicit Generator(std::uint64_t seed = 0x5EED) { manual_seed(seed); }
-
-    void manual_seed(std::uint64_t seed) {
-        seed_ = seed;
-        offset_ = 0;
+    Generator(const Generator& other) : seed_(other.seed()), offset_(other.offset()) {}
+    Generator& operator=(const Generator& other) {
+        seed_.store(other.seed());
+        offset_.store(other.offset());
+        return *this;
     }
-    std::uint64_t seed() const { return seed_; }
-    std::uint64_t offset() const { return offset_; }
+
+    /// The generator of one sample of one epoch: its stream depends only on (seed, epoch,
+    /// sample), never on which worker thread draws it or how many workers there are.
+    static Generator for_sample(std::uint64_t seed, std::uint64_t epoch, std::uint64_t sample) {
+        return Generator(detail::mix64(detail::mix64(detail::mix64(seed) ^ epoch) ^ sample));
+    }
+
+    /// Restarts the stream. Not meant to race with draws on other threads (they would get
+    /// numbers from either seed).
+    void manual_seed(std::uint64_t seed) {
+        seed_.store(seed);
+        offset_.store(0);
+    }
+    std::uint64_t seed() const { return seed_.load(std::memory_order_relaxed); }
+    std::uint64_t offset() const { return offset_.load(); }
     /// Restores a position saved with offset() (exact resume).
-    void set_offset(std::uint64_t offset) { offset_ = offset; }
+    void set_offset(std::uint64_t offset) { offset_.store(offset); }
 
     /// Reserves `n` counters and returns the first; random word stream(first + i) is then used
     /// for element i of a draw.
-    std::uint64_t reserve(std::uint64_t n) {
-        const std::uint64_t first = offset_;
-        offset_ += n;
-        return first;
-    }
+    std::uint64_t reserve(std::uint64_t n) { return offset_.fetch_add(n); }
 
     /// Four random 32-bit words for counter value `counter` (pure: no state change).
     std::array<std::uint32_t, 4> bits(std::uint64_t counter) const {
+        const std::uint64_t seed = this->seed();
         return detail::philox4x32_10({std::uint32_t(counter), std::uint32_t(counter >> 32), 0u, 0u},
-                                     {std::uint32_t(seed_), std::uint32_t(seed_ >> 32)});
+                                     {std::uint32_t(seed), std::uint32_t(seed >> 32)});
     }
 
     /// Uniform in [0, 1) with the precision of T (24 bits for float, 53 for double).
@@ -83,8 +108,8 @@ public:
     }
 
 private:
-    std::uint64_t seed_ = 0;
-    std::uint64_t offset_ = 0;
+    std::atomic<std::uint64_t> seed_{0};
+    std::atomic<std::uint64_t> offset_{0};
 };
 
 /// The generator factories use when none is passed. manual_seed(s) makes a program reproducible.

@@ -28,6 +28,17 @@ namespace detail {
 inline thread_local bool in_parallel_region = false;
 
 /// A fixed set of worker threads that run the chunks of one job at a time.
+///
+/// The hand-off, and why it is safe:
+/// - run() describes its job in a Job object on its own stack frame and publishes a pointer to
+///   it under `mutex_` (with a new generation number), so a worker sees either no job or a
+///   complete one: nothing a worker reads is written without the lock while it may read it.
+/// - A worker that wakes takes the job pointer and counts itself in `job->joined` under the
+///   same lock, and leaves (decrements `joined`) under the lock too.
+/// - When every task has finished, run() un-publishes the job (so no late worker can join it)
+///   and then waits until `joined` is back to 0. Only then does it return and let the Job, the
+///   task and everything the task refers to on the caller's stack go away. A worker that wakes
+///   late simply finds no job (or the next one) and goes back to sleep.
 class ThreadPool {
 public:
     explicit ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -47,67 +58,81 @@ public:
     int num_threads() const { return num_threads_; }
 
     /// Runs task(i) for i in [0, num_tasks) on the workers and the calling thread; rethrows the
-    /// first exception a task threw.
+    /// first exception a task threw. Several threads may call run() at once: jobs run one at a
+    /// time, in the order the callers get `job_mutex_`.
     void run(std::int64_t num_tasks, const std::function<void(std::int64_t)>& task) {
         std::lock_guard job_lock(job_mutex_);  // one job at a time
+        Job job(task, num_tasks);
         {
             std::lock_guard lock(mutex_);
-            task_ = &task;
-            num_tasks_ = num_tasks;
-            next_task_.store(0);
-            pending_ = num_tasks;
-            error_ = nullptr;
+            job_ = &job;
             ++generation_;
         }
         wake_.notify_all();
-        work_on_tasks();
+        work_on(job);
         std::unique_lock lock(mutex_);
-        done_.wait(lock, [this] { return pending_ == 0; });
-        task_ = nullptr;
-        if (error_) std::rethrow_exception(error_);
+        done_.wait(lock, [&] { return job.unfinished == 0; });
+        job_ = nullptr;  // no worker can join from now on...
+        done_.wait(lock, [&] { return job.joined == 0; });  // ...and those that did have left
+        if (job.error) std::rethrow_exception(job.error);
     }
 
 private:
+    /// One call of run(): lives on run()'s stack frame until every worker that joined has left.
+    struct Job {
+        Job(const std::function<void(std::int64_t)>& t, std::int64_t n) : task(t), num_tasks(n), unfinished(n) {}
+        const std::function<void(std::int64_t)>& task;
+        const std::int64_t num_tasks;
+        std::atomic<std::int64_t> next_task{0};  // the next task index to hand out
+        std::int64_t unfinished;                 // tasks not yet finished (guarded by mutex_)
+        int joined = 0;                          // workers inside work_on(*this) (guarded by mutex_)
+        std::exception_ptr error;                // the first exception (guarded by mutex_)
+    };
+
     void worker_loop() {
         std::uint64_t seen = 0;
+        std::unique_lock lock(mutex_);
         for (;;) {
-            {
-                std::unique_lock lock(mutex_);
-                wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-                if (stopping_) return;
-                seen = generation_;
-            }
-            work_on_tasks();
+            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+            if (stopping_) return;
+            seen = generation_;
+            Job* job = job_;
+            if (job == nullptr) continue;  // woke after that job was finished: nothing to do
+            ++job->joined;
+            lock.unlock();
+            work_on(*job);
+            lock.lock();
+            if (--job->joined == 0) done_.notify_all();
         }
     }
 
-    void work_on_tasks() {
+    /// Takes task indices from `job` until there are none left.
+    void work_on(Job& job) {
+        const bool was_in_region = in_parallel_region;
         in_parallel_region = true;
         for (;;) {
-            const std::int64_t i = next_task_.fetch_add(1);
-            if (i >= num_tasks_) break;
+            const std::int64_t i = job.next_task.fetch_add(1);
+            if (i >= job.num_tasks) break;
+            std::exception_ptr error;
             try {
-                (*task_)(i);
+                job.task(i);
             } catch (...) {
-                std::lock_guard lock(mutex_);
-                if (!error_) error_ = std::current_exception();
+                error = std::current_exception();
             }
             std::lock_guard lock(mutex_);
-            if (--pending_ == 0) done_.notify_all();
+            if (error && !job.error) job.error = error;
+            if (--job.unfinished == 0) done_.notify_all();
         }
-        in_parallel_region = false;
+        in_parallel_region = was_in_region;
     }
 
     int num_threads_;
     std::vector<std::thread> workers_;
     std::mutex job_mutex_, mutex_;
     std::condition_variable wake_, done_;
-    const std::function<void(std::int64_t)>* task_ = nullptr;
-    std::atomic<std::int64_t> next_task_{0};
-    std::int64_t num_tasks_ = 0, pending_ = 0;
-    std::uint64_t generation_ = 0;
-    bool stopping_ = false;
-    std::exception_ptr error_;
+    Job* job_ = nullptr;            // the published job (guarded by mutex_)
+    std::uint64_t generation_ = 0;  // bumped for every job (guarded by mutex_)
+    bool stopping_ = false;         // (guarded by mutex_)
 };
 
 inline int default_num_threads() {

@@ -19,9 +19,28 @@ namespace fbseg {
 
 using Shape = std::vector<std::int64_t>;
 
+/// a * b, or an error naming `what` when the product does not fit in int64. Every size formed
+/// from a shape goes through here: a wrapped product (2^32 * 2^32 = 0 in 64 bits) would become a
+/// tiny allocation and then a heap overflow.
+inline std::int64_t checked_mul(std::int64_t a, std::int64_t b, std::string_view what) {
+    std::int64_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r)) [[unlikely]]
+        FBSEG_FAIL(what, ": size overflow: ", a, " * ", b, " does not fit in 64 bits");
+    return r;
+}
+
+/// Number of elements of a shape (1 for a 0-dim shape). Throws when the product overflows int64.
 inline std::int64_t numel_of(const Shape& shape) {
     std::int64_t n = 1;
-    for (auto d : shape) n *= d;
+    for (auto d : shape) {
+        if (__builtin_mul_overflow(n, d, &n)) [[unlikely]] {
+            std::ostringstream out;
+            out << "[";
+            for (std::size_t k = 0; k < shape.size(); ++k) out << (k ? ", " : "") << shape[k];
+            out << "]";
+            FBSEG_FAIL("shape ", out.str(), ": the number of elements overflows int64 (size overflow)");
+        }
+    }
     return n;
 }
 

@@ -51,11 +51,18 @@ public:
     std::uint64_t version() const { return version_; }
     void bump_version() { ++version_; }
 
+    /// Counts in-place ops that changed the autograd history of a tensor on this storage (a
+    /// recorded in-place op, or fill_/copy_ cutting a tensor off its graph). A view made before
+    /// such a change has a stale history; autograd refuses to use it (autograd/function.hpp).
+    std::uint64_t history_version() const { return history_version_; }
+    void bump_history_version() { ++history_version_; }
+
 private:
     void* data_ = nullptr;
     std::size_t nbytes_ = 0;
     Device device_;
     std::uint64_t version_ = 0;
+    std::uint64_t history_version_ = 0;
 };
 
 }  // namespace fbseg

@@ -62,6 +62,7 @@ struct TensorImpl {
     std::uint32_t output_nr = 0;                  // which output of grad_fn this tensor is
     std::weak_ptr<autograd::Node> grad_accumulator;  // the AccumulateGrad node of a leaf, if alive
     bool is_view = false;                         // shares storage with the tensor it was made from
+    std::uint64_t view_history_version = 0;       // storage's history_version when the view was made
 };
 
 class Tensor {
@@ -72,9 +73,12 @@ public:
     /// A new, uninitialised, contiguous tensor (the factories in ops/factory.hpp fill it).
     static Tensor empty(const Shape& shape, const TensorOptions& options = {}) {
         for (auto d : shape) FBSEG_CHECK(d >= 0, "empty: negative size in shape ", shape_str(shape));
+        const std::int64_t numel = numel_of(shape);
+        const std::int64_t bytes = checked_mul(numel, std::int64_t(element_size(options.dtype_)),
+                                               detail::str("empty: a ", dtype_name(options.dtype_), " tensor of shape ",
+                                                           shape_str(shape)));
         auto impl = std::make_shared<TensorImpl>();
-        impl->storage = std::make_shared<Storage>(std::size_t(numel_of(shape)) * element_size(options.dtype_),
-                                                  options.device_);
+        impl->storage = std::make_shared<Storage>(std::size_t(bytes), options.device_);
         impl->sizes = shape;
         impl->strides = contiguous_strides(shape);
         impl->dtype = options.dtype_;
@@ -92,8 +96,14 @@ public:
     const Shape& sizes() const { return checked().sizes; }
     const Shape& strides() const { return checked().strides; }
     std::int64_t dim() const { return std::int64_t(checked().sizes.size()); }
-    std::int64_t size(std::int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
-    std::int64_t stride(std::int64_t d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
+    std::int64_t size(std::int64_t d) const {
+        FBSEG_CHECK(dim() > 0, "size: dim ", d, " was asked of a 0-dim tensor, which has no dims");
+        return shape()[normalize_dim(d, dim(), "size")];
+    }
+    std::int64_t stride(std::int64_t d) const {
+        FBSEG_CHECK(dim() > 0, "stride: dim ", d, " was asked of a 0-dim tensor, which has no dims");
+        return strides()[normalize_dim(d, dim(), "stride")];
+    }
     std::int64_t numel() const { return numel_of(shape()); }
     std::int64_t offset() const { return checked().offset; }
     DType dtype() const { return checked().dtype; }
@@ -214,6 +224,7 @@ inline Tensor make_view(const Tensor& base, Shape sizes, Shape strides, std::int
     impl->offset = offset;
     impl->dtype = base.dtype();
     impl->is_view = true;
+    impl->view_history_version = impl->storage->history_version();
     return Tensor(std::move(impl));
 }
 }  // namespace detail

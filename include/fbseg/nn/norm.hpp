@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include "fbseg/nn/conv.hpp"
+#include "fbseg/nn/check.hpp"
 #include "fbseg/nn/init.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/ops/batch_norm.hpp"
@@ -77,13 +77,14 @@ public:
     }
 
     Tensor forward(const Tensor& input) override {
-        layer_detail::check_nchw_input(describe(), input, options.num_features_);
+        layer_detail::check_nchw_input([this] { return describe(); }, input, options.num_features_);
         double factor = 0.0;
         if (is_training() && options.track_running_stats_) {
             NoGradGuard no_grad;
-            const auto batches = num_batches_tracked.item<std::int64_t>() + 1;
-            num_batches_tracked.fill_(double(batches));
-            factor = options.momentum_ ? *options.momentum_ : 1.0 / double(batches);
+            add_(num_batches_tracked, 1.0);  // in place, on the buffer's device: no host round trip
+            // Only a cumulative average (momentum None) needs the count on the host, which on a
+            // GPU is a synchronisation; a fixed momentum never reads it.
+            factor = options.momentum_ ? *options.momentum_ : 1.0 / double(num_batches_tracked.item<std::int64_t>());
         }
         // Training: batch statistics, and the running ones (if tracked) are updated with `factor`.
         // Eval: the running statistics, or the batch ones when they are not tracked (undefined).

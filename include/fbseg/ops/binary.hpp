@@ -6,6 +6,8 @@
 // elements it took part in: sum_to(grad, operand.shape()) (ops/reduce.hpp).
 #pragma once
 
+#include <cmath>
+
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/cpu/elementwise.hpp"
 #include "fbseg/ops/device_check.hpp"
@@ -113,8 +115,10 @@ inline Tensor div(const Tensor& a, const Tensor& b) {
     return out;
 }
 
+// maximum and minimum propagate NaN (x != x only for NaN), as PyTorch does: a NaN must not be
+// swallowed by a comparison that is false for it.
 inline Tensor maximum(const Tensor& a, const Tensor& b) {
-    Tensor out = binary::compute(a, b, "maximum", [](auto x, auto y) { return x > y ? x : y; });
+    Tensor out = binary::compute(a, b, "maximum", [](auto x, auto y) { return (x != x || x > y) ? x : y; });
     binary::record("Maximum", a, b, out, true, true,
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, true); },
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, vb, va, true); });
@@ -122,7 +126,7 @@ inline Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor minimum(const Tensor& a, const Tensor& b) {
-    Tensor out = binary::compute(a, b, "minimum", [](auto x, auto y) { return x < y ? x : y; });
+    Tensor out = binary::compute(a, b, "minimum", [](auto x, auto y) { return (x != x || x < y) ? x : y; });
     binary::record("Minimum", a, b, out, true, true,
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, false); },
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, vb, va, false); });
@@ -130,10 +134,19 @@ inline Tensor minimum(const Tensor& a, const Tensor& b) {
 }
 
 // ---- with a scalar: the scalar becomes a 0-dim tensor of the other operand's dtype -----------
+// An integer tensor meeting a fractional scalar is first converted to float32, as PyTorch
+// promotes `torch.arange(5) * 0.5` to float32: the scalar must never be truncated to an integer
+// (0.5 would become 0). A whole-number scalar keeps the integer dtype (exact either way).
 inline Tensor scalar_like(double value, const Tensor& like) { return scalar_tensor(value, options_of(like)); }
-inline Tensor add(const Tensor& a, double b) { return add(a, scalar_like(b, a)); }
-inline Tensor sub(const Tensor& a, double b) { return sub(a, scalar_like(b, a)); }
-inline Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
+namespace binary {
+inline bool needs_float(const Tensor& t, double scalar) {
+    return !is_floating(t.dtype()) && scalar != std::trunc(scalar);
+}
+inline Tensor promoted(const Tensor& t, double scalar) { return needs_float(t, scalar) ? t.to(DType::Float32) : t; }
+}  // namespace binary
+inline Tensor add(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return add(p, scalar_like(b, p)); }
+inline Tensor sub(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return sub(p, scalar_like(b, p)); }
+inline Tensor mul(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return mul(p, scalar_like(b, p)); }
 inline Tensor div(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
@@ -145,9 +158,9 @@ inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, double b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
 inline Tensor operator/(const Tensor& a, double b) { return div(a, b); }
-inline Tensor operator+(double a, const Tensor& b) { return add(scalar_like(a, b), b); }
-inline Tensor operator-(double a, const Tensor& b) { return sub(scalar_like(a, b), b); }
-inline Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(a, b), b); }
+inline Tensor operator+(double a, const Tensor& b) { const Tensor p = binary::promoted(b, a); return add(scalar_like(a, p), p); }
+inline Tensor operator-(double a, const Tensor& b) { const Tensor p = binary::promoted(b, a); return sub(scalar_like(a, p), p); }
+inline Tensor operator*(double a, const Tensor& b) { const Tensor p = binary::promoted(b, a); return mul(scalar_like(a, p), p); }
 inline Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
 
 // ---- in place: self = self op other (other broadcast to self's shape) ---------------------------
@@ -220,9 +233,18 @@ inline Tensor& mul_(Tensor& self, const Tensor& other) {
 inline Tensor& div_(Tensor& self, const Tensor& other) {
     return binary::apply_(self, other, "div_", [](auto x, auto y) { return x / y; }, binary::DivGrads{});
 }
-inline Tensor& add_(Tensor& self, double other) { return add_(self, scalar_like(other, self)); }
-inline Tensor& sub_(Tensor& self, double other) { return sub_(self, scalar_like(other, self)); }
-inline Tensor& mul_(Tensor& self, double other) { return mul_(self, scalar_like(other, self)); }
+namespace binary {
+/// In place, the result keeps self's dtype, so a fractional scalar cannot apply to an integer
+/// tensor: refused, as PyTorch does ("result type Float can't be cast to ... Long").
+inline void check_inplace_scalar(const Tensor& self, double scalar, const char* op) {
+    FBSEG_CHECK(!needs_float(self, scalar), op, ": the result of ", self.describe(), " and the fractional scalar ", scalar,
+                " is float32, which cannot be written into a ", dtype_name(self.dtype()),
+                " tensor in place; convert it first with .to(DType::Float32)");
+}
+}  // namespace binary
+inline Tensor& add_(Tensor& self, double other) { binary::check_inplace_scalar(self, other, "add_"); return add_(self, scalar_like(other, self)); }
+inline Tensor& sub_(Tensor& self, double other) { binary::check_inplace_scalar(self, other, "sub_"); return sub_(self, scalar_like(other, self)); }
+inline Tensor& mul_(Tensor& self, double other) { binary::check_inplace_scalar(self, other, "mul_"); return mul_(self, scalar_like(other, self)); }
 inline Tensor& div_(Tensor& self, double other) { return div_(self, scalar_like(other, self)); }
 inline Tensor& operator+=(Tensor& a, const Tensor& b) { return add_(a, b); }
 inline Tensor& operator-=(Tensor& a, const Tensor& b) { return sub_(a, b); }
@@ -250,12 +272,12 @@ inline Tensor ge(const Tensor& a, const Tensor& b) { return binary::compare(a, b
 inline Tensor le(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "le", [](auto x, auto y) { return x <= y; }); }
 inline Tensor eq(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "eq", [](auto x, auto y) { return x == y; }); }
 inline Tensor ne(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "ne", [](auto x, auto y) { return x != y; }); }
-inline Tensor gt(const Tensor& a, double b) { return gt(a, scalar_like(b, a)); }
-inline Tensor lt(const Tensor& a, double b) { return lt(a, scalar_like(b, a)); }
-inline Tensor ge(const Tensor& a, double b) { return ge(a, scalar_like(b, a)); }
-inline Tensor le(const Tensor& a, double b) { return le(a, scalar_like(b, a)); }
-inline Tensor eq(const Tensor& a, double b) { return eq(a, scalar_like(b, a)); }
-inline Tensor ne(const Tensor& a, double b) { return ne(a, scalar_like(b, a)); }
+inline Tensor gt(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return gt(p, scalar_like(b, p)); }
+inline Tensor lt(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return lt(p, scalar_like(b, p)); }
+inline Tensor ge(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return ge(p, scalar_like(b, p)); }
+inline Tensor le(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return le(p, scalar_like(b, p)); }
+inline Tensor eq(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return eq(p, scalar_like(b, p)); }
+inline Tensor ne(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return ne(p, scalar_like(b, p)); }
 inline Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 inline Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 inline Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }

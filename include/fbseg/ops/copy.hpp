@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/cpu/elementwise.hpp"
@@ -12,11 +14,26 @@ namespace fbseg {
 
 namespace detail {
 
-/// Converts between element types the way a C++ cast does, but bool(x) is x != 0.
+/// Converts between element types the way a C++ cast does, except where a cast is undefined:
+/// bool(x) is x != 0, and a floating value going to an integer type follows Rust's `as` rules:
+/// NaN becomes 0 and values beyond the type's range saturate at its limits (a plain cast of NaN,
+/// inf or 1e30 to int64 is undefined behaviour in C++). In range, it truncates toward zero.
 template <typename To, typename From>
 inline To convert(From v) {
-    if constexpr (std::is_same_v<To, bool>) return v != From(0);
-    else return static_cast<To>(v);
+    if constexpr (std::is_same_v<To, bool>) {
+        return v != From(0);
+    } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+        if (v != v) return To(0);
+        // The limits as From: 2^63 is exact in float and double, so `v >= hi` catches every
+        // value whose truncation would not fit (INT64_MAX itself is not representable).
+        constexpr From lo = From(std::numeric_limits<To>::min());
+        constexpr From hi = From(std::numeric_limits<To>::max()) + From(1);
+        if (v <= lo) return std::numeric_limits<To>::min();
+        if (v >= hi) return std::numeric_limits<To>::max();
+        return static_cast<To>(v);
+    } else {
+        return static_cast<To>(v);
+    }
 }
 
 /// Copies src (broadcast to dst's shape, any dtype) into dst on the CPU.
@@ -46,6 +63,7 @@ inline Tensor& Tensor::fill_(double value) {
     }
     storage()->bump_version();
     if (requires_grad() && is_grad_enabled()) {  // the old history no longer describes the data
+        storage()->bump_history_version();
         impl()->grad_fn.reset();
         impl()->requires_grad = false;
     }
@@ -96,6 +114,7 @@ inline Tensor& Tensor::copy_(const Tensor& src) {
                                                                       .to(src_meta.device)};
                          });
     } else if (requires_grad() && is_grad_enabled()) {
+        storage()->bump_history_version();
         impl()->grad_fn.reset();
         impl()->requires_grad = false;
     }

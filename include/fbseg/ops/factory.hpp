@@ -91,7 +91,6 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, const Tenso
     Tensor host = Tensor::empty(shape, TensorOptions(dtype_v<T>));
     std::copy(values.begin(), values.end(), host.data_ptr<T>());
     Tensor t = host.to(options.dtype_).to(options.device_);
-    if (t.is_same(host)) t = host;
     if (options.requires_grad_) t.set_requires_grad(true);
     return t;
 }

@@ -120,7 +120,9 @@ inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     if (autograd::needs_grad({&a, &b})) {
         const bool need_a = a.requires_grad(), need_b = b.requires_grad();
         autograd::record("WhereBackward", {&a, &b}, {&out},
-                         [=, cond = condition.detach(), sa = a.shape(), sb = b.shape()](const std::vector<Tensor>& g) {
+                         [=, saved_cond = autograd::SavedTensor(condition), sa = a.shape(),
+                          sb = b.shape()](const std::vector<Tensor>& g) {
+                             const Tensor cond = saved_cond.unpack("WhereBackward");
                              const Tensor zero = zeros({}, options_of(g[0]));
                              return std::vector<Tensor>{need_a ? sum_to(where(cond, g[0], zero), sa) : Tensor(),
                                                         need_b ? sum_to(where(cond, zero, g[0]), sb) : Tensor()};

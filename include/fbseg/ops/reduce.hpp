@@ -19,9 +19,14 @@ namespace fbseg {
 
 namespace reduce {
 
-/// Sorted, unique, normalised dims; an empty list means all dims.
+/// Sorted, unique, normalised dims; an empty list means all dims. A 0-dim tensor accepts dim 0
+/// and -1 (as PyTorch) and has no dims to reduce: its reduction is the value itself.
 inline Shape normalize_dims(const Shape& dims, std::int64_t ndim, std::string_view op) {
     Shape out;
+    if (ndim == 0) {
+        for (auto d : dims) (void)normalize_dim(d, 0, op);  // throws for anything but 0 and -1
+        return out;
+    }
     if (dims.empty()) {
         out.resize(std::size_t(ndim));
         std::iota(out.begin(), out.end(), 0);
@@ -131,7 +136,8 @@ inline Tensor mean(const Tensor& x, const Shape& dims_in = {}, bool keepdim = fa
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "mean");
     std::int64_t n = 1;
     for (auto d : dims) n *= x.shape()[d];
-    return div(sum(x, dims, keepdim), double(std::max<std::int64_t>(n, 1)));
+    // n == 0 (an empty dim) gives 0 / 0 = NaN, as in PyTorch: a mean of nothing is undefined.
+    return div(sum(x, dims, keepdim), double(n));
 }
 
 /// Reduces x to `shape` by summing the dims that broadcasting expanded (the gradient of a
@@ -185,7 +191,11 @@ inline ValuesIndices extreme(const Tensor& x, std::int64_t dim, bool keepdim, bo
     if (autograd::needs_grad({&x})) {
         // The gradient goes to the chosen element of each row: scatter g at `indices`.
         autograd::record(std::string(op) + "Backward", {&x}, {&values},
-                         [in = autograd::TensorMeta::of(x), d = dims_eff, keepdim, idx = indices](const std::vector<Tensor>& g) {
+                         [in = autograd::TensorMeta::of(x), d = dims_eff, keepdim, saved_idx = autograd::SavedTensor(indices),
+                          name = std::string(op) + "Backward"](const std::vector<Tensor>& g) {
+                             // The indices are also returned to the caller: an in-place change to
+                             // them before backward is caught by the saved version.
+                             const Tensor idx = saved_idx.unpack(name);
                              Tensor grad = zeros(in.shape, TensorOptions(in.dtype));
                              const Shape keep = reduced_shape(in.shape, d, true);
                              const std::int64_t dd = d.empty() ? 0 : d[0];

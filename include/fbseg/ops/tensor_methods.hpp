@@ -54,8 +54,7 @@ template <typename T>
 T Tensor::at(std::initializer_list<std::int64_t> index) const {
     FBSEG_CHECK(std::int64_t(index.size()) == dim(), "at: ", index.size(), " indices for a tensor of rank ", dim());
     Tensor t = detach();
-    std::int64_t k = 0;
-    for (std::int64_t i : index) t = t.select(0, i), ++k;
+    for (std::int64_t i : index) t = t.select(0, i);
     return t.item<T>();
 }
 

@@ -52,8 +52,9 @@ struct Abs {
 struct Relu {
     static constexpr const char* name = "relu";
     static constexpr bool needs_x = false;
-    template <typename T> T forward(T x) const { return x > T(0) ? x : T(0); }
-    template <typename T> T backward(T g, T, T y) const { return y > T(0) ? g : T(0); }
+    // Written as "not <= 0" so that NaN passes through (as in PyTorch): a NaN must stay visible.
+    template <typename T> T forward(T x) const { return x <= T(0) ? T(0) : x; }
+    template <typename T> T backward(T g, T, T y) const { return y <= T(0) ? T(0) : g; }
 };
 struct LeakyRelu {
     static constexpr const char* name = "leaky_relu";

@@ -23,7 +23,7 @@ inline Shape infer_shape(const Shape& requested, std::int64_t numel, std::string
             infer_at = std::int64_t(k);
         } else {
             FBSEG_CHECK(shape[k] >= 0, op, ": invalid size ", shape[k], " in ", shape_str(requested));
-            known *= shape[k];
+            known = checked_mul(known, shape[k], detail::str(op, ": shape ", shape_str(requested)));
         }
     }
     if (infer_at >= 0) {
@@ -78,6 +78,7 @@ inline Tensor Tensor::permute(const Shape& dims) const {
 }
 
 inline Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
+    FBSEG_CHECK(dim() > 0, "transpose: a 0-dim tensor has no dims to swap (dims ", dim0, " and ", dim1, ")");
     Shape dims(static_cast<std::size_t>(dim()));
     std::iota(dims.begin(), dims.end(), 0);
     std::swap(dims[normalize_dim(dim0, dim(), "transpose")], dims[normalize_dim(dim1, dim(), "transpose")]);
@@ -92,6 +93,7 @@ inline Tensor Tensor::t() const {
 }
 
 inline Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::int64_t step) const {
+    FBSEG_CHECK(dim() > 0, "slice: cannot slice a 0-dim tensor (dim ", d, ")");
     d = normalize_dim(d, dim(), "slice");
     FBSEG_CHECK(step > 0, "slice: step must be positive but got ", step);
     const std::int64_t n = shape()[d];
@@ -101,7 +103,8 @@ inline Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end
     start = std::clamp<std::int64_t>(start, 0, n);
     end = std::clamp<std::int64_t>(end, start, n);
     Shape sizes = shape(), strides_out = strides();
-    sizes[d] = (end - start + step - 1) / step;
+    // ceil((end - start) / step), written so that a huge step cannot overflow.
+    sizes[d] = end == start ? 0 : 1 + (end - start - 1) / step;
     strides_out[d] *= step;
     Tensor out = detail::make_view(*this, sizes, strides_out, offset() + start * strides()[d]);
     return detail::record_view(*this, out, "SliceBackward",
@@ -113,13 +116,16 @@ inline Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end
 }
 
 inline Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
+    FBSEG_CHECK(dim() > 0, "narrow: cannot narrow a 0-dim tensor (dim ", d, ")");
     d = normalize_dim(d, dim(), "narrow");
-    FBSEG_CHECK(start >= 0 && length >= 0 && start + length <= shape()[d], "narrow: range [", start, ", ",
-                start + length, ") is out of bounds for dim ", d, " of size ", shape()[d]);
+    // length <= size - start rather than start + length <= size: the sum could overflow.
+    FBSEG_CHECK(start >= 0 && length >= 0 && start <= shape()[d] && length <= shape()[d] - start, "narrow: start ",
+                start, " and length ", length, " are out of bounds for dim ", d, " of size ", shape()[d]);
     return slice(d, start, start + length);
 }
 
 inline Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
+    FBSEG_CHECK(dim() > 0, "select: cannot select (dim ", d, ", index ", index, ") from a 0-dim tensor");
     d = normalize_dim(d, dim(), "select");
     const std::int64_t n = shape()[d];
     FBSEG_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ", d, " of size ", n);
@@ -139,6 +145,8 @@ inline Tensor Tensor::expand(const Shape& requested) const {
             continue;
         }
         const std::int64_t have = shape()[k - lead];
+        FBSEG_CHECK(requested[k] >= -1, "expand: invalid size ", requested[k], " in ", shape_str(requested),
+                    " (sizes must be >= 0, or -1 to keep a dim)");
         const std::int64_t want = requested[k] == -1 ? have : requested[k];
         FBSEG_CHECK(have == want || have == 1, "expand: the size of dim ", k - lead, " (", have,
                     ") must match the requested size ", want, " or be 1; shapes ", shape_str(shape()), " -> ",
@@ -146,6 +154,7 @@ inline Tensor Tensor::expand(const Shape& requested) const {
         sizes[k] = want;
         strides_out[k] = have == want ? strides()[k - lead] : 0;
     }
+    (void)numel_of(sizes);  // an expansion to more than 2^63 elements is an error here, not later
     Tensor out = detail::make_view(*this, sizes, strides_out, offset());
     return detail::record_view(*this, out, "ExpandBackward", [in_shape = shape()](const std::vector<Tensor>& g) {
         return std::vector<Tensor>{sum_to(g[0], in_shape)};
@@ -167,6 +176,7 @@ inline Tensor Tensor::squeeze() const {
 
 inline Tensor Tensor::squeeze(std::int64_t d) const {
     d = normalize_dim(d, dim(), "squeeze");
+    if (dim() == 0) return *this;  // as PyTorch: dim 0 or -1 of a 0-dim tensor is accepted, a no-op
     if (shape()[d] != 1) return *this;  // as in PyTorch: squeezing a dim of size > 1 is a no-op
     Shape sizes = shape(), strides_out = strides();
     sizes.erase(sizes.begin() + d);

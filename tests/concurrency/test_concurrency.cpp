@@ -1,0 +1,164 @@
+// Concurrency tests: the thread pool, the shared random generator, per-sample generators,
+// deterministic reductions and a training step, all with 8 pool threads (more than the 2 cores
+// CI has, so that threads really interleave). This program is small on purpose: `.ci/run`
+// builds it under ThreadSanitizer (`bash tools/run.sh tsan`), which would take too long for the
+// whole suite. The release build runs it too (ctest name `concurrency`).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "fbseg/fbseg.hpp"
+
+using namespace fbseg;
+
+namespace {
+
+/// Sets the pool to `n` threads for one test and restores the previous count afterwards.
+struct ThreadCount {
+    int previous;
+    explicit ThreadCount(int n) : previous(num_threads()) { set_num_threads(n); }
+    ~ThreadCount() { set_num_threads(previous); }
+};
+
+/// One caller's share of the stress test: `rounds` tiny parallel_for calls of varying length
+/// (1 to 12 chunks of work for an 8-thread pool). Every element must be visited exactly once,
+/// and the work writes into this frame's own vector: if run() returned while a worker still
+/// ran one of its tasks, or a task ran twice, the counts would show it (and ThreadSanitizer
+/// would see the race).
+std::int64_t hammer(int rounds, int salt) {
+    std::int64_t errors = 0;
+    for (int r = 0; r < rounds; ++r) {
+        const std::int64_t n = 1 + (r * 7 + salt) % 12;
+        std::vector<int> visits(std::size_t(n), 0);
+        parallel_for(0, n, 1, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) ++visits[std::size_t(i)];
+        });
+        for (int v : visits) errors += v != 1;
+    }
+    return errors;
+}
+
+}  // namespace
+
+TEST_CASE("concurrency: thousands of tiny parallel_for calls from two callers at once, 8 pool threads") {
+    ThreadCount threads(8);
+    std::int64_t errors_a = 0, errors_b = 0;
+    std::thread other([&] { errors_b = hammer(3000, 1); });
+    errors_a = hammer(3000, 5);
+    other.join();
+    CHECK(errors_a == 0);
+    CHECK(errors_b == 0);
+}
+
+TEST_CASE("concurrency: an exception in a task reaches the caller and the pool keeps working") {
+    ThreadCount threads(8);
+    for (int r = 0; r < 200; ++r) {
+        CHECK_THROWS_AS(parallel_for(0, 8, 1, [](std::int64_t b, std::int64_t) {
+                            if (b == 3) FBSEG_FAIL("task ", b, " failed");
+                        }),
+                        Error);
+        std::atomic<std::int64_t> sum{0};
+        parallel_for(0, 100, 1, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) sum += i;
+        });
+        CHECK(sum.load() == 4950);
+    }
+}
+
+TEST_CASE("concurrency: the default generator hands out disjoint ranges to threads drawing at once") {
+    // Each thread reserves counters from the shared default generator; no range may overlap and
+    // none may be lost (a plain `offset_ += n` loses updates under contention).
+    Generator& gen = default_generator();
+    const std::uint64_t start = gen.offset();
+    constexpr int kThreads = 8, kDraws = 2000;
+    std::vector<std::vector<std::uint64_t>> firsts(kThreads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < kThreads; ++t)
+        pool.emplace_back([&, t] {
+            for (int d = 0; d < kDraws; ++d) firsts[std::size_t(t)].push_back(gen.reserve(3));
+        });
+    for (auto& th : pool) th.join();
+    std::vector<std::uint64_t> all;
+    for (auto& f : firsts) all.insert(all.end(), f.begin(), f.end());
+    std::sort(all.begin(), all.end());
+    for (std::size_t i = 0; i < all.size(); ++i) CHECK_MESSAGE(all[i] == start + 3 * i, "range ", i);
+    CHECK(gen.offset() == start + 3ull * kThreads * kDraws);
+}
+
+TEST_CASE("concurrency: randn from several threads at once on the default generator") {
+    ThreadCount threads(8);
+    std::vector<std::thread> callers;
+    std::vector<double> sums(4, 0.0);
+    for (int t = 0; t < 4; ++t)
+        callers.emplace_back([&, t] { sums[std::size_t(t)] = sum(randn({64, 64})).item<double>(); });
+    for (auto& c : callers) c.join();
+    for (double s : sums) CHECK(std::isfinite(s));
+}
+
+TEST_CASE("concurrency: per-sample generators do not depend on the number of workers") {
+    // A data loader draws sample i's augmentation from Generator::for_sample(seed, epoch, i):
+    // whichever worker takes sample i, and however many workers there are, it sees the same
+    // numbers.
+    auto draw_all = [](int threads_n) {
+        ThreadCount threads(threads_n);
+        std::vector<double> first(64);
+        parallel_for(0, 64, 1, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) {
+                Generator g = Generator::for_sample(1234, 7, std::uint64_t(i));
+                first[std::size_t(i)] = g.uniform<double>(g.reserve(1));
+            }
+        });
+        return first;
+    };
+    const auto one = draw_all(1), eight = draw_all(8);
+    CHECK(one == eight);
+    // Different samples, epochs and seeds give different streams.
+    std::vector<double> sorted = one;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+    CHECK(Generator::for_sample(1234, 7, 0).uniform<double>(0) != Generator::for_sample(1234, 8, 0).uniform<double>(0));
+    CHECK(Generator::for_sample(1234, 7, 0).uniform<double>(0) != Generator::for_sample(1235, 7, 0).uniform<double>(0));
+}
+
+TEST_CASE("concurrency: reductions give bit-identical results with 1 and 8 threads") {
+    Generator gen(42);
+    const Tensor x = randn({3, 70001}, {}, gen);
+    Tensor s1, s8, m1, m8;
+    {
+        ThreadCount threads(1);
+        s1 = sum(x);
+        m1 = sum(x, {1});
+    }
+    {
+        ThreadCount threads(8);
+        s8 = sum(x);
+        m8 = sum(x, {1});
+    }
+    CHECK(s1.item<float>() == s8.item<float>());
+    CHECK(m1.to_vector<float>() == m8.to_vector<float>());
+}
+
+TEST_CASE("concurrency: a UNet training step with 8 threads matches the one-thread step exactly") {
+    auto step = [](int threads_n) {
+        ThreadCount threads(threads_n);
+        manual_seed(3);
+        models::UNet model(models::UNetOptions().base_channels(4).depth(2));
+        Generator gen(11);
+        const Tensor x = randn({2, 1, 32, 32}, {}, gen);
+        const Tensor y = gt(rand({2, 1, 32, 32}, {}, gen), 0.5).to(DType::Float32);
+        optim::Adam opt(model.parameters(), optim::AdamOptions{.lr = 1e-3});
+        for (int s = 0; s < 2; ++s) {
+            opt.zero_grad();
+            Tensor loss = nn::binary_cross_entropy_with_logits(model.forward(x), y);
+            loss.backward();
+            opt.step();
+        }
+        return model.parameters()[0].to_vector<float>();
+    };
+    CHECK(step(1) == step(8));
+}
