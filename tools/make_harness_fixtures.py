@@ -223,6 +223,8 @@ def make_base(spec: dict, gen: torch.Generator) -> torch.Tensor:
         return u() < 0.5
     elif domain == "index":
         return torch.floor(spec["high"] * u()).to(torch.int64)
+    elif domain == "int64":
+        return (torch.floor(7 * u()) - 3).to(torch.int64)
     else:
         raise ValueError(f"unknown domain {domain}")
     return v.to(torch.float32)
@@ -273,7 +275,8 @@ def run_case(case: dict):
         for k, g in zip(want, computed):
             tensors[f"grad{k}"] = torch.zeros_like(bases[k]) if g is None else g.float()
             grads.append(k)
-    return tensors, {"outputs": len(outputs), "gouts": seeded, "grads": grads}
+    # "spec": the case as listed, so the C++ test can tell a case edited since the fixture was made
+    return tensors, {"outputs": len(outputs), "gouts": seeded, "grads": grads, "spec": case}
 
 
 def main() -> None:

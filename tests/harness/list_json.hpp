@@ -26,8 +26,8 @@ inline nlohmann::json case_json(const OpCase& c) {
     }
     nlohmann::json attrs = nlohmann::json::object();
     for (const auto& [key, value] : c.attrs.all()) attrs[key] = attr_json(value);
-    return {{"id", c.id()},       {"op", c.op},           {"name", c.name},         {"inputs", inputs},
-            {"attrs", attrs},     {"inplace", c.inplace}, {"parity", c.parity},     {"differentiable", c.differentiable}};
+    return {{"id", c.id()},   {"op", c.op},           {"name", c.name},     {"inputs", inputs},
+            {"attrs", attrs}, {"inplace", c.inplace}, {"parity", c.parity}, {"differentiable", c.differentiable}};
 }
 
 inline nlohmann::json registry_json() {

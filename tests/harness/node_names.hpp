@@ -56,7 +56,8 @@ inline NodeScan scan_node_names(const std::filesystem::path& include_dir) {
     };
     // unary structs: struct Relu { ... name = "relu"; ... }
     std::map<std::string, std::string> unary_names;
-    const std::regex struct_name(R"re(struct\s+(\w+)\s*\{[^}]*?static\s+constexpr\s+const\s+char\s*\*\s*name\s*=\s*"(\w+)")re");
+    const std::regex struct_name(
+        R"re(struct\s+(\w+)\s*\{[^}]*?static\s+constexpr\s+const\s+char\s*\*\s*name\s*=\s*"(\w+)")re");
     for (const auto& [path, code] : files)
         for_each_match(code, struct_name, [&](const std::smatch& m) { unary_names[m[1]] = m[2]; });
 
@@ -66,23 +67,26 @@ inline NodeScan scan_node_names(const std::filesystem::path& include_dir) {
     const std::regex binary_inplace(R"re(binary::apply_\(\s*\w+\s*,\s*\w+\s*,\s*"(\w+)")re");
     const std::regex reduce_extreme(R"re(reduce::extreme(?:_all)?\([^;"]*"(\w+)"\s*\))re");
     const std::regex dynamic(R"re(\+\s*"_?Backward")re");
-    const std::vector<std::string> known_dynamic = {R"re(std::string(name) + "Backward")re",
-                                                    R"re(std::string(Op::name) + "Backward")re",
-                                                    R"re(std::string(Op::name) + "_Backward")re",
-                                                    R"re(std::string(op) + "Backward")re"};
+    const std::vector<std::string> known_dynamic = {
+        R"re(std::string(name) + "Backward")re", R"re(std::string(Op::name) + "Backward")re",
+        R"re(std::string(Op::name) + "_Backward")re", R"re(std::string(op) + "Backward")re"};
     for (const auto& [path, code] : files) {
         for_each_match(code, literal, [&](const std::smatch& m) { scan.names.emplace(m[1], path); });
-        for_each_match(code, binary_record, [&](const std::smatch& m) { scan.names.emplace(m[1].str() + "Backward", path); });
+        for_each_match(code, binary_record,
+                       [&](const std::smatch& m) { scan.names.emplace(m[1].str() + "Backward", path); });
         for_each_match(code, unary_apply, [&](const std::smatch& m) {
             const auto it = unary_names.find(m[2]);
             if (it == unary_names.end()) {
-                scan.unexplained.push_back(path + ": unary::apply of " + m[2].str() + ", whose name the scanner did not find");
+                scan.unexplained.push_back(path + ": unary::apply of " + m[2].str() +
+                                           ", whose name the scanner did not find");
                 return;
             }
             scan.names.emplace(it->second + (m[1].length() ? "_Backward" : "Backward"), path);
         });
-        for_each_match(code, binary_inplace, [&](const std::smatch& m) { scan.names.emplace(m[1].str() + "Backward", path); });
-        for_each_match(code, reduce_extreme, [&](const std::smatch& m) { scan.names.emplace(m[1].str() + "Backward", path); });
+        for_each_match(code, binary_inplace,
+                       [&](const std::smatch& m) { scan.names.emplace(m[1].str() + "Backward", path); });
+        for_each_match(code, reduce_extreme,
+                       [&](const std::smatch& m) { scan.names.emplace(m[1].str() + "Backward", path); });
         std::istringstream lines(code);
         int number = 0;
         for (std::string line; std::getline(lines, line);) {

@@ -44,6 +44,7 @@ enum class Domain {
     SmallInt,  // integers in [-2, 2] as floats: exact ties for comparisons
     Bool,      // bool tensor, true with probability 1/2
     Index,     // int64 in [0, high)
+    Int64,     // int64 in [-3, 3]: integer arithmetic, compared exactly
 };
 
 /// How the op sees its input: the harness makes a contiguous "base" tensor and derives the view.
@@ -64,10 +65,11 @@ struct InputSpec {
     bool requires_grad = true;  // for floating inputs of differentiable cases
     std::int64_t high = 0;      // Index: values in [0, high)
 
-    bool is_floating() const { return domain != Domain::Bool && domain != Domain::Index; }
+    bool is_floating() const { return domain != Domain::Bool && domain != Domain::Index && domain != Domain::Int64; }
     /// The dtype in a mode whose floating inputs are `float_dtype`.
     DType dtype(DType float_dtype) const {
-        return domain == Domain::Bool ? DType::Bool : domain == Domain::Index ? DType::Int64 : float_dtype;
+        if (domain == Domain::Bool) return DType::Bool;
+        return domain == Domain::Index || domain == Domain::Int64 ? DType::Int64 : float_dtype;
     }
     Shape base_shape() const;
     // Chained modifiers: in::randn({4, 3}).t() is a transposed input.
@@ -100,6 +102,7 @@ inline InputSpec unit(Shape s) { return spec(std::move(s), Domain::Unit); }
 inline InputSpec mask(Shape s) { return spec(std::move(s), Domain::Mask); }
 inline InputSpec small_int(Shape s) { return spec(std::move(s), Domain::SmallInt); }
 inline InputSpec boolean(Shape s) { return spec(std::move(s), Domain::Bool).no_grad(); }
+inline InputSpec int64(Shape s) { return spec(std::move(s), Domain::Int64).no_grad(); }
 inline InputSpec index(Shape s, std::int64_t high) {
     InputSpec r = spec(std::move(s), Domain::Index).no_grad();
     r.high = high;
@@ -239,26 +242,42 @@ inline OpCase& add(Registry& r, std::string op, std::string name) {
 
 inline const char* domain_name(Domain d) {
     switch (d) {
-        case Domain::Randn: return "randn";
-        case Domain::Uniform: return "uniform";
-        case Domain::Positive: return "positive";
-        case Domain::Away0: return "away0";
-        case Domain::Distinct: return "distinct";
-        case Domain::Unit: return "unit";
-        case Domain::Mask: return "mask";
-        case Domain::SmallInt: return "small_int";
-        case Domain::Bool: return "bool";
-        case Domain::Index: return "index";
+        case Domain::Randn:
+            return "randn";
+        case Domain::Uniform:
+            return "uniform";
+        case Domain::Positive:
+            return "positive";
+        case Domain::Away0:
+            return "away0";
+        case Domain::Distinct:
+            return "distinct";
+        case Domain::Unit:
+            return "unit";
+        case Domain::Mask:
+            return "mask";
+        case Domain::SmallInt:
+            return "small_int";
+        case Domain::Bool:
+            return "bool";
+        case Domain::Index:
+            return "index";
+        case Domain::Int64:
+            return "int64";
     }
     return "?";
 }
 
 inline const char* layout_name(Layout l) {
     switch (l) {
-        case Layout::Contiguous: return "contiguous";
-        case Layout::Transposed: return "transposed";
-        case Layout::Sliced: return "sliced";
-        case Layout::Expanded: return "expanded";
+        case Layout::Contiguous:
+            return "contiguous";
+        case Layout::Transposed:
+            return "transposed";
+        case Layout::Sliced:
+            return "sliced";
+        case Layout::Expanded:
+            return "expanded";
     }
     return "?";
 }
@@ -267,7 +286,8 @@ inline Shape InputSpec::base_shape() const {
     Shape b = shape;
     const std::size_t n = b.size();
     switch (layout) {
-        case Layout::Contiguous: break;
+        case Layout::Contiguous:
+            break;
         case Layout::Transposed:
             FBSEG_CHECK(n >= 2, "harness: a transposed input needs rank >= 2, got ", shape_str(shape));
             std::swap(b[n - 2], b[n - 1]);
@@ -288,10 +308,14 @@ inline Shape InputSpec::base_shape() const {
 inline Tensor apply_layout(const Tensor& base, const InputSpec& s) {
     const std::int64_t last = base.dim() - 1;
     switch (s.layout) {
-        case Layout::Contiguous: return base;
-        case Layout::Transposed: return base.transpose(last - 1, last);
-        case Layout::Sliced: return base.slice(last, 1, base.size(last), 2);
-        case Layout::Expanded: return base.expand(s.shape);
+        case Layout::Contiguous:
+            return base;
+        case Layout::Transposed:
+            return base.transpose(last - 1, last);
+        case Layout::Sliced:
+            return base.slice(last, 1, base.size(last), 2);
+        case Layout::Expanded:
+            return base.expand(s.shape);
     }
     return base;
 }
@@ -314,16 +338,37 @@ inline Tensor make_base(const InputSpec& s, DType float_dtype, std::uint64_t see
     for (std::int64_t i = 0; i < n; ++i) {
         double& x = v[std::size_t(i)];
         switch (s.domain) {
-            case Domain::Randn: x = gen.normal<double>(counter++); break;
-            case Domain::Uniform: x = -1 + 2 * u(); break;
-            case Domain::Positive: x = 0.5 + 1.5 * u(); break;
-            case Domain::Away0: x = (u() < 0.5 ? -1.0 : 1.0) * (0.3 + 1.2 * u()); break;
-            case Domain::Distinct: x = 0.1 * double(i - n / 2) + 0.025 * u(); break;
-            case Domain::Unit: x = u(); break;
+            case Domain::Randn:
+                x = gen.normal<double>(counter++);
+                break;
+            case Domain::Uniform:
+                x = -1 + 2 * u();
+                break;
+            case Domain::Positive:
+                x = 0.5 + 1.5 * u();
+                break;
+            case Domain::Away0:
+                x = (u() < 0.5 ? -1.0 : 1.0) * (0.3 + 1.2 * u());
+                break;
+            case Domain::Distinct:
+                x = 0.1 * double(i - n / 2) + 0.025 * u();
+                break;
+            case Domain::Unit:
+                x = u();
+                break;
             case Domain::Mask:
-            case Domain::Bool: x = u() < 0.5 ? 0.0 : 1.0; break;
-            case Domain::SmallInt: x = std::floor(5 * u()) - 2; break;
-            case Domain::Index: x = std::floor(double(s.high) * u()); break;
+            case Domain::Bool:
+                x = u() < 0.5 ? 0.0 : 1.0;
+                break;
+            case Domain::SmallInt:
+                x = std::floor(5 * u()) - 2;
+                break;
+            case Domain::Index:
+                x = std::floor(double(s.high) * u());
+                break;
+            case Domain::Int64:
+                x = std::floor(7 * u()) - 3;
+                break;
         }
     }
     if (s.domain == Domain::Distinct)  // Fisher-Yates: distinct values in random order

@@ -45,7 +45,11 @@ inline void add_binary_cases(Registry& r) {
         return RunFn([f](const Inputs& x, const Attrs& a) { return out(f(x[0], x[1] + a.f("shift"))); });
     };
     add(r, "maximum", "same").in(distinct({3, 5})).in(distinct({3, 5})).attr("shift", 0.05).run(shifted(maximum));
-    add(r, "maximum", "broadcast").in(distinct({2, 3, 4})).in(distinct({3, 1})).attr("shift", 0.05).run(shifted(maximum));
+    add(r, "maximum", "broadcast")
+        .in(distinct({2, 3, 4}))
+        .in(distinct({3, 1}))
+        .attr("shift", 0.05)
+        .run(shifted(maximum));
     add(r, "minimum", "same").in(distinct({3, 5}).t()).in(distinct({3, 5})).attr("shift", 0.05).run(shifted(minimum));
 
     // In place: self op= other, other broadcast to self (tensor, scalar, strided destination).
@@ -62,6 +66,14 @@ inline void add_binary_cases(Registry& r) {
     add(r, "mul_", "scalar").in(randn({3, 4})).in_place().attr("scalar", -1.5).run(inplace(fbseg::mul_));
     add(r, "div_", "same").in(randn({3, 4}).t()).in(away0({3, 4})).in_place().run(inplace(fbseg::div_));
 
+    // int64 arithmetic: exact, no gradient
+    add(r, "add", "int64").in(int64({3, 5})).in(int64({3, 5}).t()).no_grad().run(tensor_or_scalar(add_));
+    add(r, "mul", "int64_broadcast").in(int64({2, 3, 4})).in(int64({4})).no_grad().run(tensor_or_scalar(mul_));
+    add(r, "sub", "int64_strided").in(int64({3, 4}).step()).in(int64({3, 1})).no_grad().run(tensor_or_scalar(sub_));
+    add(r, "eq", "int64").in(int64({3, 5})).in(int64({5})).no_grad().run([](const Inputs& x, const Attrs&) {
+        return out(eq(x[0], x[1]));
+    });
+
     // Comparisons: small integers make exact ties, the one case where they differ.
     auto compare = [](Tensor (*f)(const Tensor&, const Tensor&)) {
         return RunFn([f](const Inputs& x, const Attrs&) { return out(f(x[0], x[1])); });
@@ -72,8 +84,9 @@ inline void add_binary_cases(Registry& r) {
     add(r, "le", "ties").in(small_int({2, 3}).step()).in(small_int({2, 3})).run(compare(le)).no_grad();
     add(r, "eq", "ties").in(small_int({3, 5})).in(small_int({3, 5})).run(compare(eq)).no_grad();
     add(r, "ne", "ties").in(small_int({3, 5})).in(small_int({5})).run(compare(ne)).no_grad();
-    add(r, "gt", "scalar").in(small_int({3, 5})).attr("scalar", 0.0).no_grad()
-        .run([](const Inputs& x, const Attrs& a) { return out(gt(x[0], a.f("scalar"))); });
+    add(r, "gt", "scalar").in(small_int({3, 5})).attr("scalar", 0.0).no_grad().run([](const Inputs& x, const Attrs& a) {
+        return out(gt(x[0], a.f("scalar")));
+    });
 }
 
 }  // namespace fbseg::harness

@@ -16,14 +16,29 @@ inline void add_class_loss_cases(Registry& r) {
         return out(nn::cross_entropy(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), a.i("ignore_index"), reduction_of(a),
                                      a.f("label_smoothing")));
     };
-    add(r, "cross_entropy", "image_mean").in(randn({2, 3, 2, 3})).in(index({2, 2, 3}, 3)).attr("ignore_index", -100)
-        .attr("reduction", "mean").attr("label_smoothing", 0.0).run(ce);
-    // class 1 is ignored, class weights (no gradient, as in torch), label smoothing
-    add(r, "cross_entropy", "weighted_ignore_smooth").in(randn({4, 3}).t()).in(index({4}, 3))
-        .in(positive({3}).no_grad()).attr("ignore_index", 1).attr("reduction", "mean").attr("label_smoothing", 0.1)
+    add(r, "cross_entropy", "image_mean")
+        .in(randn({2, 3, 2, 3}))
+        .in(index({2, 2, 3}, 3))
+        .attr("ignore_index", -100)
+        .attr("reduction", "mean")
+        .attr("label_smoothing", 0.0)
         .run(ce);
-    add(r, "cross_entropy", "none_strided").in(randn({3, 4, 5}).step()).in(index({3, 5}, 4)).attr("ignore_index", -100)
-        .attr("reduction", "none").attr("label_smoothing", 0.0).run(ce);
+    // class 1 is ignored, class weights (no gradient, as in torch), label smoothing
+    add(r, "cross_entropy", "weighted_ignore_smooth")
+        .in(randn({4, 3}).t())
+        .in(index({4}, 3))
+        .in(positive({3}).no_grad())
+        .attr("ignore_index", 1)
+        .attr("reduction", "mean")
+        .attr("label_smoothing", 0.1)
+        .run(ce);
+    add(r, "cross_entropy", "none_strided")
+        .in(randn({3, 4, 5}).step())
+        .in(index({3, 5}, 4))
+        .attr("ignore_index", -100)
+        .attr("reduction", "none")
+        .attr("label_smoothing", 0.0)
+        .run(ce);
     auto mse = [](const Inputs& x, const Attrs& a) { return out(nn::mse_loss(x[0], x[1], reduction_of(a))); };
     auto l1 = [](const Inputs& x, const Attrs& a) { return out(nn::l1_loss(x[0], x[1], reduction_of(a))); };
     add(r, "mse_loss", "mean").in(randn({3, 4})).in(randn({3, 4}).no_grad()).attr("reduction", "mean").run(mse);

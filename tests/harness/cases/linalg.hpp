@@ -18,13 +18,21 @@ inline void add_linalg_cases(Registry& r) {
     add(r, "matmul", "transposed").in(randn({3, 5}).t()).in(randn({5, 4}).t()).run(matmul_run).flop_count(gemm_flops);
     add(r, "matmul", "vector_matrix").in(randn({5})).in(randn({5, 3})).run(matmul_run);
     add(r, "matmul", "matrix_vector").in(randn({3, 5})).in(randn({5})).run(matmul_run);
-    add(r, "matmul", "batch_broadcast").in(randn({2, 1, 3, 4})).in(randn({3, 4, 2})).run(matmul_run).flop_count(gemm_flops);
-    add(r, "bmm", "odd").in(randn({2, 3, 5})).in(randn({2, 5, 4})).run([](const Inputs& x, const Attrs&) {
-        return out(bmm(x[0], x[1]));
-    }).flop_count(gemm_flops);
-    add(r, "bmm", "strided").in(randn({2, 3, 5}).t()).in(randn({2, 5, 2}).step()).run([](const Inputs& x, const Attrs&) {
-        return out(bmm(x[0], x[1]));
-    }).flop_count(gemm_flops);
+    add(r, "matmul", "batch_broadcast")
+        .in(randn({2, 1, 3, 4}))
+        .in(randn({3, 4, 2}))
+        .run(matmul_run)
+        .flop_count(gemm_flops);
+    add(r, "bmm", "odd")
+        .in(randn({2, 3, 5}))
+        .in(randn({2, 5, 4}))
+        .run([](const Inputs& x, const Attrs&) { return out(bmm(x[0], x[1])); })
+        .flop_count(gemm_flops);
+    add(r, "bmm", "strided")
+        .in(randn({2, 3, 5}).t())
+        .in(randn({2, 5, 2}).step())
+        .run([](const Inputs& x, const Attrs&) { return out(bmm(x[0], x[1])); })
+        .flop_count(gemm_flops);
 }
 
 }  // namespace fbseg::harness

@@ -8,38 +8,68 @@ namespace fbseg::harness {
 
 inline void add_view_cases(Registry& r) {
     using namespace in;
-    add(r, "view", "merge").in(randn({2, 3, 4})).attr("shape", {6, -1})
-        .run([](const Inputs& x, const Attrs& a) { return out(x[0].view(Shape(a.ints("shape")))); });
-    add(r, "reshape", "strided").in(randn({3, 4}).t()).attr("shape", {2, 6})
-        .run([](const Inputs& x, const Attrs& a) { return out(x[0].reshape(Shape(a.ints("shape")))); });
-    add(r, "permute", "3d").in(randn({2, 3, 4})).attr("dims", {2, 0, 1})
-        .run([](const Inputs& x, const Attrs& a) { return out(x[0].permute(Shape(a.ints("dims")))); });
-    add(r, "transpose", "3d").in(randn({2, 3, 4}).step()).attr("dim0", 0).attr("dim1", 2)
+    add(r, "view", "merge").in(randn({2, 3, 4})).attr("shape", {6, -1}).run([](const Inputs& x, const Attrs& a) {
+        return out(x[0].view(Shape(a.ints("shape"))));
+    });
+    add(r, "reshape", "strided").in(randn({3, 4}).t()).attr("shape", {2, 6}).run([](const Inputs& x, const Attrs& a) {
+        return out(x[0].reshape(Shape(a.ints("shape"))));
+    });
+    add(r, "permute", "3d").in(randn({2, 3, 4})).attr("dims", {2, 0, 1}).run([](const Inputs& x, const Attrs& a) {
+        return out(x[0].permute(Shape(a.ints("dims"))));
+    });
+    add(r, "transpose", "3d")
+        .in(randn({2, 3, 4}).step())
+        .attr("dim0", 0)
+        .attr("dim1", 2)
         .run([](const Inputs& x, const Attrs& a) { return out(x[0].transpose(a.i("dim0"), a.i("dim1"))); });
     add(r, "t", "matrix").in(randn({3, 5})).run([](const Inputs& x, const Attrs&) { return out(x[0].t()); });
-    add(r, "slice", "step").in(randn({4, 7})).attr("dim", 1).attr("start", 1).attr("end", 6).attr("step", 2)
+    add(r, "slice", "step")
+        .in(randn({4, 7}))
+        .attr("dim", 1)
+        .attr("start", 1)
+        .attr("end", 6)
+        .attr("step", 2)
         .run([](const Inputs& x, const Attrs& a) {
             return out(x[0].slice(a.i("dim"), a.i("start"), a.i("end"), a.i("step")));
         });
-    add(r, "narrow", "rows").in(randn({5, 3}).t()).attr("dim", 0).attr("start", 1).attr("length", 3)
+    add(r, "narrow", "rows")
+        .in(randn({5, 3}).t())
+        .attr("dim", 0)
+        .attr("start", 1)
+        .attr("length", 3)
         .run([](const Inputs& x, const Attrs& a) { return out(x[0].narrow(a.i("dim"), a.i("start"), a.i("length"))); });
-    add(r, "select", "middle").in(randn({3, 4, 2})).attr("dim", 1).attr("index", 2)
+    add(r, "select", "middle")
+        .in(randn({3, 4, 2}))
+        .attr("dim", 1)
+        .attr("index", 2)
         .run([](const Inputs& x, const Attrs& a) { return out(x[0].select(a.i("dim"), a.i("index"))); });
-    add(r, "expand", "broadcast").in(randn({3, 1})).attr("shape", {2, 3, 4})
-        .run([](const Inputs& x, const Attrs& a) { return out(x[0].expand(Shape(a.ints("shape")))); });
-    add(r, "squeeze", "all").in(randn({3, 1, 4, 1})).run([](const Inputs& x, const Attrs&) { return out(x[0].squeeze()); });
-    add(r, "squeeze", "dim").in(randn({3, 1, 4})).attr("dim", 1)
-        .run([](const Inputs& x, const Attrs& a) { return out(x[0].squeeze(a.i("dim"))); });
-    add(r, "unsqueeze", "dim").in(randn({3, 4}).t()).attr("dim", 1)
-        .run([](const Inputs& x, const Attrs& a) { return out(x[0].unsqueeze(a.i("dim"))); });
-    add(r, "flatten", "middle").in(randn({2, 3, 4, 2}).step()).attr("start_dim", 1).attr("end_dim", 2)
+    add(r, "expand", "broadcast").in(randn({3, 1})).attr("shape", {2, 3, 4}).run([](const Inputs& x, const Attrs& a) {
+        return out(x[0].expand(Shape(a.ints("shape"))));
+    });
+    add(r, "squeeze", "all").in(randn({3, 1, 4, 1})).run([](const Inputs& x, const Attrs&) {
+        return out(x[0].squeeze());
+    });
+    add(r, "squeeze", "dim").in(randn({3, 1, 4})).attr("dim", 1).run([](const Inputs& x, const Attrs& a) {
+        return out(x[0].squeeze(a.i("dim")));
+    });
+    add(r, "unsqueeze", "dim").in(randn({3, 4}).t()).attr("dim", 1).run([](const Inputs& x, const Attrs& a) {
+        return out(x[0].unsqueeze(a.i("dim")));
+    });
+    add(r, "flatten", "middle")
+        .in(randn({2, 3, 4, 2}).step())
+        .attr("start_dim", 1)
+        .attr("end_dim", 2)
         .run([](const Inputs& x, const Attrs& a) { return out(x[0].flatten(a.i("start_dim"), a.i("end_dim"))); });
 
-    add(r, "contiguous", "transposed").in(randn({3, 5}).t())
-        .run([](const Inputs& x, const Attrs&) { return out(x[0].contiguous()); });
-    add(r, "clone", "sliced").in(randn({3, 4}).step()).run([](const Inputs& x, const Attrs&) { return out(x[0].clone()); });
-    add(r, "detach", "plain").in(randn({3, 4})).no_grad()
-        .run([](const Inputs& x, const Attrs&) { return out(x[0].detach()); });
+    add(r, "contiguous", "transposed").in(randn({3, 5}).t()).run([](const Inputs& x, const Attrs&) {
+        return out(x[0].contiguous());
+    });
+    add(r, "clone", "sliced").in(randn({3, 4}).step()).run([](const Inputs& x, const Attrs&) {
+        return out(x[0].clone());
+    });
+    add(r, "detach", "plain").in(randn({3, 4})).no_grad().run([](const Inputs& x, const Attrs&) {
+        return out(x[0].detach());
+    });
     // to(dtype): "roundtrip" goes to the other float dtype and back (both directions covered)
     auto to_dtype = [](const Inputs& x, const Attrs& a) {
         const std::string& d = a.s("dtype");
@@ -60,19 +90,32 @@ inline void add_view_cases(Registry& r) {
         Tensor y = x[0];
         return out(y.copy_(x[1]));
     });
-    add(r, "copy_", "same").in(randn({2, 5}).step()).in(randn({2, 5}).t()).in_place().run([](const Inputs& x, const Attrs&) {
-        Tensor y = x[0];
-        return out(y.copy_(x[1]));
-    });
-    add(r, "fill_", "sliced").in(randn({3, 4}).step()).in_place().no_grad().attr("value", 2.5)
+    add(r, "copy_", "same")
+        .in(randn({2, 5}).step())
+        .in(randn({2, 5}).t())
+        .in_place()
+        .run([](const Inputs& x, const Attrs&) {
+            Tensor y = x[0];
+            return out(y.copy_(x[1]));
+        });
+    add(r, "fill_", "sliced")
+        .in(randn({3, 4}).step())
+        .in_place()
+        .no_grad()
+        .attr("value", 2.5)
         .run([](const Inputs& x, const Attrs& a) {
             Tensor y = x[0];
             return out(y.fill_(a.f("value")));
         });
-    add(r, "fill_", "odd").in(randn({37})).in_place().no_grad().attr("value", -1.0).run([](const Inputs& x, const Attrs& a) {
-        Tensor y = x[0];
-        return out(y.fill_(a.f("value")));
-    });
+    add(r, "fill_", "odd")
+        .in(randn({37}))
+        .in_place()
+        .no_grad()
+        .attr("value", -1.0)
+        .run([](const Inputs& x, const Attrs& a) {
+            Tensor y = x[0];
+            return out(y.fill_(a.f("value")));
+        });
     add(r, "zero_", "transposed").in(randn({3, 4}).t()).in_place().no_grad().run([](const Inputs& x, const Attrs&) {
         Tensor y = x[0];
         return out(y.zero_());
