@@ -75,10 +75,12 @@ public:
     /// Running out of memory is an fbseg::Error naming the shape, not a std::bad_alloc.
     static Tensor empty(const Shape& shape, const TensorOptions& options = {}) {
         for (auto d : shape) FBSEG_CHECK(d >= 0, "empty: negative size in shape ", shape_str(shape));
-        const std::int64_t numel = numel_of(shape);
-        const std::int64_t bytes = checked_mul(numel, std::int64_t(element_size(options.dtype_)),
-                                               detail::str("empty: a ", dtype_name(options.dtype_), " tensor of shape ",
-                                                           shape_str(shape)));
+        // bytes = element size * d0 * d1 * ..., every product checked: a wrapped product would
+        // become a tiny buffer and then a heap overflow.
+        std::int64_t bytes = std::int64_t(element_size(options.dtype_));
+        for (auto d : shape)
+            bytes = checked_mul(bytes, d, detail::str("empty: a ", dtype_name(options.dtype_), " tensor of shape ",
+                                                      shape_str(shape)));
         auto impl = std::make_shared<TensorImpl>();
         try {
             impl->storage = std::make_shared<Storage>(std::size_t(bytes), options.device_);

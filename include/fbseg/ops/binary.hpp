@@ -12,7 +12,7 @@
 #include "fbseg/ops/cpu/elementwise.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
-#include "fbseg/ops/forward.hpp"
+#include "fbseg/ops/op_declarations.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
 #include "fbseg/ops/overlap.hpp"
 #include "fbseg/ops/unary.hpp"

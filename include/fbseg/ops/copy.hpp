@@ -8,7 +8,7 @@
 
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/device_check.hpp"
-#include "fbseg/ops/forward.hpp"
+#include "fbseg/ops/op_declarations.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
 #include "fbseg/ops/overlap.hpp"
 

@@ -1,13 +1,14 @@
 // fbseg/ops/index.hpp - ops that pick, reorder or repeat elements: gather, masked_fill, flip,
-// repeat, cumsum, topk. Each one checks its operands, computes through one CPU kernel
-// (ops/cpu/index.hpp) and records one backward node; the formulas are next to each op.
+// repeat, cumsum, topk. Each one checks its operands, computes through its kernel's one dispatch
+// point (ops/kernel/index.hpp, CPU kernels in ops/cpu/index.hpp) and records one backward node;
+// the formulas are next to each op.
 #pragma once
 
 #include <algorithm>
 #include <memory>
 #include <vector>
 
-#include "fbseg/ops/cpu/index.hpp"
+#include "fbseg/ops/kernel/index.hpp"
 #include "fbseg/ops/reduce.hpp"
 
 namespace fbseg {
@@ -32,12 +33,7 @@ inline void check_index(const char* op, const Tensor& x, std::int64_t dim, const
 /// g and index have one shape.
 inline Tensor scatter_add_into(const autograd::TensorMeta& in, std::int64_t dim, const Tensor& index, const Tensor& g) {
     Tensor grad = zeros(in.shape, TensorOptions(in.dtype).device(in.device));
-    detail::check_cpu("gather_backward", {&g, &index});
-    const Tensor gc = g.contiguous(), ic = index.contiguous();
-    dispatch_floating(in.dtype, "gather_backward", [&]<typename T>() {
-        cpu::scatter_add<T>(gc.data_ptr<T>(), ic.data_ptr<std::int64_t>(), ic.shape().data(), ic.dim(), dim,
-                            grad.data_ptr<T>(), in.shape.data());
-    });
+    kernel::scatter_add(grad, g.contiguous(), index.contiguous(), dim);
     return grad;
 }
 
@@ -52,17 +48,9 @@ inline Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
     FBSEG_CHECK(x.defined(), "gather: input is an undefined tensor");
     dim = normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), "gather");
     detail::check_index("gather", x, dim, index);
-    detail::check_cpu("gather", {&x, &index});
     const Tensor ic = index.contiguous();
-    const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[dim];
-    const std::int64_t* pi = ic.data_ptr<std::int64_t>();
-    for (std::int64_t i = 0; i < ic.numel(); ++i)
-        FBSEG_CHECK(pi[i] >= 0 && pi[i] < n, "gather: index ", pi[i], " is out of range for dim ", dim, " of size ", n,
-                    " (input ", shape_str(x.shape()), ", index ", shape_str(index.shape()), ")");
     Tensor out = empty(index.shape(), options_of(x));
-    dispatch_numeric(x.dtype(), "gather", [&]<typename T>() {
-        cpu::gather<T>(x.data_ptr<T>(), x.strides().data(), pi, ic.shape().data(), ic.dim(), dim, out.data_ptr<T>());
-    });
+    kernel::gather(x, ic, out, dim);
     if (autograd::needs_grad({&x})) {
         autograd::record(
             "GatherBackward", {&x}, {&out},
@@ -81,16 +69,6 @@ inline void check_mask(const char* op, const Tensor& x, const Tensor& mask) {
                 " are on different devices");
     FBSEG_CHECK(broadcast_shapes(x.shape(), mask.shape(), op) == x.shape(), op, ": mask ", shape_str(mask.shape()),
                 " does not broadcast to the input's shape ", shape_str(x.shape()));
-    detail::check_cpu(op, {&x, &mask});
-}
-
-/// out = mask ? value : x (out may be x): the one call of the masked_fill kernel.
-inline void masked_fill_kernel(const Tensor& out, const Tensor& x, const Tensor& mask, double value) {
-    dispatch_all(x.dtype(), "masked_fill", [&]<typename T>() {
-        cpu::masked_fill<T>(x.shape(), out.data_ptr<T>(), out.strides(), x.data_ptr<T>(), x.strides(),
-                            mask.data_ptr<bool>(), broadcast_strides(mask.shape(), mask.strides(), x.shape()),
-                            detail::convert<T>(value));
-    });
 }
 }  // namespace detail
 
@@ -100,7 +78,7 @@ inline void masked_fill_kernel(const Tensor& out, const Tensor& x, const Tensor&
 inline Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
     detail::check_mask("masked_fill", x, mask);
     Tensor out = empty(x.shape(), options_of(x));
-    detail::masked_fill_kernel(out, x, mask, value);
+    kernel::masked_fill(out, x, mask, value);
     if (autograd::needs_grad({&x})) {
         autograd::record("MaskedFillBackward", {&x}, {&out},
                          [sm = autograd::SavedTensor(mask)](const std::vector<Tensor>& g) {
@@ -114,7 +92,7 @@ inline Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 inline Tensor& masked_fill_(Tensor& x, const Tensor& mask, double value) {
     detail::check_mask("masked_fill_", x, mask);
     const bool records = autograd::check_inplace(x, "masked_fill_", false);
-    detail::masked_fill_kernel(x, x, mask, value);
+    kernel::masked_fill(x, x, mask, value);
     x.storage()->bump_version();
     if (records) {
         autograd::record("MaskedFill_Backward", {&x}, {&x},
@@ -131,7 +109,6 @@ inline Tensor& masked_fill_(Tensor& x, const Tensor& mask, double value) {
 /// Gradient: dx = flip(g, dims).
 inline Tensor flip(const Tensor& x, const Shape& dims) {
     FBSEG_CHECK(x.defined(), "flip: input is an undefined tensor");
-    detail::check_cpu("flip", {&x});
     const std::size_t nd = std::size_t(std::max<std::int64_t>(x.dim(), 1));
     std::unique_ptr<bool[]> flipped(new bool[nd]());  // per dim: is it reversed?
     for (auto d : dims) {
@@ -140,9 +117,7 @@ inline Tensor flip(const Tensor& x, const Shape& dims) {
         flipped[std::size_t(k)] = true;
     }
     Tensor out = empty(x.shape(), options_of(x));
-    dispatch_all(x.dtype(), "flip", [&]<typename T>() {
-        cpu::flip<T>(x.data_ptr<T>(), x.shape().data(), x.strides().data(), x.dim(), flipped.get(), out.data_ptr<T>());
-    });
+    kernel::flip(x, out, flipped.get());
     if (autograd::needs_grad({&x})) {
         autograd::record("FlipBackward", {&x}, {&out},
                          [dims](const std::vector<Tensor>& g) { return std::vector<Tensor>{flip(g[0], dims)}; });
@@ -160,7 +135,6 @@ inline Tensor repeat(const Tensor& x, const Shape& repeats) {
                 " for a tensor of ", x.dim(), " dims ", shape_str(x.shape()),
                 "; give at least one per dim (as PyTorch's Tensor.repeat)");
     for (auto r : repeats) FBSEG_CHECK(r >= 0, "repeat: repeats ", shape_str(repeats), " must be >= 0");
-    detail::check_cpu("repeat", {&x});
     const std::size_t nd = repeats.size();
     Shape in_shape(nd - std::size_t(x.dim()), 1), in_strides(nd - std::size_t(x.dim()), 0);
     in_shape.insert(in_shape.end(), x.shape().begin(), x.shape().end());
@@ -168,10 +142,7 @@ inline Tensor repeat(const Tensor& x, const Shape& repeats) {
     Shape out_shape(nd);
     for (std::size_t d = 0; d < nd; ++d) out_shape[d] = repeats[d] * in_shape[d];
     Tensor out = empty(out_shape, options_of(x));
-    dispatch_all(x.dtype(), "repeat", [&]<typename T>() {
-        cpu::repeat<T>(x.data_ptr<T>(), in_shape.data(), in_strides.data(), std::int64_t(nd), repeats.data(),
-                       out.data_ptr<T>());
-    });
+    kernel::repeat(x, in_shape, in_strides, repeats, out);
     if (autograd::needs_grad({&x})) {
         autograd::record("RepeatBackward", {&x}, {&out},
                          [x_shape = x.shape(), in_shape, repeats](const std::vector<Tensor>& g) {
@@ -191,7 +162,6 @@ namespace detail {
 inline Tensor cumsum_impl(const Tensor& x, std::int64_t dim, bool reverse) {
     const char* op = reverse ? "cumsum_backward" : "cumsum";
     FBSEG_CHECK(x.defined(), op, ": input is an undefined tensor");
-    detail::check_cpu(op, {&x});
     dim = normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), op);
     const Tensor xc = x.detach().contiguous();
     std::int64_t outer = 1, inner = 1;
@@ -199,9 +169,7 @@ inline Tensor cumsum_impl(const Tensor& x, std::int64_t dim, bool reverse) {
     for (std::int64_t k = 0; k < dim; ++k) outer *= x.shape()[k];
     for (std::int64_t k = dim + 1; k < x.dim(); ++k) inner *= x.shape()[k];
     Tensor out = empty(x.shape(), options_of(x));
-    dispatch_numeric(x.dtype(), op, [&]<typename T>() {
-        cpu::cumsum<T>(xc.data_ptr<T>(), out.data_ptr<T>(), outer, n, inner, reverse);
-    });
+    kernel::cumsum(xc, out, outer, n, inner, reverse);
     if (autograd::needs_grad({&x})) {
         autograd::record(reverse ? "CumsumReverseBackward" : "CumsumBackward", {&x}, {&out},
                          [dim, reverse](const std::vector<Tensor>& g) {
@@ -224,7 +192,6 @@ inline Tensor cumsum(const Tensor& x, std::int64_t dim) { return detail::cumsum_
 inline ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1, bool largest = true,
                           bool sorted = true) {
     FBSEG_CHECK(x.defined(), "topk: input is an undefined tensor");
-    detail::check_cpu("topk", {&x});
     dim = normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), "topk");
     const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[dim];
     FBSEG_CHECK(k >= 0 && k <= n && (x.dim() > 0 || k == 1), "topk: k = ", k, " is out of range for dim ", dim,
@@ -237,10 +204,7 @@ inline ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1
     const Tensor xc = x.detach().contiguous();
     Tensor values = empty(out_shape, options_of(x));
     Tensor indices = empty(out_shape, TensorOptions(DType::Int64).device(x.device()));
-    dispatch_numeric(x.dtype(), "topk", [&]<typename T>() {
-        cpu::topk<T>(xc.data_ptr<T>(), outer, n, inner, k, largest, sorted, values.data_ptr<T>(),
-                     indices.data_ptr<std::int64_t>());
-    });
+    kernel::topk(xc, values, indices, outer, n, inner, k, largest, sorted);
     if (autograd::needs_grad({&x})) {
         autograd::record(
             "TopkBackward", {&x}, {&values},

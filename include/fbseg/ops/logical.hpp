@@ -5,7 +5,7 @@
 //   all(x) = x_0 && x_1 && ...   (true for an empty tensor)
 #pragma once
 
-#include "fbseg/ops/cpu/logical.hpp"
+#include "fbseg/ops/kernel/logical.hpp"
 #include "fbseg/ops/reduce.hpp"
 
 namespace fbseg {
@@ -21,12 +21,11 @@ inline Shape one_dim(const Tensor& x, std::int64_t dim, const char* op) {
 inline Tensor any_all(const Tensor& x, const Shape& dims_in, bool keepdim, bool is_all) {
     const char* op = is_all ? "all" : "any";
     FBSEG_CHECK(x.defined(), op, ": input is an undefined tensor");
-    detail::check_cpu(op, {&x});
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), op);
     const Tensor b = x.dtype() == DType::Bool ? x.detach() : x.detach().to(DType::Bool);
     Tensor out = empty(reduce::reduced_shape(x.shape(), dims, keepdim), TensorOptions(DType::Bool).device(x.device()));
     auto [rows, r] = reduce::as_rows(b, dims);
-    cpu::any_all(rows.data_ptr<bool>(), out.numel(), r, is_all, out.data_ptr<bool>());
+    kernel::any_all(rows, out, r, is_all);
     return out;
 }
 }  // namespace detail

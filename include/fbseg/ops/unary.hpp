@@ -13,7 +13,7 @@
 #include "fbseg/ops/cpu/elementwise.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
-#include "fbseg/ops/forward.hpp"
+#include "fbseg/ops/op_declarations.hpp"
 #include "fbseg/ops/overlap.hpp"
 
 namespace fbseg {

@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "fbseg/autograd/function.hpp"
-#include "fbseg/ops/forward.hpp"
+#include "fbseg/ops/op_declarations.hpp"
 
 namespace fbseg {
 

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
 namespace fbseg::cpu {
@@ -60,11 +61,10 @@ inline std::int64_t weight_row_chunk(std::int64_t k) {
 }
 
 /// A per-thread buffer of at least `n` elements, grown as needed and kept for the next call
-/// (the pool's threads live as long as the program). Slot tells apart buffers that are used at
-/// the same time by one task. Aligned for Eigen's packets, like tensor storage, so that the
-/// alignment (which can steer Eigen's vectorised sums for tiny products) is the same for every
-/// thread and every call.
-template <typename T, int Slot = 0>
+/// (the pool's threads live as long as the program); a task uses one at a time. Aligned for
+/// Eigen's packets, like tensor storage, so that the alignment (which can steer Eigen's
+/// vectorised sums for tiny products) is the same for every thread and every call.
+template <typename T>
 T* scratch(std::int64_t n) {
     thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
     if (std::int64_t(buffer.size()) < n) buffer.resize(std::size_t(n));
@@ -238,11 +238,6 @@ void depthwise_plane_backward_weight(const ConvGeometry& g, const T* x, const T*
     }
 }
 
-/// Tasks of roughly `work_per_task` elements of work for loops over planes.
-inline std::int64_t plane_grain(std::int64_t work_per_plane) {
-    return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(work_per_plane, 1));
-}
-
 // ---- the three passes ---------------------------------------------------------------------------
 
 /// y = conv(x, w) + b. x [N, Cin, H, W], w [Cout, Cg, kh, kw], b [Cout] or null, y [N, Cout, Ho, Wo];
@@ -252,7 +247,7 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
     if (g.n == 0 || P == 0 || g.c_out == 0) return;
     if (g.depthwise()) {
-        parallel_for(0, g.n * g.c_out, plane_grain(P * g.kk()), [&](std::int64_t t0, std::int64_t t1) {
+        parallel_for(0, g.n * g.c_out, items_per_task(P * g.kk()), [&](std::int64_t t0, std::int64_t t1) {
             for (std::int64_t t = t0; t < t1; ++t) {
                 const std::int64_t n = t / g.c_out, co = t % g.c_out, ci = co / Coutg;
                 depthwise_plane_forward(g, x + (n * g.c_in + ci) * HW, w + co * g.kk(), b ? b[co] : T(0), y + t * P);
@@ -297,7 +292,7 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
     }
     if (g.depthwise()) {
         // Task (image, input channel): its Coutg output channels are added one after the other.
-        parallel_for(0, g.n * g.c_in, plane_grain(P * kk * Coutg), [&](std::int64_t t0, std::int64_t t1) {
+        parallel_for(0, g.n * g.c_in, items_per_task(P * kk * Coutg), [&](std::int64_t t0, std::int64_t t1) {
             for (std::int64_t t = t0; t < t1; ++t) {
                 const std::int64_t n = t / g.c_in, ci = t % g.c_in;
                 T* dxp = dx + t * HW;
@@ -353,7 +348,7 @@ void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
     if (g.c_out == 0 || K == 0) return;
     if (g.depthwise()) {
         // Task: one output channel; images in order, sums in double.
-        parallel_for(0, g.c_out, plane_grain(g.n * P * kk), [&](std::int64_t t0, std::int64_t t1) {
+        parallel_for(0, g.c_out, items_per_task(g.n * P * kk), [&](std::int64_t t0, std::int64_t t1) {
             std::vector<double> acc(static_cast<std::size_t>(kk));
             for (std::int64_t co = t0; co < t1; ++co) {
                 const std::int64_t ci = co / Coutg;
@@ -402,7 +397,7 @@ void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
 template <typename T>
 void bias_grad(const T* dy, std::int64_t n, std::int64_t c, std::int64_t p, T* db) {
     using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-    parallel_for(0, c, plane_grain(n * p), [&](std::int64_t c0, std::int64_t c1) {
+    parallel_for(0, c, items_per_task(n * p), [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t co = c0; co < c1; ++co) {
             double acc = 0;
             for (std::int64_t i = 0; i < n; ++i)
@@ -416,7 +411,7 @@ void bias_grad(const T* dy, std::int64_t n, std::int64_t c, std::int64_t p, T* d
 //   y: (n, c, p) contiguous;  b: (c,)
 template <typename T>
 void add_channel_bias(T* y, const T* b, std::int64_t n, std::int64_t c, std::int64_t p) {
-    parallel_for(0, n * c, std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(p, 1)),
+    parallel_for(0, n * c, items_per_task(p),
                  [&](std::int64_t t0, std::int64_t t1) {
                      for (std::int64_t t = t0; t < t1; ++t) {
                          const T v = b[t % c];

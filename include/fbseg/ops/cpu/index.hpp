@@ -60,7 +60,7 @@ void scatter_add(const T* g, const std::int64_t* index, const std::int64_t* shap
     for (std::int64_t d = 0; d < dim; ++d) outer *= shape[d];
     for (std::int64_t d = dim + 1; d < ndim; ++d) inner *= shape[d];
     const std::int64_t n = shape[dim];
-    const std::int64_t grain = std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(n, 1));
+    const std::int64_t grain = items_per_task(n);
     parallel_for(0, outer * inner, grain, [&](std::int64_t b, std::int64_t e) {
         for (std::int64_t t = b; t < e; ++t) {
             const std::int64_t o = t / inner, k = t % inner;
@@ -148,7 +148,7 @@ void repeat(const T* x, const std::int64_t* shape, const std::int64_t* x_strides
 /// The running sum is kept in acc_t<T> (double for floating types), as PyTorch's CPU kernel.
 template <typename T>
 void cumsum(const T* x, T* out, std::int64_t outer, std::int64_t n, std::int64_t inner, bool reverse) {
-    const std::int64_t grain = std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(n, 1));
+    const std::int64_t grain = items_per_task(n);
     parallel_for(0, outer * inner, grain, [&](std::int64_t b, std::int64_t e) {
         for (std::int64_t t = b; t < e; ++t) {
             const std::int64_t o = t / inner, i = t % inner;
@@ -171,7 +171,7 @@ void cumsum(const T* x, T* out, std::int64_t outer, std::int64_t n, std::int64_t
 template <typename T>
 void topk(const T* x, std::int64_t outer, std::int64_t n, std::int64_t inner, std::int64_t k, bool largest, bool sorted,
           T* values, std::int64_t* indices) {
-    const std::int64_t grain = std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(n, 1));
+    const std::int64_t grain = items_per_task(n);
     parallel_for(0, outer * inner, grain, [&](std::int64_t b, std::int64_t e) {
         std::vector<std::int64_t> order(static_cast<std::size_t>(n));
         for (std::int64_t t = b; t < e; ++t) {

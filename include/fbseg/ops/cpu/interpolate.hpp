@@ -9,20 +9,16 @@
 #include <cstdint>
 
 #include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/geometry/interpolate.hpp"
 
 namespace fbseg::cpu {
-
-/// Planes per task for `work_per_plane` operations per plane.
-inline std::int64_t resize_grain(std::int64_t work_per_plane) {
-    return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(work_per_plane, 1));
-}
 
 // upsample_nearest2d_forward: y[t, i, j] = x[t, rows[i], cols[j]]
 //   x: (planes, h, w) contiguous;  y: (planes, oh, ow) contiguous
 template <typename T>
 void upsample_nearest2d_forward(const T* x, T* y, const Resize2dGeometry& g, NearestTaps taps) {
-    parallel_for(0, g.planes, resize_grain(g.oh * g.ow), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(g.oh * g.ow), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t)
             for (std::int64_t i = 0; i < g.oh; ++i) {
                 const T* xr = x + (t * g.h + taps.rows[i]) * g.w;
@@ -36,7 +32,7 @@ void upsample_nearest2d_forward(const T* x, T* y, const Resize2dGeometry& g, Nea
 //   gy: (planes, oh, ow) contiguous;  gx: (planes, h, w) contiguous, accumulated into
 template <typename T>
 void upsample_nearest2d_backward(const T* gy, T* gx, const Resize2dGeometry& g, NearestTaps taps) {
-    parallel_for(0, g.planes, resize_grain(g.oh * g.ow), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(g.oh * g.ow), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t)
             for (std::int64_t i = 0; i < g.oh; ++i) {
                 T* dr = gx + (t * g.h + taps.rows[i]) * g.w;
@@ -53,7 +49,7 @@ void upsample_nearest2d_backward(const T* gy, T* gx, const Resize2dGeometry& g, 
 template <typename T>
 void upsample_bilinear2d_forward(const T* x, T* y, const Resize2dGeometry& g, LinearTapsView<T> th,
                                  LinearTapsView<T> tw) {
-    parallel_for(0, g.planes, resize_grain(g.oh * g.ow * 4), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(g.oh * g.ow * 4), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t)
             for (std::int64_t i = 0; i < g.oh; ++i) {
                 const T* r0 = x + (t * g.h + th.i0[i]) * g.w;
@@ -73,7 +69,7 @@ void upsample_bilinear2d_forward(const T* x, T* y, const Resize2dGeometry& g, Li
 template <typename T>
 void upsample_bilinear2d_backward(const T* gy, T* gx, const Resize2dGeometry& g, LinearTapsView<T> th,
                                   LinearTapsView<T> tw) {
-    parallel_for(0, g.planes, resize_grain(g.oh * g.ow * 4), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(g.oh * g.ow * 4), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t)
             for (std::int64_t i = 0; i < g.oh; ++i) {
                 T* r0 = gx + (t * g.h + th.i0[i]) * g.w;

@@ -13,7 +13,7 @@ namespace fbseg::cpu {
 ///   any: out[i] = in[i, 0] || ... || in[i, r-1]   (false for r = 0)
 ///   all: out[i] = in[i, 0] && ... && in[i, r-1]   (true for r = 0)
 inline void any_all(const bool* in, std::int64_t m, std::int64_t r, bool is_all, bool* out) {
-    const std::int64_t grain = std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(r, 1));
+    const std::int64_t grain = items_per_task(r);
     parallel_for(0, m, grain, [&](std::int64_t b, std::int64_t e) {
         for (std::int64_t i = b; i < e; ++i) {
             const bool* row = in + i * r;

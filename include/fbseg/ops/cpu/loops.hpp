@@ -8,6 +8,7 @@
 // are 1.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -19,6 +20,12 @@ namespace fbseg::cpu {
 
 /// Elements per task below which splitting across threads does not pay.
 inline constexpr std::int64_t kGrainSize = 32768;
+
+/// How many items (rows, planes, channels) one parallel_for task should take when each item
+/// costs `work_per_item` elements of work: about kGrainSize elements per task, at least one item.
+inline std::int64_t items_per_task(std::int64_t work_per_item) {
+    return std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(work_per_item, 1));
+}
 
 template <std::size_t N>
 struct IterPlan {

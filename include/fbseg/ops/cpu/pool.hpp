@@ -9,14 +9,10 @@
 #include <limits>
 
 #include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/geometry/pool.hpp"
 
 namespace fbseg::cpu {
-
-/// Planes per task for `work_per_plane` operations per plane.
-inline std::int64_t pool_grain(std::int64_t work_per_plane) {
-    return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(work_per_plane, 1));
-}
 
 // max_pool2d_forward: y[t, oh, ow] = max over the window of x[t], indices[t, oh, ow] = its
 // position ih * w + iw in the plane (the first maximum; a NaN wins; -1 for an all-padding window)
@@ -24,7 +20,7 @@ inline std::int64_t pool_grain(std::int64_t work_per_plane) {
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* indices, const MaxPool2dGeometry& g) {
     const std::int64_t h = g.h, w = g.w, ho = g.ho, wo = g.wo;
-    parallel_for(0, g.planes, pool_grain(ho * wo * g.kh * g.kw), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(ho * wo * g.kh * g.kw), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t) {
             const T* xp = x + t * h * w;
             for (std::int64_t oh = 0; oh < ho; ++oh) {
@@ -60,7 +56,7 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* indices, const MaxPool2d
 template <typename T>
 void max_pool2d_backward(const T* gy, const std::int64_t* indices, T* gx, const MaxPool2dGeometry& g) {
     const std::int64_t hw = g.h * g.w, p_out = g.ho * g.wo;
-    parallel_for(0, g.planes, pool_grain(p_out), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(p_out), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t)
             for (std::int64_t o = t * p_out; o < (t + 1) * p_out; ++o)
                 if (indices[o] >= 0) gx[t * hw + indices[o]] += gy[o];
@@ -72,7 +68,7 @@ void max_pool2d_backward(const T* gy, const std::int64_t* indices, T* gx, const 
 template <typename T>
 void adaptive_avg_pool2d_forward(const T* x, T* y, const AdaptivePool2dGeometry& g) {
     const std::int64_t h = g.h, w = g.w, oh = g.oh, ow = g.ow;
-    parallel_for(0, g.planes, pool_grain(h * w), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(h * w), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t) {
             const T* xp = x + t * h * w;
             for (std::int64_t i = 0; i < oh; ++i) {
@@ -94,7 +90,7 @@ void adaptive_avg_pool2d_forward(const T* x, T* y, const AdaptivePool2dGeometry&
 template <typename T>
 void adaptive_avg_pool2d_backward(const T* gy, T* gx, const AdaptivePool2dGeometry& g) {
     const std::int64_t h = g.h, w = g.w, oh = g.oh, ow = g.ow;
-    parallel_for(0, g.planes, pool_grain(h * w), [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(0, g.planes, items_per_task(h * w), [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t) {
             T* dp = gx + t * h * w;
             for (std::int64_t i = 0; i < oh; ++i) {

@@ -35,7 +35,7 @@ void fold_rows(const T* in, std::int64_t m, std::int64_t r, Acc init, Fold fold,
         finish(0, acc);
         return;
     }
-    parallel_for(0, m, std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(r, 1)),
+    parallel_for(0, m, items_per_task(r),
                  [&](std::int64_t m0, std::int64_t m1) {
                      for (std::int64_t row = m0; row < m1; ++row) {
                          Acc acc = init;

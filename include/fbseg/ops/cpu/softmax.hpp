@@ -17,7 +17,7 @@ namespace fbseg::cpu {
 //   x, y: (outer, n, inner) contiguous; the sum accumulates in double
 template <typename T>
 void softmax_forward(const T* x, T* y, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
-    parallel_for(0, outer * inner, std::max<std::int64_t>(1, kGrainSize / std::max<std::int64_t>(n, 1)),
+    parallel_for(0, outer * inner, items_per_task(n),
                  [&](std::int64_t b, std::int64_t e) {
                      for (std::int64_t t = b; t < e; ++t) {
                          const std::int64_t o = t / inner, i = t % inner;

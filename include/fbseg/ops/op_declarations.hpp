@@ -1,4 +1,4 @@
-// fbseg/ops/forward.hpp - declarations of the ops that other headers' backward formulas call
+// fbseg/ops/op_declarations.hpp - declarations of the ops that other headers' backward formulas call
 // before the op's own header is seen (every one is defined in an ops/ header that fbseg.hpp
 // includes). This is what lets each op header hold its forward and backward side by side.
 #pragma once

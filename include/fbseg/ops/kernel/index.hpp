@@ -1,0 +1,91 @@
+// fbseg/ops/kernel/index.hpp - the device seam of the indexing kernels (gather and its
+// scatter-add, masked_fill, flip, repeat, cumsum, topk): CPU only so far. Each function is the one
+// place its kernel's device is chosen; see ops/kernel/elementwise.hpp for the pattern and
+// docs/architecture.md, "The device seam".
+#pragma once
+
+#include <cstdint>
+
+#include "fbseg/core/tensor.hpp"
+#include "fbseg/ops/cpu/elementwise.hpp"
+#include "fbseg/ops/cpu/index.hpp"
+#include "fbseg/ops/device_check.hpp"
+
+namespace fbseg::kernel {
+
+/// out = x gathered along dim at `index` (contiguous int64, out's shape): see cpu::gather.
+/// Every index must lie in [0, x.size(dim)); the CPU path checks them as it reads them.
+inline void gather(const Tensor& x, const Tensor& index, const Tensor& out, std::int64_t dim) {
+    detail::require_cpu_kernel("gather", {&x, &index, &out});
+    const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[std::size_t(dim)];
+    const std::int64_t* pi = index.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < index.numel(); ++i)
+        FBSEG_CHECK(pi[i] >= 0 && pi[i] < n, "gather: index ", pi[i], " is out of range for dim ", dim, " of size ", n,
+                    " (input ", shape_str(x.shape()), ", index ", shape_str(index.shape()), ")");
+    dispatch_numeric(x.dtype(), "gather", [&]<typename T>() {
+        cpu::gather<T>(x.data_ptr<T>(), x.strides().data(), pi, index.shape().data(), index.dim(), dim,
+                       out.data_ptr<T>());
+    });
+}
+
+/// grad (contiguous, zero-filled by the caller) += g scattered along dim at `index`; g and index
+/// contiguous, of one shape: see cpu::scatter_add (the gradient of gather and topk).
+inline void scatter_add(const Tensor& grad, const Tensor& g, const Tensor& index, std::int64_t dim) {
+    detail::require_cpu_kernel("scatter_add", {&grad, &g, &index});
+    dispatch_floating(grad.dtype(), "scatter_add", [&]<typename T>() {
+        cpu::scatter_add<T>(g.data_ptr<T>(), index.data_ptr<std::int64_t>(), index.shape().data(), index.dim(), dim,
+                            grad.data_ptr<T>(), grad.shape().data());
+    });
+}
+
+/// out = mask ? value : x, mask (bool) broadcast to x's shape; out may be x: see cpu::masked_fill.
+inline void masked_fill(const Tensor& out, const Tensor& x, const Tensor& mask, double value) {
+    detail::require_cpu_kernel("masked_fill", {&out, &x, &mask});
+    dispatch_all(x.dtype(), "masked_fill", [&]<typename T>() {
+        cpu::masked_fill<T>(x.shape(), out.data_ptr<T>(), out.strides(), x.data_ptr<T>(), x.strides(),
+                            mask.data_ptr<bool>(), broadcast_strides(mask.shape(), mask.strides(), x.shape()),
+                            cpu::convert<T>(value));
+    });
+}
+
+/// out (contiguous) = x reversed along every dim d with flipped[d]: see cpu::flip.
+inline void flip(const Tensor& x, const Tensor& out, const bool* flipped) {
+    detail::require_cpu_kernel("flip", {&x, &out});
+    dispatch_all(x.dtype(), "flip", [&]<typename T>() {
+        cpu::flip<T>(x.data_ptr<T>(), x.shape().data(), x.strides().data(), x.dim(), flipped, out.data_ptr<T>());
+    });
+}
+
+/// out (contiguous, shape repeats[d] * in_shape[d]) = x tiled; x read through (in_shape,
+/// in_strides), which have one entry per repeat: see cpu::repeat.
+inline void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strides, const Shape& repeats,
+                   const Tensor& out) {
+    detail::require_cpu_kernel("repeat", {&x, &out});
+    dispatch_all(x.dtype(), "repeat", [&]<typename T>() {
+        cpu::repeat<T>(x.data_ptr<T>(), in_shape.data(), in_strides.data(), std::int64_t(repeats.size()),
+                       repeats.data(), out.data_ptr<T>());
+    });
+}
+
+/// out = running sum of contiguous x viewed as (outer, n, inner) along n, from the end when
+/// `reverse`: see cpu::cumsum.
+inline void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                   bool reverse) {
+    detail::require_cpu_kernel(reverse ? "cumsum_backward" : "cumsum", {&x, &out});
+    dispatch_numeric(x.dtype(), reverse ? "cumsum_backward" : "cumsum", [&]<typename T>() {
+        cpu::cumsum<T>(x.data_ptr<T>(), out.data_ptr<T>(), outer, n, inner, reverse);
+    });
+}
+
+/// values, indices (outer, k, inner) = the k best of contiguous x (outer, n, inner) along n: see
+/// cpu::topk.
+inline void topk(const Tensor& x, const Tensor& values, const Tensor& indices, std::int64_t outer, std::int64_t n,
+                 std::int64_t inner, std::int64_t k, bool largest, bool sorted) {
+    detail::require_cpu_kernel("topk", {&x, &values, &indices});
+    dispatch_numeric(x.dtype(), "topk", [&]<typename T>() {
+        cpu::topk<T>(x.data_ptr<T>(), outer, n, inner, k, largest, sorted, values.data_ptr<T>(),
+                     indices.data_ptr<std::int64_t>());
+    });
+}
+
+}  // namespace fbseg::kernel
