@@ -135,7 +135,8 @@ inline Tensor sigmoid_focal_loss(const Tensor& logits, const Tensor& target, std
     const Tensor ce = binary_cross_entropy_with_logits(logits, target, Tensor(), Reduction::None);
     const Tensor p_t = p * target + (1.0 - p) * (1.0 - target);
     Tensor loss = ce * pow(1.0 - p_t, gamma);
-    if (alpha && *alpha >= 0) loss = (target * *alpha + (1.0 - target) * (1.0 - *alpha)) * loss;
+    const double a = alpha.value_or(-1.0);  // one read of the optional (and no GCC 12 false warning)
+    if (a >= 0) loss = (target * a + (1.0 - target) * (1.0 - a)) * loss;
     return loss_detail::reduce(loss, reduction);
 }
 
