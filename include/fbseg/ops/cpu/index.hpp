@@ -96,6 +96,17 @@ void masked_fill(const Shape& shape, T* out, const Shape& out_strides, const T* 
     });
 }
 
+/// out[plan's element k] = x[plan's element k]: the copy that flip and repeat reduce to once
+/// they have expressed themselves as strides (operand 0 is out, operand 1 is x).
+template <typename T>
+void copy_along_plan(const IterPlan<2>& plan, const T* x, T* out) {
+    for_each_row(plan, [&](std::int64_t n, const auto& off, const auto& st) {
+        T* o = out + off[0];
+        const T* a = x + off[1];
+        for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = a[i * st[1]];
+    });
+}
+
 /// flip: out[i_0..] = x[.., size_d - 1 - i_d, ..] for the dims d with flipped[d].
 ///   x strided [ndim] (shape, x_strides); out contiguous.
 /// Walks x with the flipped dims' strides negated, starting from their last element.
@@ -110,12 +121,7 @@ void flip(const T* x, const std::int64_t* shape, const std::int64_t* x_strides, 
         x += (sizes[std::size_t(d)] - 1) * in_strides[std::size_t(d)];
         in_strides[std::size_t(d)] = -in_strides[std::size_t(d)];
     }
-    const auto plan = make_plan<2>(sizes, {out_strides, in_strides});
-    for_each_row(plan, [&](std::int64_t n, const auto& off, const auto& st) {
-        T* o = out + off[0];
-        const T* a = x + off[1];
-        for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = a[i * st[1]];
-    });
+    copy_along_plan(make_plan<2>(sizes, {out_strides, in_strides}), x, out);
 }
 
 /// repeat (torch.Tensor.repeat): x strided [ndim] (shape, x_strides, already padded with leading
@@ -135,12 +141,7 @@ void repeat(const T* x, const std::int64_t* shape, const std::int64_t* x_strides
         so.insert(so.end(), {shape[d] * out_contig[std::size_t(d)], out_contig[std::size_t(d)]});
         si.insert(si.end(), {0, x_strides[d]});
     }
-    const auto plan = make_plan<2>(sizes, {so, si});
-    for_each_row(plan, [&](std::int64_t n, const auto& off, const auto& st) {
-        T* o = out + off[0];
-        const T* a = x + off[1];
-        for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = a[i * st[1]];
-    });
+    copy_along_plan(make_plan<2>(sizes, {so, si}), x, out);
 }
 
 /// Inclusive prefix sum along the middle dim of contiguous x, out viewed as [outer, n, inner]:
