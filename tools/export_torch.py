@@ -83,8 +83,10 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import pathlib
+import struct
 import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download (before huggingface_hub is imported)
@@ -144,21 +146,41 @@ def convert_dtype(state: dict, dtype: str = "float32") -> dict:
     return out
 
 
+def canonical_safetensors(data: bytes) -> bytes:
+    """The same safetensors file with its __metadata__ keys sorted.
+
+    The safetensors package writes the metadata in hash-map order, which changes from run to run;
+    sorting it makes a rerun byte-identical (the tensor entries keep their order and offsets).
+    """
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to a multiple of 8 with spaces
+    return struct.pack("<Q", len(text)) + text + data[8 + n:]
+
+
 def export_state_dict(state_dict: dict, path, metadata: dict | None = None, dtype: str = "float32") -> dict:
     """Writes `state_dict` to `path` as an fbseg weights file; returns the tensors written.
 
-    `metadata` is merged over fbseg_metadata() (format "pt", fbseg.format "weights"). The file is
-    written to a temporary name and renamed, so a reader never sees half a file.
+    `metadata` is merged over fbseg_metadata() (format "pt", fbseg.format "weights"). The bytes come
+    from the safetensors package (metadata keys then sorted, canonical_safetensors), and are written
+    to a temporary name, flushed and renamed, so a reader never sees half a file.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = convert_dtype(state_dict, dtype)
     meta = fbseg_metadata()
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    data = canonical_safetensors(save(tensors, metadata=meta))
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
     return tensors
 
