@@ -168,12 +168,19 @@ def export_state_dict(state_dict: dict, path, metadata: dict | None = None, dtyp
     from the safetensors package (metadata keys then sorted, canonical_safetensors), and are written
     to a temporary name, flushed and renamed, so a reader never sees half a file.
     """
-    from safetensors.torch import save
-
     tensors = convert_dtype(state_dict, dtype)
     meta = fbseg_metadata()
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
-    data = canonical_safetensors(save(tensors, metadata=meta))
+    write_safetensors(tensors, path, meta)
+    return tensors
+
+
+def write_safetensors(tensors: dict, path, metadata: dict) -> int:
+    """Any {key: tensor} as safetensors (the package's bytes, canonical_safetensors), atomically;
+    returns the file size."""
+    from safetensors.torch import save
+
+    data = canonical_safetensors(save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -182,7 +189,7 @@ def export_state_dict(state_dict: dict, path, metadata: dict | None = None, dtyp
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return tensors
+    return len(data)
 
 
 # ---- sources -------------------------------------------------------------------------------------

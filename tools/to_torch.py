@@ -46,7 +46,7 @@ Usage:
     python3 tools/to_torch.py resaved.safetensors --check-against exported.safetensors
     python3 tools/to_torch.py W.safetensors --arch tests/fixtures/transfer_resnet.io.safetensors -o m.pt
 
-As a module: read_model_tensors(path), arch_from_metadata(meta), build_smp_unet(arch),
+As a module: read_model_tensors(path), arch_from_metadata(meta), arch_metadata(arch), build_smp_unet(arch),
 compare_bitwise(state, reference), export_onnx(model, in_channels, path).
 """
 
@@ -138,6 +138,22 @@ def arch_from_metadata(meta: dict) -> dict | None:
     except KeyError as e:
         raise ToTorchError(f"metadata: the smp-unet description lacks {e}") from None
     return arch
+
+
+def arch_metadata(arch: dict) -> dict:
+    """The metadata that names an architecture (the inverse of arch_from_metadata)."""
+    if "fbseg_model" in arch:
+        return {"fbseg.model": arch["fbseg_model"], "fbseg.in_channels": str(arch["in_channels"]),
+                "fbseg.classes": str(arch["classes"])}
+    meta = {"model": "smp-unet", "encoder": arch["encoder"], "in_channels": str(arch["in_channels"]),
+            "classes": str(arch["classes"]), "decoder_channels": ",".join(map(str, arch["decoder_channels"]))}
+    if arch["encoder"] == "resnet":
+        meta.update(encoder_layers=",".join(map(str, arch["layers"])), encoder_stem_width=str(arch["stem_width"]),
+                    encoder_widths=",".join(map(str, arch["widths"])))
+    else:
+        meta.update(encoder_channel_multiplier=repr(float(arch["channel_multiplier"])),
+                    encoder_depth_multiplier=repr(float(arch["depth_multiplier"])))
+    return meta
 
 
 def describe(arch: dict) -> str:
