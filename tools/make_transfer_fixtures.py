@@ -107,12 +107,12 @@ def build_model(arch: dict, seed: int):
     return model.eval()
 
 
-def eval_io(model, arch: dict, seed: int) -> dict:
-    """{"input", "eval.logits"}: x ~ N(0, 1) [2, C, H, W] and the eval-mode output."""
+def eval_io(model, arch: dict, seed: int, input_shape=(2, None) + INPUT_HW) -> dict:
+    """{"input", "eval.logits"}: x ~ N(0, 1) [N, C, H, W] and the eval-mode output."""
     import torch
 
     gen = torch.Generator().manual_seed(seed + 2)
-    x = torch.randn(2, arch["in_channels"], *INPUT_HW, generator=gen)
+    x = torch.randn(input_shape[0], arch["in_channels"], *input_shape[2:], generator=gen)
     model.eval()
     with torch.no_grad():
         logits = model(x)
@@ -131,7 +131,8 @@ def smp_constructor(arch: dict) -> str:
             f"classes={arch['classes']}, decoder_channels={tuple(arch['decoder_channels'])})")
 
 
-def write_pair(model, arch: dict, name: str, out_dir: pathlib.Path, seed: int, source: str) -> list[pathlib.Path]:
+def write_pair(model, arch: dict, name: str, out_dir: pathlib.Path, seed: int, source: str,
+               input_shape=(2, None) + INPUT_HW) -> list[pathlib.Path]:
     """transfer_<name>.weights.safetensors and transfer_<name>.io.safetensors."""
     weights = out_dir / f"transfer_{name}.weights.safetensors"
     io = out_dir / f"transfer_{name}.io.safetensors"
@@ -139,7 +140,7 @@ def write_pair(model, arch: dict, name: str, out_dir: pathlib.Path, seed: int, s
     if "fbseg_model" in arch:
         meta = fbseg_metadata(arch["fbseg_model"], arch["in_channels"], arch["classes"], source=source)
     export_state_dict(model.state_dict(), weights, meta)
-    tensors = eval_io(model, arch, seed)
+    tensors = eval_io(model, arch, seed, input_shape)
     io_meta = dict(arch_metadata(arch), **versions(), seed=str(seed), smp_constructor=smp_constructor(arch),
                    input_shape=",".join(map(str, tensors["input"].shape)), generator="tools/make_transfer_fixtures.py")
     write_safetensors(tensors, io, io_meta)

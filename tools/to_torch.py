@@ -244,8 +244,9 @@ def compare_bitwise(state: dict, reference: dict) -> list[str]:
 
 
 def export_onnx(model, in_channels: int, path, trace_shape=(1, None, 64, 64), check_shape=(2, None, 96, 128),
-                seed: int = 0) -> float | None:
-    """Exports the eval-mode model to ONNX; returns max|ORT - torch| on a random input, None without ORT."""
+                seed: int = 0) -> tuple[float, float] | None:
+    """Exports the eval-mode model to ONNX; returns (max|ORT - torch|, max|torch|) on a random input
+    of check_shape, or None when onnxruntime is not installed."""
     import torch
 
     model.eval()
@@ -270,7 +271,7 @@ def export_onnx(model, in_channels: int, path, trace_shape=(1, None, 64, 64), ch
     got = session.run(["logits"], {"input": x.numpy()})[0]
     if got.shape != ref.shape:
         raise ToTorchError(f"onnxruntime output shape {got.shape} vs torch {ref.shape}")
-    return float(abs(got - ref).max())
+    return float(abs(got - ref).max()), float(abs(ref).max())
 
 
 # ---- command line --------------------------------------------------------------------------------
@@ -291,7 +292,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def run(args) -> int:
+def run(args) -> dict:
+    """Does what the arguments ask; returns {"status", "bitwise_problems" (None: not checked),
+    "compared" (tensors compared), "onnx_error" (None: not exported or not checked), "model"}."""
     import torch
 
     state, meta, kind = read_model_tensors(args.input)
@@ -304,13 +307,15 @@ def run(args) -> int:
     model.load_state_dict(state, strict=True)
     model.eval()
     print(f"{args.input}: {kind}, {len(state)} tensors -> {describe(arch)}, load_state_dict(strict=True) ok")
-    status = 0
+    result = {"status": 0, "bitwise_problems": None, "compared": 0, "onnx_error": None, "model": model}
+    # onnx_error: (max|onnxruntime - torch|, max|torch|), or None
     if args.check_against:
         reference = read_model_tensors(args.check_against)[0]
         problems = compare_bitwise(model.state_dict(), reference)
+        result.update(bitwise_problems=problems, compared=len(reference))
         if problems:
             print(f"check-against {args.check_against}: {len(problems)} differences: " + "; ".join(problems[:10]))
-            status = 1
+            result["status"] = 1
         else:
             print(f"check-against {args.check_against}: all {len(reference)} tensors bit-identical (same dtype)")
     if args.output:
@@ -325,14 +330,16 @@ def run(args) -> int:
         print(f"{args.save_model}: whole model saved")
     if args.onnx:
         err = export_onnx(model, int(arch["in_channels"]), args.onnx)
-        figure = "onnxruntime not installed, not checked" if err is None else f"max |onnxruntime - torch| {err:.3g}"
+        result["onnx_error"] = err
+        figure = ("onnxruntime not installed, not checked" if err is None
+                  else f"max |onnxruntime - torch| {err[0]:.3g} (max |torch| {err[1]:.3g})")
         print(f"{args.onnx}: ONNX opset {ONNX_OPSET}, dynamic batch/height/width; {figure}")
-    return status
+    return result
 
 
 def main(argv=None) -> int:
     try:
-        return run(parse_args(argv))
+        return run(parse_args(argv))["status"]
     except ToTorchError as e:
         print(f"to_torch: error: {e}", file=sys.stderr)
         return 2
