@@ -446,17 +446,14 @@ def parse_args(argv=None):
 def load_source(args) -> tuple[dict, dict, str]:
     """(state_dict, metadata hints, source description) of the chosen source."""
     if args.torchvision:
-        return (*_with_hints(load_torchvision(args.torchvision, args.weights)),)
-    if args.timm:
-        return (*_with_hints(load_timm(args.timm)),)
-    if args.smp_encoder:
-        return (*_with_hints(load_smp_encoder(args.smp_encoder, args.weights)),)
-    state, hints = load_file(args.file, args.allow_pickle)
-    return state, hints, str(args.file.resolve())
-
-
-def _with_hints(result):
-    state, source = result
+        state, source = load_torchvision(args.torchvision, args.weights)
+    elif args.timm:
+        state, source = load_timm(args.timm)
+    elif args.smp_encoder:
+        state, source = load_smp_encoder(args.smp_encoder, args.weights)
+    else:
+        state, hints = load_file(args.file, args.allow_pickle)
+        return state, hints, str(args.file.resolve())
     return state, {}, source
 
 
