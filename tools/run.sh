@@ -4,6 +4,7 @@
 #   bash tools/run.sh test   install what is missing, build (CUDA too when nvcc is found), run all tests
 #   bash tools/run.sh asan   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (CPU)
 #   bash tools/run.sh tsan   the concurrency suite under ThreadSanitizer with 8 pool threads (CPU)
+#   bash tools/run.sh fuzz   the file readers' libFuzzer targets (clang), FBSEG_FUZZ_SECONDS each (default 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-}
@@ -39,8 +40,31 @@ case "$what" in
     cmake --build --preset tsan -j "$jobs"
     ctest --preset tsan
     ;;
+  fuzz)
+    cmake --preset fuzz >/dev/null
+    cmake --build --preset fuzz -j "$jobs"
+    seconds=${FBSEG_FUZZ_SECONDS:-30}
+    for target in build/fuzz/tests/fuzz/fuzz_*; do
+      name=${target##*/fuzz_}
+      # Seeds: the committed fixtures the reader accepts; the corpus grows in build/ across runs.
+      corpus=build/fuzz/corpus/$name
+      mkdir -p "$corpus"
+      case "$name" in
+        safetensors) cp -n tests/fixtures/io_dtypes.safetensors tests/fixtures/newops.safetensors "$corpus"/ ;;
+      esac
+      echo "fuzz: $name for ${seconds} s"
+      log=build/fuzz/$name.log
+      if ! "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+           -artifact_prefix=build/fuzz/ "$corpus" >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        echo "fuzz: $name found a failing input (saved as build/fuzz/crash-* or similar; full log $log)" >&2
+        exit 1
+      fi
+      grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log"
+    done
+    ;;
   *)
-    echo "usage: bash tools/run.sh demo|test|asan|tsan" >&2
+    echo "usage: bash tools/run.sh demo|test|asan|tsan|fuzz" >&2
     exit 2
     ;;
 esac

@@ -48,8 +48,12 @@
 #include "fbseg/optim/optimizer.hpp"
 #include "fbseg/optim/sgd.hpp"
 
+#include "fbseg/io/checkpoint.hpp"
+#include "fbseg/io/safetensors.hpp"
+#include "fbseg/io/weights.hpp"
 #include "fbseg/models/efficientnet.hpp"
 #include "fbseg/models/encoder.hpp"
+#include "fbseg/models/fine_tune.hpp"
 #include "fbseg/models/resnet.hpp"
 #include "fbseg/models/smp_unet.hpp"
 #include "fbseg/models/summary.hpp"

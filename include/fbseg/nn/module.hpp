@@ -36,6 +36,7 @@
 #include "fbseg/autograd/grad_mode.hpp"
 #include "fbseg/ops/binary.hpp"
 #include "fbseg/ops/copy.hpp"
+#include "fbseg/ops/join.hpp"
 #include "fbseg/ops/reduce.hpp"
 #include "fbseg/ops/tensor_methods.hpp"
 #include "fbseg/ops/view.hpp"
@@ -45,11 +46,99 @@ namespace fbseg::nn {
 /// An ordered list of (dotted name, tensor): what named_parameters() and state_dict() return.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
-/// What a non-strict load_state_dict() did not match (a strict one throws instead).
-struct LoadStateDictResult {
-    std::vector<std::string> missing_keys;     // in the module, absent from the state
-    std::vector<std::string> unexpected_keys;  // in the state, absent from the module
+/// How load_state_dict() maps a state onto a module. The keys of the state go through three
+/// steps, in this order:
+///   1. exclude: a key matching any of these globs ('*' any run of characters, '?' one) is
+///      dropped (torchvision's classifier "fc.*", timm's "classifier.*"); listed in excluded_keys;
+///   2. strip_prefix: removed from the front of every key that starts with it (a checkpoint's
+///      "model.");
+///   3. add_prefix: put in front of every key (torchvision's resnet34 weights load into
+///      "encoder.").
+/// strict (the default) turns missing and unexpected keys and shape mismatches into one error;
+/// non-strict skips them and reports them in the result. Duplicate keys (after renaming) always
+/// throw. adapt_input_channels names module keys (after renaming) of a first convolution whose
+/// RGB kernel [O, 3, kh, kw] is adapted to the module's input channels as smp does (see
+/// adapt_input_channels() below) instead of being a shape mismatch.
+struct LoadStateDictOptions {
+    bool strict = true;
+    std::string strip_prefix{};
+    std::string add_prefix{};
+    std::vector<std::string> exclude{};
+    std::vector<std::string> adapt_input_channels{};
 };
+
+/// A key whose tensor has another shape in the state than in the module.
+struct ShapeMismatch {
+    std::string key;
+    Shape expected;  // the module's
+    Shape found;     // the state's
+};
+
+/// What load_state_dict() did: which module keys were written, which stayed as they were.
+struct LoadStateDictResult {
+    std::vector<std::string> loaded_keys;      // written into the module
+    std::vector<std::string> missing_keys;     // in the module, absent from the state
+    std::vector<std::string> unexpected_keys;  // in the state (after renaming), absent from the module
+    std::vector<std::string> excluded_keys;    // state keys dropped by an exclude glob
+    std::vector<std::string> adapted_keys;     // first-conv kernels adapted to the input channels
+    std::vector<ShapeMismatch> mismatched;     // skipped (non-strict only; strict throws)
+
+    /// One line per category, for logs: "loaded 120, missing 2 ('a', 'b'), ...".
+    std::string summary() const {
+        auto list = [](const std::vector<std::string>& keys) {
+            std::string s;
+            for (std::size_t i = 0; i < keys.size() && i < 8; ++i) s += (i ? ", '" : " ('") + keys[i] + "'";
+            if (keys.size() > 8) s += ", ...";
+            return keys.empty() ? s : s + ")";
+        };
+        std::string s = "loaded " + std::to_string(loaded_keys.size());
+        s += ", missing " + std::to_string(missing_keys.size()) + list(missing_keys);
+        s += ", unexpected " + std::to_string(unexpected_keys.size()) + list(unexpected_keys);
+        s += ", excluded " + std::to_string(excluded_keys.size());
+        if (!adapted_keys.empty()) s += ", adapted" + list(adapted_keys);
+        s += ", shape-mismatched " + std::to_string(mismatched.size());
+        for (std::size_t i = 0; i < mismatched.size() && i < 8; ++i)
+            s += (i ? ", '" : " ('") + mismatched[i].key + "' " + shape_str(mismatched[i].found) + " vs " +
+                 shape_str(mismatched[i].expected);
+        return mismatched.empty() ? s : s + ")";
+    }
+};
+
+/// Glob match of a whole key: '*' matches any run of characters (dots included), '?' one.
+inline bool glob_match(std::string_view pattern, std::string_view key) {
+    std::size_t p = 0, k = 0, star = std::string_view::npos, mark = 0;
+    while (k < key.size()) {
+        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == key[k])) {
+            ++p, ++k;
+        } else if (p < pattern.size() && pattern[p] == '*') {
+            star = p++, mark = k;  // try '*' as empty first, widen on mismatch
+        } else if (star != std::string_view::npos) {
+            p = star + 1, k = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (p < pattern.size() && pattern[p] == '*') ++p;
+    return p == pattern.size();
+}
+
+/// smp's first-convolution adaptation (segmentation_models_pytorch.encoders._utils.patch_first_conv,
+/// pretrained case) of an RGB kernel `weight` [O, 3, kh, kw] to `in_channels` inputs:
+///   in_channels == 1:  w'[:, 0] = w[:, 0] + w[:, 1] + w[:, 2]       (a grey image is R = G = B)
+///   otherwise:         w'[:, i] = w[:, i mod 3] * 3 / in_channels   (the response to a constant
+///                                                                      image stays the same)
+inline Tensor adapt_input_channels(const Tensor& weight, std::int64_t in_channels) {
+    FBSEG_CHECK(weight.defined() && weight.dim() == 4 && weight.size(1) == 3, "adapt_input_channels: expected an RGB "
+                "kernel [O, 3, kh, kw] but got ", weight.defined() ? shape_str(weight.shape()) : "an undefined tensor");
+    FBSEG_CHECK(in_channels > 0, "adapt_input_channels: in_channels must be positive but got ", in_channels);
+    NoGradGuard no_grad;
+    const Tensor w = weight.detach();
+    if (in_channels == 3) return w.clone();
+    if (in_channels == 1) return sum(w, {1}, /*keepdim=*/true);
+    std::vector<Tensor> columns;
+    for (std::int64_t i = 0; i < in_channels; ++i) columns.push_back(w.narrow(1, i % 3, 1));
+    return cat(columns, 1) * (3.0 / double(in_channels));
+}
 
 class Module {
 public:
@@ -142,57 +231,113 @@ public:
         return out;
     }
 
-    /// Copies `state` into this module's existing tensors (under NoGradGuard; dtype converted as
-    /// torch's copy_ does). Everything is checked before anything is written, so a failed load
-    /// changes nothing. Shape mismatches and duplicate keys always throw; with `strict`, missing
-    /// and unexpected keys throw too. The one fbseg::Error lists every problem found.
-    LoadStateDictResult load_state_dict(const NamedTensors& state, bool strict = true) {
-        const NamedTensors own = state_dict();
-        std::map<std::string, Tensor> given;
+    /// Copies `state` into this module's existing tensors (under NoGradGuard; dtype and device
+    /// converted as torch's copy_ does), after renaming its keys (LoadStateDictOptions above).
+    /// Nothing is written until everything has been checked and every tensor converted into a
+    /// temporary, so a failed load changes nothing. The one fbseg::Error lists every problem.
+    LoadStateDictResult load_state_dict(const NamedTensors& state, const LoadStateDictOptions& options) {
         LoadStateDictResult result;
         std::vector<std::string> problems;
-        for (const auto& [key, value] : state) {
-            if (!given.emplace(key, value).second) problems.push_back("duplicate key '" + key + "' in the state");
-            else if (!value.defined()) problems.push_back("key '" + key + "' holds an undefined tensor");
+        std::map<std::string, Tensor> given;  // renamed key -> tensor
+        std::vector<std::string> given_order;
+        for (const auto& entry : state) {
+            const std::string& key = entry.first;
+            const Tensor& value = entry.second;
+            if (std::any_of(options.exclude.begin(), options.exclude.end(),
+                            [&](const std::string& glob) { return glob_match(glob, key); })) {
+                result.excluded_keys.push_back(key);
+                continue;
+            }
+            std::string renamed = key;
+            if (!options.strip_prefix.empty() && renamed.rfind(options.strip_prefix, 0) == 0)
+                renamed.erase(0, options.strip_prefix.size());
+            renamed = options.add_prefix + renamed;
+            if (!given.emplace(renamed, value).second) problems.push_back("duplicate key '" + renamed + "' in the state");
+            else if (!value.defined()) problems.push_back("key '" + renamed + "' holds an undefined tensor");
+            else given_order.push_back(renamed);
         }
+        const NamedTensors own = state_dict();
         std::set<std::string> known;
+        std::vector<std::pair<Tensor, Tensor>> writes;  // (destination, converted source)
         for (const auto& [key, dst] : own) {
             known.insert(key);
             auto it = given.find(key);
-            if (it == given.end()) result.missing_keys.push_back(key);
-            else if (it->second.defined() && it->second.shape() != dst.shape())
-                problems.push_back(fbseg::detail::str("size mismatch for '", key, "': the state has shape ",
-                                               shape_str(it->second.shape()), ", the module has shape ",
-                                               shape_str(dst.shape())));
+            if (it == given.end()) {
+                result.missing_keys.push_back(key);
+                continue;
+            }
+            Tensor src = it->second;
+            const bool adapt = std::find(options.adapt_input_channels.begin(), options.adapt_input_channels.end(),
+                                         key) != options.adapt_input_channels.end();
+            if (adapt && src.defined() && src.dim() == 4 && dst.dim() == 4 && src.size(1) == 3 && dst.size(1) != 3) {
+                src = adapt_input_channels(src, dst.size(1));
+                result.adapted_keys.push_back(key);
+            }
+            if (src.shape() != dst.shape()) {
+                result.mismatched.push_back({key, dst.shape(), src.shape()});
+                continue;
+            }
+            writes.emplace_back(dst, src);
+            result.loaded_keys.push_back(key);
         }
-        for (const auto& [key, value] : state)
+        for (const auto& key : given_order)
             if (!known.count(key)) result.unexpected_keys.push_back(key);
-        if (strict && !result.missing_keys.empty()) problems.push_back("missing keys: " + join(result.missing_keys));
-        if (strict && !result.unexpected_keys.empty())
-            problems.push_back("unexpected keys: " + join(result.unexpected_keys));
+        if (options.strict) {
+            if (!result.missing_keys.empty()) problems.push_back("missing keys: " + join(result.missing_keys));
+            if (!result.unexpected_keys.empty()) problems.push_back("unexpected keys: " + join(result.unexpected_keys));
+            for (const auto& m : result.mismatched)
+                problems.push_back(fbseg::detail::str("size mismatch for '", m.key, "': the state has shape ",
+                                                      shape_str(m.found), ", the module has shape ",
+                                                      shape_str(m.expected)));
+        }
+        for (const auto& key : options.adapt_input_channels)
+            if (!known.count(key)) problems.push_back("adapt_input_channels names '" + key + "', not a key of the module");
         if (!problems.empty()) {
             std::string message = name_ + ".load_state_dict: " + std::to_string(problems.size()) + " error(s):";
             for (const auto& p : problems) message += "\n  " + p;
             throw Error(message);
         }
         NoGradGuard no_grad;
-        for (const auto& [key, dst] : own) {
-            auto it = given.find(key);
-            if (it != given.end()) Tensor(dst).copy_(it->second);
-        }
+        // Convert first (this may throw: memory, devices), then write (this does not).
+        for (auto& [dst, src] : writes) src = src.detach().to(dst.dtype()).to(dst.device()).contiguous();
+        for (auto& [dst, src] : writes) Tensor(dst).copy_(src);
         return result;
+    }
+
+    /// load_state_dict with default options, strict or not.
+    LoadStateDictResult load_state_dict(const NamedTensors& state, bool strict = true) {
+        LoadStateDictOptions options;
+        options.strict = strict;
+        return load_state_dict(state, options);
     }
 
     // ---- modes and gradients ----
 
     /// Training mode (dropout active, batch norm uses batch statistics) for this module and all
     /// its descendants. Overrides must call Module::train.
+    /// A frozen module (freeze()) stays in eval mode whatever it is asked.
     virtual void train(bool on = true) {
-        training_ = on;
-        for (auto& [n, child] : children_) child->train(on);
+        requested_training_ = on;
+        training_ = on && !frozen_;
+        for (auto& [n, child] : children_) child->train(training_);
     }
     void eval() { train(false); }
     bool is_training() const { return training_; }
+
+    /// Freezes this module and its descendants for fine-tuning (or unfreezes them): every
+    /// parameter's requires_grad becomes !on, so backward leaves them without a gradient and the
+    /// optimizers skip them (weight decay included); and while frozen the module stays in eval
+    /// mode whatever train() asks, so its BatchNorm layers normalise with, and keep, their
+    /// running statistics (a frozen pretrained encoder is not drifted by the new task's
+    /// batches). Unfreezing restores the mode train() last asked for.
+    void freeze(bool on = true) {
+        frozen_ = on;
+        for (auto& [n, p] : named_parameters()) p.set_requires_grad(!on);
+        if (!on) for (auto& [n, m] : named_modules()) m->frozen_ = false;
+        train(requested_training_);
+    }
+    void unfreeze() { freeze(false); }
+    bool is_frozen() const { return frozen_; }
 
     /// Drops every parameter's gradient (set_to_none, PyTorch's default) or zeroes it in place.
     void zero_grad(bool set_to_none = true) {
@@ -278,6 +423,8 @@ private:
 
     std::string name_;
     bool training_ = true;
+    bool requested_training_ = true;  // what train() last asked (a frozen module ignores it)
+    bool frozen_ = false;
     NamedTensors parameters_;
     NamedTensors buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
