@@ -158,6 +158,46 @@ TEST_CASE("models: summaries equal smp's state_dict listings (keys, order, shape
     }
 }
 
+TEST_CASE("models: EfficientNet channel and depth multipliers size the encoder as timm (smp listings)") {
+    // smp's own timm-efficientnet-b3 (m 1.2, d 1.4) and a reduced encoder (m 0.25, d 0.3, the one of
+    // the transfer fixtures) registered with smp by tools/dump_smp_keys.py. Each listing exercises
+    // round_channels' rounding up (32 * 1.2 = 38.4 -> 40), its +8 when rounding loses over 10%
+    // (16 * 1.2 = 19.2 -> 24, 40 * 0.25 = 10 -> 16), the minimum 8 and the ceil of the repeats
+    // (4 * 0.3 = 1.2 -> 2 blocks, 4 * 1.4 = 5.6 -> 6).
+    struct Case {
+        const char* listing;
+        double channel, depth;
+        std::int64_t in;
+        std::vector<std::int64_t> out_channels;
+    };
+    for (const Case& c : {Case{"timm-efficientnet-b3-unet_in3", 1.2, 1.4, 3, {3, 40, 32, 48, 136, 384}},
+                          Case{"efficientnet-c0.25-d0.3-unet_in1", 0.25, 0.3, 1, {1, 8, 8, 16, 32, 80}}}) {
+        CAPTURE(c.listing);
+        auto encoder = std::make_shared<models::EfficientNetEncoder>(models::EfficientNetEncoderOptions()
+                                                                         .in_channels(c.in)
+                                                                         .channel_multiplier(c.channel)
+                                                                         .depth_multiplier(c.depth));
+        CHECK(encoder->out_channels() == c.out_channels);
+        const models::SmpUnet model(encoder, models::SmpUnetOptions(), c.listing);
+        const auto got = lines_of(models::summary(model));
+        const auto want = lines_of(read_text(std::string(FBSEG_FIXTURE_DIR) + "/smp_keys/" + c.listing + ".txt"));
+        REQUIRE(want.size() > 100);
+        for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+            if (got[i] != want[i]) {
+                FAIL_CHECK("line ", i + 1, ": fbseg '", got[i], "' vs smp '", want[i], "'");
+                break;
+            }
+        }
+        CHECK(got.size() == want.size());
+    }
+    // The defaults are B0 exactly, and the multipliers are checked.
+    CHECK(models::EfficientNetEncoder().out_channels() == std::vector<std::int64_t>{3, 32, 24, 40, 112, 320});
+    CHECK(contains(error_of([] { models::EfficientNetEncoder(models::EfficientNetEncoderOptions().channel_multiplier(0)); }),
+                   "channel_multiplier must be positive"));
+    CHECK(contains(error_of([] { models::EfficientNetEncoder(models::EfficientNetEncoderOptions().depth_multiplier(-1)); }),
+                   "depth_multiplier must be positive"));
+}
+
 TEST_CASE("models: the smp models compute what smp computes (formula weights, float64, train and eval)") {
     test_support::SafetensorsFile file(std::string(FBSEG_FIXTURE_DIR) + "/smp_keys/forward.safetensors");
     const std::vector<std::pair<std::string, std::vector<std::string>>> checks = {

@@ -15,7 +15,18 @@ prints, so tests/test_models.cpp compares the two texts line by line.
     resnet34-unet          smp.Unet("resnet34", encoder_weights=None, in_channels=C, classes=1)
     efficientnet-b0-unet   smp.Unet("timm-efficientnet-b0", encoder_weights=None, in_channels=C, classes=1)
 
-for C in (1, 3). "timm-efficientnet-b0" is the encoder the original Python project trained (timm's
+for C in (1, 3), and two EfficientNet encoders scaled by timm's channel and depth multipliers
+(fbseg: EfficientNetEncoderOptions().channel_multiplier(m).depth_multiplier(d)):
+
+    file                                  smp constructor
+    timm-efficientnet-b3-unet_in3.txt     smp.Unet("timm-efficientnet-b3", encoder_weights=None, in_channels=3, classes=1)
+                                          (m 1.2, d 1.4)
+    efficientnet-c0.25-d0.3-unet_in1.txt  smp.Unet(<smp's timm EfficientNetEncoder with m 0.25, d 0.3,
+                                          registered by register_scaled_efficientnet>, encoder_weights=None,
+                                          in_channels=1, classes=1) (the encoder of
+                                          tests/fixtures/transfer_efficientnet.*.safetensors)
+
+"timm-efficientnet-b0" is the encoder the original Python project trained (timm's
 EfficientNet blocks: conv_stem/bn1/blocks.i.j.*/conv_head/bn2); smp's other "efficientnet-b0"
 (lukemelas' EfficientNet-PyTorch port, _conv_stem/_bn0/_blocks.*) has different names and is not
 what fbseg reproduces.
@@ -67,6 +78,11 @@ MODELS = {
     "efficientnet-b0-unet": "timm-efficientnet-b0",
 }
 IN_CHANNELS = (1, 3)
+# listing file stem -> (smp encoder name, or (channel_multiplier, depth_multiplier) to register), in_channels
+SCALED_EFFICIENTNETS = {
+    "timm-efficientnet-b3-unet": ("timm-efficientnet-b3", 3),
+    "efficientnet-c0.25-d0.3-unet": ((0.25, 0.3), 1),
+}
 PARITY_SHAPE = (2, 1, 32, 48)
 PARITY_KEYS = {  # per model: the buffers checked after a training forward, the weights whose grads are checked
     "resnet18-unet": (["encoder.bn1.running_mean", "decoder.blocks.4.conv2.1.running_var"],
@@ -86,6 +102,47 @@ def summary_lines(model) -> list[str]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     lines.append(f"trainable parameters: {trainable}")
     return lines
+
+
+def register_scaled_efficientnet(channel_multiplier: float, depth_multiplier: float) -> str:
+    """Registers smp's own timm EfficientNetEncoder with these multipliers; returns its smp name.
+
+    smp registers b0..b8 with a table of out_channels; for other multipliers the table is computed
+    the way timm sizes the stages: [3] + round_channels(c, m) for the stem 32 and stages 24, 40, 112,
+    320 (the taps smp's encoder returns). smp's drop_path_rate stays 0.2, as for its own encoders.
+    """
+    import segmentation_models_pytorch as smp
+    from segmentation_models_pytorch.encoders.timm_efficientnet import EfficientNetEncoder
+    from timm.models.efficientnet import round_channels
+
+    name = f"fbseg-efficientnet-c{channel_multiplier:g}-d{depth_multiplier:g}"
+    smp.encoders.encoders[name] = {
+        "encoder": EfficientNetEncoder,
+        "pretrained_settings": {},
+        "params": {
+            "out_channels": [3] + [round_channels(c, channel_multiplier) for c in (32, 24, 40, 112, 320)],
+            "stage_idxs": [2, 3, 5],
+            "channel_multiplier": channel_multiplier,
+            "depth_multiplier": depth_multiplier,
+            "drop_rate": 0.2,
+        },
+    }
+    return name
+
+
+def write_scaled_listings(out_dir: pathlib.Path) -> None:
+    """The summaries of SCALED_EFFICIENTNETS (default decoder, classes 1)."""
+    import segmentation_models_pytorch as smp
+
+    for stem, (encoder, channels) in SCALED_EFFICIENTNETS.items():
+        if isinstance(encoder, tuple):
+            encoder = register_scaled_efficientnet(*encoder)
+        model = smp.Unet(encoder, encoder_weights=None, in_channels=channels, classes=1)
+        lines = summary_lines(model)
+        path = out_dir / f"{stem}_in{channels}.txt"
+        path.write_text("\n".join(lines) + "\n")
+        print(f"{path}: {len(lines) - 1} entries, {lines[-1]}, encoder out_channels {model.encoder.out_channels}",
+              file=sys.stderr)
 
 
 def deterministic_state(model):
@@ -189,6 +246,7 @@ def main() -> int:
             path = args.out_dir / f"{name}_in{channels}.txt"
             path.write_text("\n".join(lines) + "\n")
             print(f"{path}: {len(lines) - 1} entries, {lines[-1]}", file=sys.stderr)
+    write_scaled_listings(args.out_dir)
 
     tensors = {}
     for name, encoder in MODELS.items():

@@ -158,7 +158,16 @@ def build_model(full: bool, seed: int):
         register_reduced_encoder(cfg)
         model = smp.Unet(REDUCED_ENCODER_NAME, encoder_weights=None, in_channels=3, classes=1,
                          decoder_channels=tuple(cfg["decoder_channels"]))
-    gen = torch.Generator().manual_seed(seed + 1)
+    randomise_batchnorm(model, torch.Generator().manual_seed(seed + 1))
+    check_structure(model, cfg)
+    return model, cfg
+
+
+def randomise_batchnorm(model, gen) -> None:
+    """Every BatchNorm2d, in module order: weight U(0.5, 1.5), bias N(0, 0.2^2), running_mean
+    N(0, 0.2^2), running_var U(0.5, 2), num_batches_tracked 3; so that no BatchNorm is an identity."""
+    import torch
+
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -168,8 +177,6 @@ def build_model(full: bool, seed: int):
                 m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=gen))
                 m.num_batches_tracked.fill_(3)
-    check_structure(model, cfg)
-    return model, cfg
 
 
 def check_structure(model, cfg: dict) -> None:

@@ -15,6 +15,17 @@
 //   head    conv_head 1x1 (320 -> 1280, no bias) - bn2 (+SiLU)        (kept, as smp keeps it, but
 //                                                                       unused by the encoder)
 //
+// Scaling (timm's, as smp's "timm-efficientnet-b1..b8" encoders pass it; B0 is 1.0 and 1.0):
+//   channel_multiplier m: every channel count c above (stem 32, each stage's c, head 1280) becomes
+//     round_channels(c, m) = make_divisible(c m, 8): int(c m + 4) // 8 * 8, at least 8, plus 8
+//     when that is below 0.9 c m. The expansion width of a block is make_divisible(in * e) of its
+//     (rounded) input, the SE width round(mid * 0.25 / e) as before. out_channels() reports the
+//     rounded stem and stage widths, e.g. m 1.2 (b3): {C, 40, 32, 48, 136, 384}.
+//   depth_multiplier d: stage i repeats max(1, ceil(r_i d)) blocks (timm's depth_trunc 'ceil'),
+//     e.g. d 1.4 (b3): 2, 3, 3, 5, 5, 6, 2.
+// smp's b1..b8 and l2 list their out_channels in a table of their own; it equals these rounded
+// widths. (smp's timm-tf_efficientnet_lite* fix the stem at 32 and use ReLU6: not this encoder.)
+//
 // DepthwiseSeparableConv ("ds", keys conv_dw, bn1, se.*, conv_pw, bn2):
 //     y = bn2(conv_pw(se(silu(bn1(conv_dw(x))))))            [+ x when stride 1 and in == out]
 // InvertedResidual ("ir", keys conv_pw, bn1, conv_dw, bn2, se.*, conv_pwl, bn3):
@@ -27,7 +38,8 @@
 //
 // Padding is timm's default (pad_type ''): static and symmetric, ((s - 1) + d (k - 1)) / 2, which
 // for these kernels is k / 2 (not TensorFlow's asymmetric "same"). BatchNorm eps 1e-5, momentum 0.1.
-// Stochastic depth: block i of 16 (counted over all stages) has drop_path rate 0.2 i / 16, applied
+// Stochastic depth: block i of 16 (counted over all stages; of the scaled total when
+// depth_multiplier != 1, as timm's builder counts) has drop_path rate 0.2 i / 16, applied
 // only in training mode and only on residual blocks; it zeroes a whole sample's residual branch
 // with that probability and scales the kept ones by 1 / (1 - rate).
 //
@@ -36,6 +48,7 @@
 // a conv_stem with in_channels != 3 gets PyTorch's default conv init.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -56,6 +69,17 @@ inline std::int64_t make_divisible(double v, std::int64_t divisor = 8) {
     std::int64_t n = std::max<std::int64_t>(divisor, std::int64_t(v + double(divisor) / 2) / divisor * divisor);
     if (double(n) < 0.9 * v) n += divisor;
     return n;
+}
+
+/// timm's round_channels(channels, multiplier): make_divisible(channels * multiplier, 8).
+inline std::int64_t round_channels(std::int64_t channels, double multiplier) {
+    return make_divisible(double(channels) * multiplier);
+}
+
+/// timm's _scale_stage_depth with depth_trunc 'ceil', for a stage of one block type:
+/// max(1, ceil(repeats * multiplier)).
+inline std::int64_t round_repeats(std::int64_t repeats, double multiplier) {
+    return std::max<std::int64_t>(1, std::int64_t(std::ceil(double(repeats) * multiplier)));
 }
 
 /// Stochastic depth (timm's drop_path): in training, each sample of the batch keeps its residual
@@ -145,8 +169,9 @@ public:
         : nn::UnaryModule("InvertedResidual"), has_skip(stride == 1 && in == out), drop_path_rate(drop_path_rate) {
         using efficientnet_detail::conv;
         const std::int64_t mid = efficientnet_detail::make_divisible(double(in) * exp_ratio);
-        // timm sizes the SE reduction from the block input: round(mid * 0.25 / exp_ratio).
-        const auto reduced = std::int64_t(std::nearbyint(double(mid) * 0.25 / exp_ratio));
+        // timm sizes the SE reduction from the block input: round(mid * (0.25 / exp_ratio)), in
+        // timm's order of operations and with Python's round (half to even, as nearbyint).
+        const auto reduced = std::int64_t(std::nearbyint(double(mid) * (0.25 / exp_ratio)));
         conv_pw = register_module("conv_pw", conv(in, mid, 1));
         bn1 = register_module("bn1", std::make_shared<BatchNormAct2d>(mid, true));
         conv_dw = register_module("conv_dw", conv(mid, mid, k, stride, mid));
@@ -175,9 +200,16 @@ struct EfficientNetEncoderOptions {
     EfficientNetEncoderOptions& in_channels(std::int64_t v) { in_channels_ = v; return *this; }
     /// The largest stochastic-depth rate (of the last block); smp uses 0.2.
     EfficientNetEncoderOptions& drop_path_rate(double v) { drop_path_rate_ = v; return *this; }
+    /// timm's channel_multiplier: the stem, every stage and the head get round_channels(c * m)
+    /// (see the header comment). 1.0 is B0; smp's timm-efficientnet-b2 uses 1.1, b3 1.2, ...
+    EfficientNetEncoderOptions& channel_multiplier(double v) { channel_multiplier_ = v; return *this; }
+    /// timm's depth_multiplier: stage i repeats max(1, ceil(r_i * m)) blocks. smp's b1 uses 1.1.
+    EfficientNetEncoderOptions& depth_multiplier(double v) { depth_multiplier_ = v; return *this; }
 
     std::int64_t in_channels_ = 3;
     double drop_path_rate_ = 0.2;
+    double channel_multiplier_ = 1.0;
+    double depth_multiplier_ = 1.0;
 };
 
 /// smp's EfficientNetEncoder for "timm-efficientnet-b0".
@@ -197,27 +229,38 @@ public:
         FBSEG_CHECK(options.in_channels_ > 0, "EfficientNetEncoder: in_channels must be positive");
         FBSEG_CHECK(options.drop_path_rate_ >= 0 && options.drop_path_rate_ < 1,
                     "EfficientNetEncoder: drop_path_rate must be in [0, 1) but got ", options.drop_path_rate_);
-        conv_stem = register_module("conv_stem", efficientnet_detail::conv(options.in_channels_, 32, 3, 2));
-        bn1 = register_module("bn1", std::make_shared<BatchNormAct2d>(32, true));
+        FBSEG_CHECK(options.channel_multiplier_ > 0 && std::isfinite(options.channel_multiplier_),
+                    "EfficientNetEncoder: channel_multiplier must be positive but got ", options.channel_multiplier_);
+        FBSEG_CHECK(options.depth_multiplier_ > 0 && std::isfinite(options.depth_multiplier_),
+                    "EfficientNetEncoder: depth_multiplier must be positive but got ", options.depth_multiplier_);
+        using efficientnet_detail::round_channels;
+        using efficientnet_detail::round_repeats;
+        const double cm = options.channel_multiplier_, dm = options.depth_multiplier_;
+        const std::int64_t stem = round_channels(32, cm);
+        conv_stem = register_module("conv_stem", efficientnet_detail::conv(options.in_channels_, stem, 3, 2));
+        bn1 = register_module("bn1", std::make_shared<BatchNormAct2d>(stem, true));
         blocks = register_module("blocks", std::make_shared<nn::Sequential>());
-        std::int64_t total = 0, index = 0, in = 32;
-        for (const Stage& s : kB0) total += s.repeats;
+        // The drop-path rate of block i (counted over all stages after depth scaling) is rate * i / total.
+        std::int64_t total = 0, index = 0, in = stem;
+        for (const Stage& s : kB0) total += round_repeats(s.repeats, dm);
         for (const Stage& s : kB0) {
             auto stage = std::make_shared<nn::Sequential>();
-            for (std::int64_t r = 0; r < s.repeats; ++r, ++index) {
+            const std::int64_t out = round_channels(s.channels, cm), repeats = round_repeats(s.repeats, dm);
+            for (std::int64_t r = 0; r < repeats; ++r, ++index) {
                 const std::int64_t stride = r == 0 ? s.stride : 1;
                 const double rate = options.drop_path_rate_ * double(index) / double(total);
                 if (s.depthwise_separable)
-                    stage->push_back(std::make_shared<DepthwiseSeparableConv>(in, s.channels, s.kernel, stride, rate));
+                    stage->push_back(std::make_shared<DepthwiseSeparableConv>(in, out, s.kernel, stride, rate));
                 else
-                    stage->push_back(std::make_shared<InvertedResidual>(in, s.channels, s.kernel, stride,
-                                                                        double(s.expansion), rate));
-                in = s.channels;
+                    stage->push_back(
+                        std::make_shared<InvertedResidual>(in, out, s.kernel, stride, double(s.expansion), rate));
+                in = out;
             }
             blocks->push_back(stage);
         }
-        conv_head = register_module("conv_head", efficientnet_detail::conv(in, 1280, 1));
-        bn2 = register_module("bn2", std::make_shared<BatchNormAct2d>(1280, true));
+        const std::int64_t head = round_channels(1280, cm);
+        conv_head = register_module("conv_head", efficientnet_detail::conv(in, head, 1));
+        bn2 = register_module("bn2", std::make_shared<BatchNormAct2d>(head, true));
         reset_parameters();
     }
 
@@ -251,7 +294,13 @@ public:
         return features;
     }
 
-    std::vector<std::int64_t> out_channels() const override { return {options.in_channels_, 32, 24, 40, 112, 320}; }
+    /// smp's out_channels: [in_channels, stem, stage 1, stage 2, stage 4, stage 6], each rounded by
+    /// the channel multiplier ({C, 32, 24, 40, 112, 320} for B0; smp lists the same for b1..b7).
+    std::vector<std::int64_t> out_channels() const override {
+        const auto r = [&](std::int64_t c) { return efficientnet_detail::round_channels(c, options.channel_multiplier_); };
+        return {options.in_channels_, r(32), r(kB0[1].channels), r(kB0[2].channels), r(kB0[4].channels),
+                r(kB0[6].channels)};
+    }
     std::string first_conv_name() const override { return "conv_stem"; }
 
     EfficientNetEncoderOptions options;
