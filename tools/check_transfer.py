@@ -29,7 +29,7 @@ Modes:
               build/transfer (--work-dir), about 360 MB; about 2 minutes on 2 cores
   --reduced   the committed fixtures tests/fixtures/transfer_{resnet,efficientnet}.*.safetensors
               (tools/make_transfer_fixtures.py): a few seconds; the ctest "transfer_python" runs it
-              when Python with torch and smp is found at configure time
+              (exit 77, "skipped", when torch, smp or safetensors is not installed)
 
 The exit status is 0 when no element is outside the tolerance, the way back is bit-identical and
 the ONNX check (when run) is within ONNX_TOL * max|torch| on its input; 1 otherwise; 2 on an error.
@@ -53,6 +53,14 @@ import warnings
 
 TOOLS = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(TOOLS))
+
+try:  # the ctest transfer_python runs this script on every machine: without the packages, skip
+    import safetensors  # noqa: E402,F401
+    import segmentation_models_pytorch  # noqa: E402,F401
+    import torch  # noqa: E402,F401
+except ImportError as missing:
+    print(f"skipped: the Python package '{missing.name}' is not installed (pip install -r tools/requirements.txt)")
+    sys.exit(77)  # ctest's SKIP_RETURN_CODE
 
 import make_transfer_fixtures as fixtures  # noqa: E402
 import to_torch  # noqa: E402

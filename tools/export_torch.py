@@ -47,7 +47,7 @@ the usual export for a pretrained encoder is
 
 and fbseg loads it into make_model("resnet34-unet", ...) non-strictly (the decoder keeps its own
 initialisation): io::load_weights(model, path, {.strict = false}). For in_channels other than 3,
-io::adapt_input_channels adapts the first conv as smp does.
+nn::adapt_input_channels (the load option .adapt_input_channels = {"encoder.conv1.weight"}) adapts the first conv as smp does.
 
 Key edits, applied in this order: --prefix-strip P (keys that start with P lose it, e.g. "module."
 from DataParallel), --drop GLOB (fnmatch on the stripped key; repeatable), --prefix-add P.

@@ -134,7 +134,8 @@ inline Tensor adapt_input_channels(const Tensor& weight, std::int64_t in_channel
     NoGradGuard no_grad;
     const Tensor w = weight.detach();
     if (in_channels == 3) return w.clone();
-    if (in_channels == 1) return sum(w, {1}, /*keepdim=*/true);
+    if (in_channels == 1)  // (w0 + w1) + w2 in the weight's dtype, rounded as smp's sum is
+        return (w.narrow(1, 0, 1) + w.narrow(1, 1, 1)) + w.narrow(1, 2, 1);
     std::vector<Tensor> columns;
     for (std::int64_t i = 0; i < in_channels; ++i) columns.push_back(w.narrow(1, i % 3, 1));
     return cat(columns, 1) * (3.0 / double(in_channels));
