@@ -41,10 +41,10 @@ std::vector<std::uint8_t> file_bytes(const std::string& path) {
 std::vector<std::uint8_t> make_file(const std::string& header, std::size_t buffer_bytes,
                                     std::optional<std::uint64_t> header_len = std::nullopt) {
     const std::uint64_t n = header_len ? *header_len : header.size();
-    std::vector<std::uint8_t> out(8);
+    std::vector<std::uint8_t> out(8 + header.size() + buffer_bytes);
     std::memcpy(out.data(), &n, 8);
-    out.insert(out.end(), header.begin(), header.end());
-    for (std::size_t i = 0; i < buffer_bytes; ++i) out.push_back(std::uint8_t(i * 7));
+    for (std::size_t i = 0; i < header.size(); ++i) out[8 + i] = std::uint8_t(header[i]);
+    for (std::size_t i = 0; i < buffer_bytes; ++i) out[8 + header.size() + i] = std::uint8_t(i * 7);
     return out;
 }
 
