@@ -51,6 +51,7 @@
 #include "fbseg/io/checkpoint.hpp"
 #include "fbseg/io/safetensors.hpp"
 #include "fbseg/io/weights.hpp"
+#include "fbseg/metrics/metrics.hpp"
 #include "fbseg/models/efficientnet.hpp"
 #include "fbseg/models/encoder.hpp"
 #include "fbseg/models/fine_tune.hpp"
