@@ -38,27 +38,32 @@ def main():
     repeats = sum(1 for k in rows[0] if k.startswith("dice_random_"))
     arms = [("random", "random initialisation", "#7f7f7f"), ("pretrained", "encoder pretrained on task A", "#d95f02")]
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(10.0, 4.0), gridspec_kw={"width_ratios": [3, 2]})
     for arm, label, colour in arms:
-        for r in range(1, repeats + 1):
-            ax.plot(epochs, [float(x[f"dice_{arm}_{r}"]) for x in rows], color=colour, alpha=0.25, linewidth=0.8)
         mean = [float(x[f"dice_{arm}"]) for x in rows]
         hit = first_epoch(epochs, mean, args.target)
         suffix = f" (>= {args.target:g} at epoch {hit})" if hit else f" (never >= {args.target:g})"
         name = f"{label}, mean of {repeats}" if repeats > 1 else label
-        ax.plot(epochs, mean, color=colour, linewidth=2.0, label=name + suffix)
-        if hit:
-            ax.plot([hit], [mean[hit - 1]], "o", color=colour, markersize=5)
-    ax.axhline(args.target, color="black", linestyle="--", linewidth=0.8)
+        for a in (ax, zoom):
+            for r in range(1, repeats + 1):
+                a.plot(epochs, [float(x[f"dice_{arm}_{r}"]) for x in rows], color=colour, alpha=0.25, linewidth=0.8)
+            a.plot(epochs, mean, color=colour, linewidth=2.0, label=name + suffix)
+            if hit:
+                a.plot([hit], [mean[hit - 1]], "o", color=colour, markersize=5)
+    for a in (ax, zoom):
+        a.axhline(args.target, color="black", linestyle="--", linewidth=0.8)
+        a.set_xlabel("fine-tuning epoch on task B")
+        a.grid(alpha=0.3)
     ax.text(epochs[0], args.target + 0.005, f"target Dice {args.target:g}", fontsize=8, va="bottom")
-    ax.set_xlabel("fine-tuning epoch on task B")
     ax.set_ylabel("validation Dice (task B)")
     ax.set_ylim(0.0, 1.0)
     ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
-    ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Fine-tuning on the ultrasound-like task" + (f" ({repeats} repeats: thin lines)" if repeats > 1 else ""),
                  fontsize=10)
+    zoom.set_xlim(min(5, epochs[-1]) - 0.5, epochs[-1] + 0.5)
+    zoom.set_ylim(0.85, 1.0)
+    zoom.set_title("the same, Dice 0.85 to 1", fontsize=10)
     fig.tight_layout()
     out = Path(args.png)
     out.parent.mkdir(parents=True, exist_ok=True)

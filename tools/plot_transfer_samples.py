@@ -60,7 +60,7 @@ def main():
     fig.suptitle("The two synthetic tasks (64 x 64 pixels; label in red)", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    fig.savefig(out, dpi=85)
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
 

@@ -33,13 +33,15 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
-#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fbseg/fbseg.hpp"
@@ -55,24 +57,24 @@ struct Config {
     std::int64_t epochs_pretrain = 16;    // each over fresh task-A images
     std::int64_t pretrain_images = 1024;  // task-A images per pretraining epoch
     std::int64_t batch_pretrain = 16;
-    double pretrain_lr = 3e-3;            // AdamW, warmup + cosine
-    double pretrain_invert = 0.5;         // probability of inverting a task-A image's contrast
-    double pretrain_speckle = 0.5;        // probability of multiplying a task-A image by speckle
+    double pretrain_lr = 3e-3;      // AdamW, warmup + cosine
+    double pretrain_invert = 0.5;   // probability of inverting a task-A image's contrast
+    double pretrain_speckle = 0.5;  // probability of multiplying a task-A image by speckle
     // Fine-tuning on task B.
     std::int64_t epochs_finetune = 30;
-    std::int64_t train_images = 16;       // the small labelled task-B set
+    std::int64_t train_images = 16;  // the small labelled task-B set
     std::int64_t batch_finetune = 4;
-    double lr = 8e-3;                     // AdamW, constant; the best of those tried for random init
-    double encoder_lr_mult = 1.0;         // pretrained run: encoder lr = lr * this
-    std::int64_t freeze_epochs = 0;       // pretrained run: encoder frozen in the first N epochs
-    std::int64_t repeats = 5;             // fine-tuning pairs, each with its own labelled set and seed
+    double lr = 8e-3;                // AdamW, constant; the best of those tried for random init
+    double encoder_lr_mult = 1.0;    // pretrained run: encoder lr = lr * this
+    std::int64_t freeze_epochs = 0;  // pretrained run: encoder frozen in the first N epochs
+    std::int64_t repeats = 5;        // fine-tuning pairs, each with its own labelled set and seed
     // Both.
-    std::int64_t val_images = 64;         // each task's fixed validation set
-    double target = 0.95;                 // the validation Dice whose first epoch is reported
+    std::int64_t val_images = 64;  // each task's fixed validation set
+    double target = 0.95;          // the validation Dice whose first epoch is reported
     std::uint64_t seed = 2024;
     std::string out = "build/transfer_demo";
-    std::string encoder;                  // skip pretraining: fine-tune from this encoder file
-    bool verbose = false;                 // one line per fine-tuning epoch
+    std::string encoder;   // skip pretraining: fine-tune from this encoder file
+    bool verbose = false;  // one line per fine-tuning epoch
     bool quick = false;
 };
 
@@ -85,69 +87,73 @@ const char* const kUsage =
     "  both:         --val-images N (64)  --target D (0.95)  --seed S (2024)  --out DIR (build/transfer_demo)\n"
     "                --verbose  --quick (a seconds-long smoke run)\n";
 
+/// A non-negative integer (parse_count) or number (parse_real) spelling all of `v`; else
+/// std::invalid_argument (std::out_of_range when it does not fit).
+std::int64_t parse_count(const std::string& v) {
+    std::size_t used = 0;
+    const long long n = std::stoll(v, &used);
+    if (used != v.size() || n < 0) throw std::invalid_argument(v);
+    return std::int64_t(n);
+}
+double parse_real(const std::string& v) {
+    std::size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used != v.size() || !(d >= 0)) throw std::invalid_argument(v);
+    return d;
+}
+
 /// Parses argv into `cfg`; returns false (after printing why) on a bad argument.
 bool parse_args(int argc, char** argv, Config& cfg) {
+    using Setter = std::function<void(const std::string&)>;
+    const auto count = [](std::int64_t& field) -> Setter {
+        return [&field](const std::string& v) { field = parse_count(v); };
+    };
+    const auto real = [](double& field) -> Setter { return [&field](const std::string& v) { field = parse_real(v); }; };
+    const auto text = [](std::string& field) -> Setter { return [&field](const std::string& v) { field = v; }; };
+    const std::map<std::string, Setter> valued = {
+        {"--epochs-pretrain", count(cfg.epochs_pretrain)},
+        {"--pretrain-images", count(cfg.pretrain_images)},
+        {"--pretrain-lr", real(cfg.pretrain_lr)},
+        {"--pretrain-invert", real(cfg.pretrain_invert)},
+        {"--pretrain-speckle", real(cfg.pretrain_speckle)},
+        {"--encoder", text(cfg.encoder)},
+        {"--epochs-finetune", count(cfg.epochs_finetune)},
+        {"--train-images", count(cfg.train_images)},
+        {"--lr", real(cfg.lr)},
+        {"--encoder-lr-mult", real(cfg.encoder_lr_mult)},
+        {"--freeze-epochs", count(cfg.freeze_epochs)},
+        {"--repeats", count(cfg.repeats)},
+        {"--val-images", count(cfg.val_images)},
+        {"--target", real(cfg.target)},
+        {"--seed", [&cfg](const std::string& v) { cfg.seed = std::uint64_t(parse_count(v)); }},
+        {"--out", text(cfg.out)},
+    };
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--quick") {
-            // A seconds-long smoke run: every step runs, on tiny sizes.
+            // A seconds-long smoke run: every step runs, on tiny sizes (later options still apply).
             cfg.quick = true;
             cfg.epochs_pretrain = 1, cfg.pretrain_images = 32, cfg.epochs_finetune = 2;
             cfg.train_images = 8, cfg.val_images = 8, cfg.repeats = 2;
-            continue;
-        }
-        if (a == "--verbose") {
+        } else if (a == "--verbose") {
             cfg.verbose = true;
-            continue;
-        }
-        if (a == "-h" || a == "--help") {
+        } else if (a == "-h" || a == "--help") {
             std::cout << kUsage;
             std::exit(0);
-        }
-        static const std::vector<std::string> valued = {
-            "--epochs-pretrain", "--pretrain-images", "--pretrain-lr", "--pretrain-invert", "--pretrain-speckle",
-            "--encoder", "--epochs-finetune", "--train-images", "--lr", "--encoder-lr-mult", "--freeze-epochs",
-            "--repeats", "--val-images", "--target", "--seed", "--out"};
-        if (std::find(valued.begin(), valued.end(), a) == valued.end()) {
+        } else if (const auto it = valued.find(a); it == valued.end()) {
             std::cerr << "fbseg_transfer_demo: unknown argument '" << a << "'\n" << kUsage;
             return false;
-        }
-        if (i + 1 >= argc) {
+        } else if (i + 1 >= argc) {
             std::cerr << "fbseg_transfer_demo: '" << a << "' needs a value\n" << kUsage;
             return false;
-        }
-        const std::string v = argv[++i];
-        try {
-            std::size_t used = 0;
-            const auto integer = [&] {
-                const long long n = std::stoll(v, &used);
-                if (used != v.size() || n < 0) throw std::invalid_argument(v);
-                return std::int64_t(n);
-            };
-            const auto real = [&] {
-                const double d = std::stod(v, &used);
-                if (used != v.size() || !(d >= 0)) throw std::invalid_argument(v);
-                return d;
-            };
-            if (a == "--epochs-pretrain") cfg.epochs_pretrain = integer();
-            else if (a == "--epochs-finetune") cfg.epochs_finetune = integer();
-            else if (a == "--train-images") cfg.train_images = integer();
-            else if (a == "--pretrain-images") cfg.pretrain_images = integer();
-            else if (a == "--val-images") cfg.val_images = integer();
-            else if (a == "--target") cfg.target = real();
-            else if (a == "--lr") cfg.lr = real();
-            else if (a == "--pretrain-lr") cfg.pretrain_lr = real();
-            else if (a == "--encoder-lr-mult") cfg.encoder_lr_mult = real();
-            else if (a == "--pretrain-invert") cfg.pretrain_invert = real();
-            else if (a == "--pretrain-speckle") cfg.pretrain_speckle = real();
-            else if (a == "--freeze-epochs") cfg.freeze_epochs = integer();
-            else if (a == "--repeats") cfg.repeats = integer();
-            else if (a == "--seed") cfg.seed = std::uint64_t(integer());
-            else if (a == "--out") cfg.out = v;
-            else if (a == "--encoder") cfg.encoder = v;
-        } catch (const std::exception&) {
-            std::cerr << "fbseg_transfer_demo: bad value '" << v << "' for " << a << "\n";
-            return false;
+        } else {
+            const std::string v = argv[++i];
+            try {
+                it->second(v);
+            } catch (const std::exception&) {
+                std::cerr << "fbseg_transfer_demo: bad value '" << v << "' for " << a << "\n";
+                return false;
+            }
         }
     }
     if (cfg.epochs_finetune < 1 || cfg.train_images < 1 || cfg.val_images < 1 || cfg.pretrain_images < 1 ||
@@ -162,12 +168,22 @@ bool parse_args(int argc, char** argv, Config& cfg) {
 // ---- data ---------------------------------------------------------------------------------------
 
 /// Independent random streams of one run, derived from --seed.
-enum Stream : std::uint64_t { kTrainA = 1, kValA = 2, kTrainB = 3, kValB = 4, kOrderA = 5, kOrderB = 6, kFlipB = 7, kAugA = 8, kInitB = 9 };
+enum Stream : std::uint64_t {
+    kTrainA = 1,
+    kValA = 2,
+    kTrainB = 3,
+    kValB = 4,
+    kOrderA = 5,
+    kOrderB = 6,
+    kFlipB = 7,
+    kAugA = 8,
+    kInitB = 9
+};
 std::uint64_t stream_seed(std::uint64_t seed, Stream s) { return Generator::for_sample(seed, 0x7EA5F, s).seed(); }
 
 using Make = Sample (*)(Generator);
 
-/// Images [first, first + n) of epoch `epoch` of a stream, z-scored.
+/// Images 0 .. n-1 of epoch `epoch` of the stream `seed`, each z-scored.
 std::vector<Sample> make_set(Make make, std::uint64_t seed, std::uint64_t epoch, std::int64_t n) {
     std::vector<Sample> set;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -217,7 +233,8 @@ double train_epoch(nn::UnaryModule& model, optim::Optimizer& optimizer, optim::L
     for (std::size_t first = 0; first < order.size(); first += std::size_t(batch)) {
         const std::size_t last = std::min(order.size(), first + std::size_t(batch));
         Tensor images, labels;
-        to_batch(set, std::vector<std::size_t>(order.begin() + std::ptrdiff_t(first), order.begin() + std::ptrdiff_t(last)),
+        to_batch(set,
+                 std::vector<std::size_t>(order.begin() + std::ptrdiff_t(first), order.begin() + std::ptrdiff_t(last)),
                  images, labels);
         optimizer.zero_grad();
         Tensor loss = nn::bce_dice_loss(model.forward(images), labels);
@@ -284,7 +301,8 @@ void write_pgm(const std::filesystem::path& path, const std::vector<float>& f, d
 
 /// samples/task_a_<i>.pgm, task_a_<i>_label.pgm, and the same for task B: the first validation
 /// images of each task (z-scored; shown over [-2.5, 3.5] standard deviations).
-void write_samples(const std::filesystem::path& dir, const std::vector<Sample>& a, const std::vector<Sample>& b, std::size_t n) {
+void write_samples(const std::filesystem::path& dir, const std::vector<Sample>& a, const std::vector<Sample>& b,
+                   std::size_t n) {
     std::filesystem::create_directories(dir);
     for (std::size_t i = 0; i < n; ++i)
         for (const auto& [task, set] : {std::pair{"a", &a}, std::pair{"b", &b}}) {
@@ -326,9 +344,9 @@ std::shared_ptr<models::SmpUnet> pretrain(const Config& cfg, const std::vector<S
             set.push_back(std::move(s));
         }
         model->train();
-        const double loss = train_epoch(*model, optimizer, &scheduler, set,
-                                        permutation(set.size(), Generator::for_sample(order_seed, std::uint64_t(epoch), 0)),
-                                        cfg.batch_pretrain);
+        const double loss = train_epoch(
+            *model, optimizer, &scheduler, set,
+            permutation(set.size(), Generator::for_sample(order_seed, std::uint64_t(epoch), 0)), cfg.batch_pretrain);
         const double dice = validation_dice(*model, val_a);
         std::cout << "  pretrain epoch " << std::setw(2) << epoch + 1 << "/" << cfg.epochs_pretrain << "  loss "
                   << std::fixed << std::setprecision(4) << loss << "  val Dice (task A) " << dice << "  ("
@@ -367,9 +385,9 @@ std::vector<double> fine_tune(const Config& cfg, std::uint64_t ft_seed, const st
         }
         if (pretrained) models::freeze_encoder_for(*model, epoch, cfg.freeze_epochs);
         model->train();  // a frozen encoder stays in eval mode
-        const double loss = train_epoch(*model, optimizer, nullptr, set,
-                                        permutation(set.size(), Generator::for_sample(order_seed, std::uint64_t(epoch), 0)),
-                                        cfg.batch_finetune);
+        const double loss = train_epoch(
+            *model, optimizer, nullptr, set,
+            permutation(set.size(), Generator::for_sample(order_seed, std::uint64_t(epoch), 0)), cfg.batch_finetune);
         dice.push_back(validation_dice(*model, val_b));
         if (cfg.verbose)
             std::cout << "  " << (pretrained ? "pretrained" : "random    ") << " epoch " << std::setw(2) << epoch + 1
@@ -428,8 +446,8 @@ int run(const Config& cfg) {
     std::cout << "fbseg transfer demo: seed " << cfg.seed << ", " << num_threads() << " thread(s)"
               << (cfg.quick ? ", quick smoke run" : "") << "\n"
               << "pretraining: " << cfg.epochs_pretrain << " x " << cfg.pretrain_images << " task-A images, batch "
-              << cfg.batch_pretrain << ", AdamW lr " << cfg.pretrain_lr << " warmup-cosine, invert p " << cfg.pretrain_invert
-              << ", speckle p " << cfg.pretrain_speckle << "\n"
+              << cfg.batch_pretrain << ", AdamW lr " << cfg.pretrain_lr << " warmup-cosine, invert p "
+              << cfg.pretrain_invert << ", speckle p " << cfg.pretrain_speckle << "\n"
               << "fine-tuning: " << cfg.repeats << " repeat(s) x " << cfg.epochs_finetune << " epochs on "
               << cfg.train_images << " task-B images, batch " << cfg.batch_finetune << ", AdamW lr " << cfg.lr
               << ", pretrained encoder lr x" << cfg.encoder_lr_mult << ", frozen " << cfg.freeze_epochs
@@ -467,8 +485,8 @@ int run(const Config& cfg) {
     for (std::int64_t r = 0; r < cfg.repeats; ++r) {
         const std::uint64_t ft_seed = cfg.seed + std::uint64_t(r);
         const auto train_b = make_set(make_task_b, stream_seed(ft_seed, kTrainB), 0, cfg.train_images);
-        std::cout << "\n[3] fine-tuning on task B (ultrasound-like, " << cfg.train_images << " labelled images), repeat "
-                  << r + 1 << "/" << cfg.repeats << " (seed " << ft_seed << ")\n"
+        std::cout << "\n[3] fine-tuning on task B (ultrasound-like, " << cfg.train_images
+                  << " labelled images), repeat " << r + 1 << "/" << cfg.repeats << " (seed " << ft_seed << ")\n"
                   << " (a) from random initialisation\n";
         random.push_back(fine_tune(cfg, ft_seed, "", train_b, val_b));
         std::cout << " (b) with the pretrained encoder (encoder lr x" << cfg.encoder_lr_mult << ", frozen for "
@@ -482,9 +500,11 @@ int run(const Config& cfg) {
     const auto mr = mean_curve(random), mp = mean_curve(pretrained);
     std::cout << std::fixed << std::setprecision(4) << "\nresults (validation Dice on " << val_b.size()
               << " task-B images, threshold 0.5; " << cfg.repeats << " repeat(s))\n"
-              << "  task A validation Dice after pretraining: " << (cfg.encoder.empty() ? std::to_string(dice_a) : "-") << "\n"
-              << "  epochs to Dice >= " << cfg.target << " (mean curve):  random " << describe_epochs(epochs_to(mr, cfg.target))
-              << ",  pretrained " << describe_epochs(epochs_to(mp, cfg.target)) << "\n";
+              << "  task A validation Dice after pretraining: " << (cfg.encoder.empty() ? std::to_string(dice_a) : "-")
+              << "\n"
+              << "  epochs to Dice >= " << cfg.target << " (mean curve):  random "
+              << describe_epochs(epochs_to(mr, cfg.target)) << ",  pretrained "
+              << describe_epochs(epochs_to(mp, cfg.target)) << "\n";
     if (cfg.repeats > 1) {
         std::cout << "  epochs to Dice >= " << cfg.target << " per repeat (random / pretrained):";
         for (std::size_t r = 0; r < random.size(); ++r)

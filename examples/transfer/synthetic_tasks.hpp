@@ -25,13 +25,14 @@
 #include <cmath>
 #include <cstdint>
 #include <numbers>
+#include <utility>
 #include <vector>
 
 #include "fbseg/core/generator.hpp"
 
 namespace transfer_demo {
 
-inline constexpr int kSize = 64;                    // images are kSize x kSize
+inline constexpr int kSize = 64;  // images are kSize x kSize
 inline constexpr int kPixels = kSize * kSize;
 
 struct Sample {
@@ -168,7 +169,7 @@ inline Sample make_task_a(fbseg::Generator gen) {
             v = over(v, scalp_i, 1 - edge(scalp.distance(px, py)));
             v = over(v, skull_i, 1 - edge(skull.distance(px, py)));
             const double db = brain.distance(px, py);
-            v = over(v, csf_i, 1 - edge(db));                                 // CSF rim just inside
+            v = over(v, csf_i, 1 - edge(db));  // CSF rim just inside
             double inner = brain_i + 0.04 * tex_brain[i];
             double u, w;
             brain.frame(px, py, u, w);
@@ -180,7 +181,7 @@ inline Sample make_task_a(fbseg::Generator gen) {
                 const double du = (u - third_u) / (0.4 * vent_len), dv = w / (0.6 * vent_w);
                 inner += vent_gain * std::exp(-0.5 * (du * du + dv * dv));
             }
-            v = over(v, inner, 1 - edge(db + 1.2));                           // brain tissue
+            v = over(v, inner, 1 - edge(db + 1.2));  // brain tissue
             // Smooth bias field and noise.
             const double bias = 1 + gx * (px / kSize - 0.5) + gy * (py / kSize - 0.5) + 0.08 * bias_low[i];
             v = v * bias + sigma * r.normal();
@@ -204,7 +205,8 @@ inline Sample make_task_b(fbseg::Generator gen) {
     // Gaps in the skull outline: one to three angular sectors (angle in the head's frame).
     const int gaps = 1 + int(r.uniform(0, 3));
     double gap_at[3], gap_w[3];
-    for (int g = 0; g < 3; ++g) gap_at[g] = r.uniform(-std::numbers::pi, std::numbers::pi), gap_w[g] = r.uniform(0.15, 0.4);
+    for (int g = 0; g < 3; ++g)
+        gap_at[g] = r.uniform(-std::numbers::pi, std::numbers::pi), gap_w[g] = r.uniform(0.15, 0.4);
     const double tissue = r.uniform(0.35, 0.5), inside_i = r.uniform(0.1, 0.2), skull_i = r.uniform(1.1, 1.5);
     const double midline_i = r.uniform(0.3, 0.5), shadow = r.uniform(0.15, 0.35), atten = r.uniform(0.004, 0.012);
     const Field tex_tissue = smooth_noise(r, 6), tex_inside = smooth_noise(r, 8), tex_fluid = smooth_noise(r, 4);
@@ -224,8 +226,8 @@ inline Sample make_task_b(fbseg::Generator gen) {
             const double dx = px - apex_x, dy = py - apex_y, dist = std::hypot(dx, dy);
             const double phi = std::atan2(dx, dy);  // angle from the beam axis (straight down)
             // Inside the fan: 1, with a one-pixel soft edge.
-            const double fan = (1 - edge(std::abs(phi) * dist - half * dist)) * (1 - edge(r0 - dist)) *
-                               (1 - edge(dist - r1));
+            const double fan =
+                (1 - edge(std::abs(phi) * dist - half * dist)) * (1 - edge(r0 - dist)) * (1 - edge(dist - r1));
             double v = tissue * (1 + 0.15 * tex_tissue[i]);
             const double side = (px - head.cx) * std::cos(fluid_dir) + (py - head.cy) * std::sin(fluid_dir) - fluid_off;
             v = over(v, fluid_i, (1 - edge(fluid.distance(px, py) + 2.5 * tex_fluid[i], 2.0)) * (1 - edge(-side, 3.0)));
