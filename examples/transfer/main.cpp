@@ -14,7 +14,7 @@
 // and flips (seeds seed, seed + 1, ...), so that the comparison does not rest on one lucky draw;
 // the validation set is the same for all. The pretraining randomises contrast (inversion) and noise
 // model (multiplicative speckle) of task A, so that the encoder learns the anatomy rather than one
-// modality's look; docs/transfer-demo-section.md shows what happens without it.
+// modality's look; docs/transfer-learning.md shows what happens without it.
 //
 // --encoder FILE skips pretraining and fine-tunes from an encoder file exported by an earlier run
 // (or any file with the encoder's keys), to try fine-tuning recipes without pretraining again.
