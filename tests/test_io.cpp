@@ -10,11 +10,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "fbseg/fbseg.hpp"
 #include "support/check.hpp"
+#include "support/model_description.hpp"
 
 using namespace fbseg;
 namespace fs = std::filesystem;
@@ -570,33 +570,9 @@ TEST_CASE("io: numbers in checkpoints round-trip exactly") {
 
 namespace {
 
-std::vector<std::int64_t> int_list(const std::string& csv) {
-    std::vector<std::int64_t> out;
-    std::stringstream in(csv);
-    for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
-    return out;
-}
-
 /// The smp Unet the io fixture's metadata describes, built with fbseg's own classes.
 std::shared_ptr<models::SmpUnet> model_from(const io::SafetensorsReader& io) {
-    const std::int64_t in_channels = std::stoll(io.metadata("in_channels"));
-    const std::int64_t classes = std::stoll(io.metadata("classes"));
-    std::shared_ptr<models::Encoder> encoder;
-    if (io.metadata("encoder") == "resnet") {
-        encoder = std::make_shared<models::ResNetEncoder>(models::ResNetEncoderOptions(int_list(io.metadata("encoder_layers")))
-                                                              .in_channels(in_channels)
-                                                              .stem_width(std::stoll(io.metadata("encoder_stem_width")))
-                                                              .widths(int_list(io.metadata("encoder_widths"))));
-    } else {
-        REQUIRE(io.metadata("encoder") == "efficientnet");
-        encoder = std::make_shared<models::EfficientNetEncoder>(
-            models::EfficientNetEncoderOptions()
-                .in_channels(in_channels)
-                .channel_multiplier(std::stod(io.metadata("encoder_channel_multiplier")))
-                .depth_multiplier(std::stod(io.metadata("encoder_depth_multiplier"))));
-    }
-    return std::make_shared<models::SmpUnet>(
-        encoder, models::SmpUnetOptions().decoder_channels(int_list(io.metadata("decoder_channels"))).classes(classes));
+    return test_support::ModelDescription(io.metadata(), io.path()).smp_unet();
 }
 
 const char* const kNames[] = {"resnet", "efficientnet"};

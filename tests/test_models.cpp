@@ -137,23 +137,31 @@ double dice_of(const Tensor& logits, const Tensor& masks) {
 
 }  // namespace
 
+namespace {
+
+/// models::summary(model) line by line against smp's listing tests/fixtures/smp_keys/<listing>.txt.
+void check_summary_matches_listing(const nn::Module& model, const std::string& listing) {
+    const auto got = lines_of(models::summary(model));
+    const auto want = lines_of(read_text(std::string(FBSEG_FIXTURE_DIR) + "/smp_keys/" + listing + ".txt"));
+    REQUIRE(want.size() > 100);
+    for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+        if (got[i] != want[i]) {
+            FAIL_CHECK("line ", i + 1, ": fbseg '", got[i], "' vs smp '", want[i], "'");
+            break;
+        }
+    }
+    CHECK(got.size() == want.size());
+}
+
+}  // namespace
+
 TEST_CASE("models: summaries equal smp's state_dict listings (keys, order, shapes, trainable count)") {
     for (const char* name : kSmpModels) {
         for (std::int64_t channels : {1, 3}) {
             CAPTURE(name);
             CAPTURE(channels);
             const auto model = models::make_model(name, channels, 1);
-            const auto got = lines_of(models::summary(*model));
-            const auto want = lines_of(read_text(std::string(FBSEG_FIXTURE_DIR) + "/smp_keys/" + name + "_in" +
-                                                 std::to_string(channels) + ".txt"));
-            REQUIRE(want.size() > 100);
-            for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-                if (got[i] != want[i]) {
-                    FAIL_CHECK("line ", i + 1, ": fbseg '", got[i], "' vs smp '", want[i], "'");
-                    break;
-                }
-            }
-            CHECK(got.size() == want.size());
+            check_summary_matches_listing(*model, std::string(name) + "_in" + std::to_string(channels));
         }
     }
 }
@@ -179,16 +187,7 @@ TEST_CASE("models: EfficientNet channel and depth multipliers size the encoder a
                                                                          .depth_multiplier(c.depth));
         CHECK(encoder->out_channels() == c.out_channels);
         const models::SmpUnet model(encoder, models::SmpUnetOptions(), c.listing);
-        const auto got = lines_of(models::summary(model));
-        const auto want = lines_of(read_text(std::string(FBSEG_FIXTURE_DIR) + "/smp_keys/" + c.listing + ".txt"));
-        REQUIRE(want.size() > 100);
-        for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-            if (got[i] != want[i]) {
-                FAIL_CHECK("line ", i + 1, ": fbseg '", got[i], "' vs smp '", want[i], "'");
-                break;
-            }
-        }
-        CHECK(got.size() == want.size());
+        check_summary_matches_listing(model, c.listing);
     }
     // The defaults are B0 exactly, and the multipliers are checked.
     CHECK(models::EfficientNetEncoder().out_channels() == std::vector<std::int64_t>{3, 32, 24, 40, 112, 320});

@@ -38,7 +38,7 @@ At the end it prints a Markdown table for docs/transfer-learning.md.
 Usage:
     python3 tools/check_transfer.py [--reduced] [--checker PATH] [--work-dir DIR] [--no-onnx]
 The checker: the target fbseg_transfer_check, or directly
-    g++ -std=c++20 -O2 -Iinclude -I/usr/include/eigen3 tools/transfer_check/main.cpp -pthread -o build/transfer_check
+    g++ -std=c++20 -O2 -Iinclude -Itests -I/usr/include/eigen3 tools/transfer_check/main.cpp -pthread -o build/transfer_check
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def main() -> int:
     checker = find_checker(args.checker)
     if checker is None or not checker.is_file():
         print("error: fbseg_transfer_check not found; build the target fbseg_transfer_check or\n"
-              "  g++ -std=c++20 -O2 -Iinclude -I/usr/include/eigen3 tools/transfer_check/main.cpp -pthread "
+              "  g++ -std=c++20 -O2 -Iinclude -Itests -I/usr/include/eigen3 tools/transfer_check/main.cpp -pthread "
               "-o build/transfer_check\nand pass --checker", file=sys.stderr)
         return 2
     args.work_dir.mkdir(parents=True, exist_ok=True)

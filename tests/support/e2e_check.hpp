@@ -48,6 +48,7 @@
 #include "fbseg/models/smp_unet.hpp"
 #include "fbseg/nn/loss.hpp"
 #include "fbseg/optim/adam.hpp"
+#include "support/model_description.hpp"
 #include "support/safetensors_reader.hpp"
 
 namespace fbseg::test_support {
@@ -128,36 +129,9 @@ inline const std::vector<std::string>& e2e_groups() {
 
 namespace e2e_detail {
 
-inline std::vector<std::int64_t> parse_ints(const std::string& text, const std::string& what) {
-    std::vector<std::int64_t> out;
-    std::stringstream in(text);
-    for (std::string item; std::getline(in, item, ',');) {
-        std::size_t used = 0;
-        std::int64_t v = 0;
-        try {
-            v = std::stoll(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        FBSEG_CHECK(used == item.size() && !item.empty(), "e2e fixture: metadata '", what, "' = '", text,
-                    "' is not a comma-separated list of integers");
-        out.push_back(v);
-    }
-    return out;
-}
-
-inline double parse_double(const SafetensorsFile& f, const std::string& key) {
-    const std::string& text = f.metadata(key);
-    std::size_t used = 0;
-    double v = 0;
-    try {
-        v = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    FBSEG_CHECK(used == text.size() && !text.empty(), "e2e fixture '", f.path(), "': metadata '", key, "' = '", text,
-                "' is not a number");
-    return v;
+/// The fixture's metadata, for strict parsing of its numbers (support/model_description.hpp).
+inline ModelDescription description(const SafetensorsFile& f) {
+    return ModelDescription(f.metadata(), "e2e fixture '" + f.path() + "'");
 }
 
 /// Compares a with the reference b per element (e2e_tolerance()), and records max|a - b| / max|b|
@@ -226,39 +200,21 @@ inline DType fixture_dtype(const SafetensorsFile& f) {
 inline optim::AdamWOptions adamw_options(const SafetensorsFile& f) {
     FBSEG_CHECK(f.metadata("optimizer") == "AdamW", "e2e fixture '", f.path(), "': optimizer '",
                 f.metadata("optimizer"), "' is not supported (AdamW only)");
+    const ModelDescription d = description(f);
     optim::AdamWOptions o;
-    o.lr = parse_double(f, "lr");
-    o.weight_decay = parse_double(f, "weight_decay");
-    o.beta1 = parse_double(f, "beta1");
-    o.beta2 = parse_double(f, "beta2");
-    o.eps = parse_double(f, "eps");
+    o.lr = d.number("lr");
+    o.weight_decay = d.number("weight_decay");
+    o.beta1 = d.number("beta1");
+    o.beta2 = d.number("beta2");
+    o.eps = d.number("eps");
     return o;
 }
 
 }  // namespace e2e_detail
 
-/// The model the fixture's metadata describes (smp-unet over a ResNet encoder), freshly built.
+/// The model the fixture's metadata describes (smp-unet), freshly built.
 inline std::shared_ptr<models::SmpUnet> build_e2e_model(const SafetensorsFile& f) {
-    using e2e_detail::parse_ints;
-    FBSEG_CHECK(f.metadata("model") == "smp-unet" && f.metadata("encoder") == "resnet", "e2e fixture '", f.path(),
-                "': model '", f.metadata("model"), "' with encoder '", f.metadata("encoder"),
-                "' is not supported (smp-unet with a resnet encoder only)");
-    const auto one = [&](const std::string& key) {
-        const auto v = parse_ints(f.metadata(key), key);
-        FBSEG_CHECK(v.size() == 1, "e2e fixture '", f.path(), "': metadata '", key, "' must be one integer");
-        return v[0];
-    };
-    auto encoder = std::make_shared<models::ResNetEncoder>(
-        models::ResNetEncoderOptions(parse_ints(f.metadata("encoder_layers"), "encoder_layers"))
-            .in_channels(one("in_channels"))
-            .stem_width(one("encoder_stem_width"))
-            .widths(parse_ints(f.metadata("encoder_widths"), "encoder_widths")));
-    return std::make_shared<models::SmpUnet>(
-        encoder,
-        models::SmpUnetOptions()
-            .decoder_channels(parse_ints(f.metadata("decoder_channels"), "decoder_channels"))
-            .classes(one("classes")),
-        "e2e-resnet-unet");
+    return e2e_detail::description(f).smp_unet("e2e-resnet-unet");
 }
 
 /// Runs the whole check on one fixture file (see the header comment).

@@ -24,93 +24,17 @@
 #include <exception>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "fbseg/fbseg.hpp"
 #include "fbseg/io/safetensors.hpp"
 #include "fbseg/io/weights.hpp"
+#include "support/model_description.hpp"
 
 namespace {
 
 using namespace fbseg;
-
-const std::string& meta(const io::Metadata& m, const std::string& key) {
-    const auto it = m.find(key);
-    FBSEG_CHECK(it != m.end(), "io file: metadata '", key, "' is missing");
-    return it->second;
-}
-
-std::int64_t parse_int(const std::string& text, const std::string& key) {
-    std::size_t used = 0;
-    std::int64_t v = 0;
-    try {
-        v = std::stoll(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    FBSEG_CHECK(used == text.size() && !text.empty(), "io file: metadata '", key, "' = '", text, "' is not an integer");
-    return v;
-}
-
-double parse_double(const std::string& text, const std::string& key) {
-    std::size_t used = 0;
-    double v = 0;
-    try {
-        v = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    FBSEG_CHECK(used == text.size() && !text.empty(), "io file: metadata '", key, "' = '", text, "' is not a number");
-    return v;
-}
-
-std::vector<std::int64_t> parse_ints(const std::string& text, const std::string& key) {
-    std::vector<std::int64_t> out;
-    std::stringstream in(text);
-    for (std::string item; std::getline(in, item, ',');) out.push_back(parse_int(item, key));
-    FBSEG_CHECK(!out.empty(), "io file: metadata '", key, "' is empty");
-    return out;
-}
-
-/// The model the io file's metadata names (see the header comment), freshly initialised.
-std::shared_ptr<nn::UnaryModule> build_model(const io::Metadata& m, std::string& described) {
-    if (m.count("fbseg.model")) {
-        const std::string& name = meta(m, "fbseg.model");
-        const auto in = parse_int(meta(m, "fbseg.in_channels"), "fbseg.in_channels");
-        const auto classes = parse_int(meta(m, "fbseg.classes"), "fbseg.classes");
-        described = name + " (in_channels " + std::to_string(in) + ", classes " + std::to_string(classes) + ")";
-        return models::make_model(name, in, classes);
-    }
-    FBSEG_CHECK(m.count("model") && meta(m, "model") == "smp-unet",
-                "io file: the metadata names no model (neither fbseg.model nor model 'smp-unet')");
-    const auto in = parse_int(meta(m, "in_channels"), "in_channels");
-    const auto classes = parse_int(meta(m, "classes"), "classes");
-    const std::string& kind = meta(m, "encoder");
-    std::shared_ptr<models::Encoder> encoder;
-    if (kind == "resnet") {
-        encoder = std::make_shared<models::ResNetEncoder>(
-            models::ResNetEncoderOptions(parse_ints(meta(m, "encoder_layers"), "encoder_layers"))
-                .in_channels(in)
-                .stem_width(parse_int(meta(m, "encoder_stem_width"), "encoder_stem_width"))
-                .widths(parse_ints(meta(m, "encoder_widths"), "encoder_widths")));
-    } else if (kind == "efficientnet") {
-        encoder = std::make_shared<models::EfficientNetEncoder>(
-            models::EfficientNetEncoderOptions()
-                .in_channels(in)
-                .channel_multiplier(parse_double(meta(m, "encoder_channel_multiplier"), "encoder_channel_multiplier"))
-                .depth_multiplier(parse_double(meta(m, "encoder_depth_multiplier"), "encoder_depth_multiplier")));
-    } else {
-        FBSEG_FAIL("io file: encoder '", kind, "' is neither 'resnet' nor 'efficientnet'");
-    }
-    described = "smp-unet over " + kind + " (in_channels " + std::to_string(in) + ", classes " +
-                std::to_string(classes) + ", decoder " + meta(m, "decoder_channels") + ")";
-    return std::make_shared<models::SmpUnet>(
-        encoder,
-        models::SmpUnetOptions().decoder_channels(parse_ints(meta(m, "decoder_channels"), "decoder_channels")).classes(classes),
-        "transfer-check");
-}
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
     FBSEG_CHECK(a.shape() == b.shape(), "fbseg logits ", shape_str(a.shape()), " vs the io file's eval.logits ",
@@ -127,12 +51,12 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 int run(const std::vector<std::string>& paths) {
     const std::string &weights_path = paths[0], &io_path = paths[1], &logits_path = paths[2], &out_weights = paths[3];
     const io::SafetensorsReader io_file(io_path);
-    std::string described;
-    const auto model = build_model(io_file.metadata(), described);
+    const test_support::ModelDescription description(io_file.metadata(), "io file '" + io_path + "'");
+    const auto model = description.model();
 
     const auto t0 = std::chrono::steady_clock::now();
     const nn::LoadStateDictResult loaded = io::load_weights(*model, weights_path);  // strict by default
-    std::cout << "model: " << described << "\n"
+    std::cout << "model: " << description.summary() << "\n"
               << "load_weights (strict): " << loaded.summary() << "\n";
 
     model->eval();
