@@ -356,6 +356,27 @@ TEST_CASE("data: Hc18Dataset reads every frame (repeat frames too) with a filled
     CHECK(t.image.shape() == Shape{1, 40, 56});
 }
 
+TEST_CASE("data: HC18 file names and CSV rows") {
+    CHECK(hc18_subject_of("010_HC.png") == "010");
+    CHECK(hc18_subject_of("010_2HC.png") == "010");
+    CHECK(hc18_subject_of("7_13HC.png") == "7");
+    for (const std::string bad : {"010_HC_Annotation.png", "a_HC.png", "010_xHC.png", "010HC.png", "010_HC.PNG", "_HC.png"})
+        CHECK_MESSAGE(!hc18_subject_of(bad), bad);
+    const CsvTable t = parse_csv("head circumference (mm),filename,pixel size(mm)\n20.5,000_HC.png,0.1\n", "h.csv");
+    const auto rows = hc18_rows(t, true);  // columns found by name, in any order
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].filename == "000_HC.png");
+    CHECK(rows[0].pixel_size_mm == 0.1);
+    CHECK(*rows[0].head_circumference_mm == 20.5);
+    CHECK_ERROR(hc18_rows(parse_csv("filename,pixel size(mm)\n000_HC.png,0.1\n", "t.csv"), true),
+                "no column \"head circumference (mm)\"", "\"filename\", \"pixel size(mm)\"");
+    CHECK_ERROR(hc18_rows(parse_csv("filename,pixel size(mm)\n000_HC.png,0\n", "z.csv"), false), "line 2", "not > 0");
+    CHECK_ERROR(hc18_rows(parse_csv("filename,pixel size(mm)\n000_HC.png,1\n000_HC.png,1\n", "d.csv"), false),
+                "line 2", "again on line 3");
+    CHECK_ERROR(hc18_rows(parse_csv("filename,pixel size(mm)\nx.png,1\n", "n.csv"), false), "\"x.png\"",
+                "not an HC18 frame name");
+}
+
 TEST_CASE("data: Hc18Dataset names what is missing or inconsistent") {
     TempDir dir;
     fs::copy(kDir + "/hc18", dir.path, fs::copy_options::recursive);

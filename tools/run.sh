@@ -51,6 +51,8 @@ case "$what" in
       mkdir -p "$corpus"
       case "$name" in
         safetensors) cp -n tests/fixtures/io_dtypes.safetensors tests/fixtures/newops.safetensors "$corpus"/ ;;
+        png) cp -n tests/fixtures/readers/*.png tests/fixtures/readers/*.jpg tests/fixtures/readers/*.bmp "$corpus"/ ;;
+        csv) cp -n tests/fixtures/readers/hc18/*.csv "$corpus"/ ;;
       esac
       echo "fuzz: $name for ${seconds} s"
       log=build/fuzz/$name.log

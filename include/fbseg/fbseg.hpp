@@ -48,6 +48,12 @@
 #include "fbseg/optim/optimizer.hpp"
 #include "fbseg/optim/sgd.hpp"
 
+#include "fbseg/data/csv.hpp"
+#include "fbseg/data/folder.hpp"
+#include "fbseg/data/hc18.hpp"
+#include "fbseg/data/image_io.hpp"
+#include "fbseg/data/labels.hpp"
+#include "fbseg/data/manifest.hpp"
 #include "fbseg/io/checkpoint.hpp"
 #include "fbseg/io/safetensors.hpp"
 #include "fbseg/io/weights.hpp"

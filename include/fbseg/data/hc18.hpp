@@ -30,7 +30,6 @@
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -90,12 +89,20 @@ struct Hc18Row {
     std::int64_t line = 0;                   // where it stands in the CSV
 };
 
-/// The HC18 file name pattern NNN_HC.png / NNN_kHC.png: {subject NNN} or nullopt.
+/// The HC18 file name pattern NNN_HC.png / NNN_kHC.png (N, k decimal digits): the subject NNN, or
+/// nullopt. (Matched by hand, not std::regex, whose recursive matcher can exhaust the stack on a
+/// long field of a hostile CSV.)
 inline std::optional<std::string> hc18_subject_of(const std::string& filename) {
-    static const std::regex pattern(R"(^([0-9]+)_([0-9]*)HC\.png$)");
-    std::smatch m;
-    if (!std::regex_match(filename, m, pattern)) return std::nullopt;
-    return m[1].str();
+    static const std::string tail = "HC.png";
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    std::size_t i = 0;
+    while (i < filename.size() && digit(filename[i])) ++i;
+    if (i == 0 || i >= filename.size() || filename[i] != '_') return std::nullopt;
+    const std::string subject = filename.substr(0, i);
+    ++i;
+    while (i < filename.size() && digit(filename[i])) ++i;
+    if (filename.size() - i != tail.size() || filename.compare(i, tail.size(), tail) != 0) return std::nullopt;
+    return subject;
 }
 
 /// The rows of an HC18 CSV table: columns "filename" and "pixel size(mm)" (and, when
