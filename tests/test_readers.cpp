@@ -137,11 +137,13 @@ TEST_CASE("data: grey is 0.299 R + 0.587 G + 0.114 B, within a level or two of c
         std::string name;
         double cv_tolerance;  // grey levels (top of file)
     };
-    for (const auto& [name, tol] : std::vector<Case>{{"grey8_7x5.png", 0.002}, {"grey16_33x17.png", 0.01},
+    for (const Case& c : std::vector<Case>{{"grey8_7x5.png", 0.002}, {"grey16_33x17.png", 0.01},
                                                      {"bgr8_33x17.png", 1.01}, {"bgra8_7x5.png", 1.01},
                                                      {"bgr16_7x5.png", 4.0}, {"bgra16_7x5.png", 4.0},
                                                      {"bgr8_7x5.bmp", 0.51}, {"greyalpha8_7x5.png", 0.002},
                                                      {"palette8_33x17.png", 1.01}}) {
+        const std::string& name = c.name;  // (clang 14's lambdas cannot capture structured bindings)
+        const double tol = c.cv_tolerance;
         CAPTURE(name);
         const Tensor ref = fixture().get("img." + name + ".unchanged");
         const double scale = fixture().get("img." + name + ".bits").item<std::int64_t>() == 16 ? 65535.0 : 255.0;
