@@ -178,7 +178,7 @@ TEST_CASE("data: JPEG through stb stays within a few levels of OpenCV's libjpeg"
                 sum += std::abs(a[i] - b[i]);
             }
         }
-        MESSAGE(name, ": max ", worst, " levels, mean ", sum / double(n));
+        INFO(name, ": max ", worst, " levels, mean ", sum / double(n));
         CHECK(worst <= 3.0);
         CHECK(sum / double(n) <= 0.25);
         const double dg = max_abs_diff(our_channel(read_image(kDir + "/" + name), 0, 255.0),
@@ -237,6 +237,13 @@ TEST_CASE("data: mask values are read raw; labels map them by the label set") {
           values(fixture().get("mask.mask_multi16.png.values")));
     CHECK(values(read_label_png(kDir + "/mask_rgb_equal.png", four)) ==
           values(fixture().get("mask.mask_rgb_equal.png.values")));
+
+    // a 2-bit grey PNG: stb scales its samples by 85; the stored 0..3 come back, and as an image v / 3
+    const auto two_bit = values(fixture().get("mask.mask_2bit.png.values"));
+    CHECK(values(read_mask_values(kDir + "/mask_2bit.png")) == two_bit);
+    const auto two_bit_image = values(read_image(kDir + "/mask_2bit.png"));
+    for (std::size_t i = 0; i < two_bit.size(); ++i) CHECK(two_bit_image[i] == doctest::Approx(two_bit[i] / 3.0));
+    CHECK_ERROR(read_mask_values(kDir + "/palette8_33x17.png"), "palette8_33x17.png", "palette PNG", "grey");
 
     CHECK_ERROR(read_label_png(kDir + "/mask_gap.png", four), "mask_gap.png", "the value 5", "row 0, column 2",
                 "background: 0", "white_matter: 3");
@@ -348,7 +355,9 @@ TEST_CASE("data: Hc18Dataset reads every frame (repeat frames too) with a filled
         // the image equals the file read as grey
         CHECK(values(s.image) == values(read_image(kDir + "/hc18/training_set/" + ids[i] + ".png")));
     }
+    train.check();
     const Hc18Dataset test(root, {.split = Hc18Split::Test});
+    test.check();
     REQUIRE(test.size() == 2);
     const Sample t = test.get(1);
     CHECK(t.id == "004_HC");
@@ -406,6 +415,9 @@ TEST_CASE("data: Hc18Dataset names what is missing or inconsistent") {
     for (std::int64_t x = 0; x < 100; ++x) line.data_ptr<std::int64_t>()[35 * 100 + x] = 1;
     write_png_mask(dir / "training_set/000_HC_Annotation.png", line);
     CHECK_ERROR(Hc18Dataset(dir.path.string()).get(0), "000_HC_Annotation.png", "encloses no pixel");
+    write_png_mask(dir / "training_set/000_HC_Annotation.png", make_label(70, 99));
+    CHECK_ERROR(Hc18Dataset(dir.path.string()).check(), "000_HC_Annotation.png", "70 x 99", "70 x 100");
+    write_png_mask(dir / "training_set/000_HC_Annotation.png", line);
     const Sample kept = Hc18Dataset(dir.path.string(), {.allow_open_outline = true}).get(0);
     CHECK(values(kept.label) == values(line));
 }

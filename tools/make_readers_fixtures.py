@@ -29,6 +29,8 @@ import json
 import math
 import os
 import shutil
+import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -46,6 +48,24 @@ def smooth(rng, h, w, c, hi):
         out[..., k] = 0.5 + 0.45 * np.sin(a * xx + b * yy + p)
     out += rng.uniform(-0.04, 0.04, out.shape)
     return np.clip(np.round(out * hi), 0, hi)
+
+
+def png_low_depth(values: np.ndarray, bits: int) -> bytes:
+    """A grey PNG (colour type 0) with `bits` (1, 2 or 4) bits per sample, rows packed MSB first."""
+    h, w = values.shape
+    per_byte = 8 // bits
+    raw = b""
+    for row in values:
+        packed = bytearray((w + per_byte - 1) // per_byte)
+        for x, v in enumerate(row):
+            packed[x // per_byte] |= int(v) << (8 - bits * (x % per_byte + 1))
+        raw += b"\x00" + bytes(packed)  # filter type 0
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, bits, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def main() -> None:
@@ -101,6 +121,11 @@ def main() -> None:
     for name, values in masks.items():
         assert cv2.imwrite(os.path.join(out, name), values), name
         tensors[f"mask.{name}.values"] = values.astype(np.int64)
+    # a 2-bit grey PNG (values 0..3), encoded by hand: OpenCV and PIL write no 2-bit grey
+    two_bit = rng.integers(0, 4, (5, 7), dtype=np.uint8)
+    with open(os.path.join(out, "mask_2bit.png"), "wb") as f:
+        f.write(png_low_depth(two_bit, 2))
+    tensors["mask.mask_2bit.png.values"] = two_bit.astype(np.int64)
     rgb_equal = rng.integers(0, 3, (5, 7), dtype=np.uint8)
     cv2.imwrite(os.path.join(out, "mask_rgb_equal.png"), np.repeat(rgb_equal[..., None], 3, axis=2))
     tensors["mask.mask_rgb_equal.png.values"] = rgb_equal.astype(np.int64)

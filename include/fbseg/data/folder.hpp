@@ -134,7 +134,8 @@ public:
         auto scan = [&](const fs::path& dir, bool is_image) {
             std::map<std::string, std::string> by_stem;
             std::vector<fs::path> files;
-            for (const auto& entry : fs::directory_iterator(dir)) files.push_back(entry.path());
+            for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) files.push_back(it->path());
+            FBSEG_CHECK(!ec, "FolderDataset: cannot list '", dir.string(), "': ", ec.message());
             std::sort(files.begin(), files.end());
             for (const auto& path : files) {
                 const std::string name = path.filename().string(), ext = d::lower(path.extension().string());

@@ -22,7 +22,8 @@
 //
 // The CSV rows and the files must agree: a row without its image, an image without a row, a
 // training image without its annotation, or an annotation without its image is an error naming
-// them (all at once, checked when the dataset is opened).
+// them (all at once, checked when the dataset is opened). check() reads every header (no pixels)
+// and lists unreadable files and annotations whose size differs from their frame's.
 #pragma once
 
 #include <algorithm>
@@ -173,9 +174,11 @@ public:
 
         // The files: frames (NNN_[k]HC.png) and annotations (NNN_[k]HC_Annotation.png).
         std::set<std::string> frames, annotations;
-        for (const auto& entry : fs::directory_iterator(folder)) {
-            if (!entry.is_regular_file()) continue;
-            const std::string name = entry.path().filename().string();
+        std::vector<std::string> names;
+        for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+            if (it->is_regular_file(ec)) names.push_back(it->path().filename().string());
+        FBSEG_CHECK(!ec, "Hc18Dataset: cannot list '", folder.string(), "': ", ec.message());
+        for (const std::string& name : names) {
             static const std::string suffix = "_Annotation.png";
             if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
                 annotations.insert(name.substr(0, name.size() - suffix.size()) + ".png");
@@ -259,6 +262,31 @@ public:
             s.source += " + " + e.annotation;
         }
         return s;
+    }
+
+    /// Reads every frame's and annotation's header (no pixels) and throws one error listing the
+    /// unreadable files and the annotations whose size differs from their frame's.
+    void check() const {
+        std::vector<std::string> problems;
+        for (const auto& e : entries_) {
+            try {
+                const ImageInfo a = read_image_info(e.image);
+                if (e.annotation.empty()) continue;
+                const ImageInfo b = read_image_info(e.annotation);
+                if (a.width != b.width || a.height != b.height)
+                    problems.push_back("the annotation '" + e.annotation + "' is " + std::to_string(b.height) + " x " +
+                                       std::to_string(b.width) + " but its frame '" + e.image + "' is " +
+                                       std::to_string(a.height) + " x " + std::to_string(a.width) + " (rows x columns)");
+            } catch (const Error& err) {
+                problems.push_back(err.what());
+            }
+        }
+        if (!problems.empty()) {
+            std::string list;
+            for (std::size_t k = 0; k < problems.size() && k < 20; ++k) list += "\n  " + problems[k];
+            if (problems.size() > 20) list += "\n  ... and " + std::to_string(problems.size() - 20) + " more";
+            FBSEG_FAIL("Hc18Dataset::check: ", problems.size(), " problem(s):", list);
+        }
     }
 
     /// The file names the dataset read, by index (for reports).

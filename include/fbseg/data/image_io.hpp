@@ -18,10 +18,11 @@
 //   JPEG is decoded by stb, not libjpeg: its IDCT and chroma upsampling differ from OpenCV's by a
 //   few levels (at most 2 levels, mean 0.07, on the quality-95 fixture; docs/data-readers.md).
 //
-// Masks (read_mask_values, read_label_png): the stored integers, not scaled: 8- or 16-bit grey
-// (alpha ignored), or RGB(A) whose three channels are equal at every pixel (a grey mask saved as
-// RGB); channels that differ are an error naming the file and the first such pixel. The values
-// then become class indices by a LabelSet (data/labels.hpp).
+// Masks (read_mask_values, read_label_png): the stored integers, not scaled: 1-, 2-, 4-, 8- or
+// 16-bit grey (alpha ignored), or RGB(A) whose three channels are equal at every pixel (a grey
+// mask saved as RGB); channels that differ are an error naming the file and the first such pixel,
+// and so is a palette PNG (stb gives its colours, not its indices). The values then become class
+// indices by a LabelSet (data/labels.hpp).
 //
 // Writing: write_png_mask (binary: 0 -> 0 and 1 -> 255, visible and read back as binary; a
 // declared set: the class values themselves, 8-bit, so at most 256 classes), write_png_image
@@ -79,6 +80,9 @@ struct ImageInfo {
     int channels = 0;     // 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
     bool is_16bit = false;
     std::string format = {};  // "PNG", "JPEG", "BMP"
+    /// PNG only (from its IHDR chunk; 0 otherwise): bits per sample as stored (1, 2, 4, 8, 16)
+    /// and the colour type (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA).
+    int png_bit_depth = 0, png_color_type = 0;
 };
 
 /// A decoded file's samples as stored (8-bit values widened to uint16), row-major, interleaved.
@@ -136,6 +140,10 @@ inline ImageInfo info_from_memory(const std::uint8_t* data, std::size_t size, co
     info.height = h;
     info.channels = c;
     info.is_16bit = stbi_is_16_bit_from_memory(data, int(size)) == 1;
+    if (info.format == "PNG" && size >= 26 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+        info.png_bit_depth = data[24];
+        info.png_color_type = data[25];
+    }
     return info;
 }
 
@@ -199,6 +207,13 @@ inline Tensor to_float_image(const RawImage& raw, bool keep_channels) {
 inline Tensor to_mask_values(const RawImage& raw, const std::string& name) {
     const auto& info = raw.info;
     const std::int64_t h = info.height, w = info.width, c = info.channels;
+    FBSEG_CHECK(info.png_color_type != 3, "read_mask_values: the mask '", name, "' is a palette PNG: stb_image ",
+                "gives its colours, not its palette indices; save the mask as 8- or 16-bit grey with the class ",
+                "values stored directly");
+    // stb scales 1-, 2- and 4-bit grey samples up to 8 bits (by 255, 85, 17): undo it, so that the
+    // stored integers come back.
+    const int low = info.png_color_type == 0 || info.png_color_type == 4 ? info.png_bit_depth : 8;
+    const std::uint16_t unscale = low == 1 ? 255 : low == 2 ? 85 : low == 4 ? 17 : 1;
     Tensor out = Tensor::empty({h, w}, DType::Int64);
     std::int64_t* o = out.data_ptr<std::int64_t>();
     const std::uint16_t* s = raw.samples.data();
@@ -209,7 +224,7 @@ inline Tensor to_mask_values(const RawImage& raw, const std::string& name) {
                        " with channels that differ at (row ", i / w, ", column ", i % w, "): R=", px[0], " G=", px[1],
                        " B=", px[2], "; expected a grey mask (or RGB with R = G = B): a colour-coded mask needs ",
                        "converting to class values first");
-        o[i] = px[0];
+        o[i] = px[0] / unscale;
     }
     return out;
 }
