@@ -15,6 +15,8 @@ HC18 ("hc18.<id>.*"): for each training frame of tests/fixtures/readers/hc18/tra
                fbseg's fill_holes must equal)
   .ellipse     [cx, cy, a, b, angle_deg] as drawn by cv2.ellipse(thickness=1)
   .outline     the number of outline pixels
+An outline cut open by the image border (open_Annotation.png): "open.scipy" = binary_fill_holes
+(the bare outline), "open.cv_filled" = the same ellipse drawn by cv2.ellipse(thickness=-1).
 
     python3 tools/make_readers_fixtures.py [--out tests/fixtures/readers]
 
@@ -174,6 +176,16 @@ def main() -> None:
         test_rows.append(f"{fid}.png,{ps!r}")
     with open(os.path.join(hc, "test_set_pixel_size.csv"), "w", newline="") as f:
         f.write("\n".join(test_rows) + "\n")
+
+    # an outline the left border cuts open: scipy fills nothing; fbseg fits an ellipse instead.
+    # References: scipy's result (the bare outline) and the same ellipse drawn filled by OpenCV.
+    ann = np.zeros((60, 80), dtype=np.uint8)
+    cv2.ellipse(ann, (14, 30), (26, 17), 15, 0, 360, 255, thickness=1)
+    cv2.imwrite(os.path.join(out, "open_Annotation.png"), ann)
+    tensors["open.scipy"] = scipy.ndimage.binary_fill_holes(ann > 0).astype(np.uint8)
+    full = np.zeros_like(ann)
+    cv2.ellipse(full, (14, 30), (26, 17), 15, 0, 360, 255, thickness=-1)
+    tensors["open.cv_filled"] = (full > 0).astype(np.uint8)
 
     save_file(tensors, os.path.join(out, "readers.safetensors"),
               metadata={"opencv_version": cv2.__version__, "scipy_version": scipy.__version__})

@@ -17,8 +17,15 @@
 // The fill (fill_holes) is scipy.ndimage.binary_fill_holes with its default structure, as
 // nnU-Net's HC18 conversion uses: the background (annotation value 0) is flood-filled from the
 // image border through 4-connected steps; every pixel not reached is foreground, the outline
-// included. An outline the border cuts open encloses nothing that way: such an annotation is an
-// error by default (Hc18Options::allow_open_outline keeps scipy's result, the bare outline).
+// included. An outline the border cuts open (the head runs out of the frame) encloses nothing that
+// way, and scipy would leave the bare outline; Hc18Options::open_outline says what to do instead:
+//   FitEllipse (default)  fit the direct least-squares ellipse to the outline's pixel centres
+//                         (metrics/ellipse.hpp) and take every pixel whose centre lies inside it,
+//                         plus the outline: (u / a)^2 + (v / b)^2 <= 1 with (u, v) the pixel centre
+//                         in the ellipse's axes. A fit that fails is an error naming the file.
+//   Error                 an error naming the file.
+//   KeepOutline           scipy's result, the bare outline.
+// "Open" means the fill added no pixel to the outline.
 //
 // The CSV rows and the files must agree: a row without its image, an image without a row, a
 // training image without its annotation, or an annotation without its image is an error naming
@@ -40,6 +47,7 @@
 #include "fbseg/data/csv.hpp"
 #include "fbseg/data/image_io.hpp"
 #include "fbseg/data/sample.hpp"
+#include "fbseg/metrics/ellipse.hpp"
 
 namespace fbseg::data {
 
@@ -140,11 +148,48 @@ inline std::vector<Hc18Row> hc18_rows(const CsvTable& table, bool training) {
 
 enum class Hc18Split { Training, Test };
 
+/// What becomes of an annotation whose outline encloses no pixel (top of file).
+enum class OpenOutline { FitEllipse, Error, KeepOutline };
+
+/// The head region of an HC18 annotation (0/1 int64 [H, W] outline): fill_holes, and for an open
+/// outline what `open` says (top of file). `source` names the annotation in errors.
+inline Tensor fill_head_annotation(const Tensor& outline, OpenOutline open, const std::string& source) {
+    Tensor filled = fill_holes(outline);
+    const std::int64_t h = outline.shape()[0], w = outline.shape()[1];
+    const std::int64_t* a = outline.data_ptr<std::int64_t>();
+    std::int64_t* f = filled.data_ptr<std::int64_t>();
+    std::int64_t before = 0, after = 0;
+    for (std::int64_t i = 0; i < h * w; ++i) {
+        before += a[i] > 0;
+        after += f[i];
+    }
+    if (after > before || open == OpenOutline::KeepOutline) return filled;
+    FBSEG_CHECK(open == OpenOutline::FitEllipse, "Hc18Dataset: the annotation '", source, "' (", before,
+                " outline pixels) encloses no pixel: its outline is not closed (cut by the image border?), so ",
+                "filling it gives the bare outline (OpenOutline::Error; FitEllipse fits an ellipse, KeepOutline ",
+                "keeps the outline)");
+    std::vector<metrics::Point2> points;
+    for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x)
+            if (a[y * w + x] > 0) points.push_back({double(x), double(y)});
+    const metrics::Ellipse e = metrics::fit_ellipse(points);
+    FBSEG_CHECK(e.defined() && e.semi_axis_b > 0, "Hc18Dataset: the annotation '", source, "' (", before,
+                " outline pixels) encloses no pixel and no ellipse fits it: ",
+                e.defined() ? std::string("a degenerate ellipse") : e.reason);
+    const double c = std::cos(e.angle_rad), s = std::sin(e.angle_rad);
+    for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x) {
+            const double dx = double(x) - e.center_x, dy = double(y) - e.center_y;
+            const double u = (dx * c + dy * s) / e.semi_axis_a, v = (-dx * s + dy * c) / e.semi_axis_b;
+            if (u * u + v * v <= 1.0) f[y * w + x] = 1;
+        }
+    return filled;
+}
+
 struct Hc18Options {
     Hc18Split split = Hc18Split::Training;
-    /// Keep an annotation whose outline encloses no pixel (cut open by the image border) as
-    /// scipy leaves it, instead of refusing it.
-    bool allow_open_outline = false;
+    /// An annotation whose outline encloses no pixel (cut open by the image border): top of file.
+    OpenOutline open_outline = OpenOutline::FitEllipse;
     ImageReadOptions image = {};
 };
 
@@ -246,19 +291,7 @@ public:
             FBSEG_CHECK(outline.shape()[0] == s.height() && outline.shape()[1] == s.width(), "Hc18Dataset: the ",
                         "annotation '", e.annotation, "' is ", outline.shape()[0], " x ", outline.shape()[1],
                         " but its frame '", e.image, "' is ", s.height(), " x ", s.width());
-            s.label = fill_holes(outline);
-            if (!options_.allow_open_outline) {
-                std::int64_t before = 0, after = 0;
-                const std::int64_t* a = outline.data_ptr<std::int64_t>();
-                const std::int64_t* b = s.label.data_ptr<std::int64_t>();
-                for (std::int64_t i = 0, n = outline.numel(); i < n; ++i) {
-                    before += a[i];
-                    after += b[i];
-                }
-                FBSEG_CHECK(after > before, "Hc18Dataset: the annotation '", e.annotation, "' (", before,
-                            " outline pixels) encloses no pixel: its outline is not closed (cut by the image border?),",
-                            " so filling it gives the bare outline; pass Hc18Options::allow_open_outline to keep it");
-            }
+            s.label = fill_head_annotation(outline, options_.open_outline, e.annotation);
             s.source += " + " + e.annotation;
         }
         return s;
