@@ -444,6 +444,16 @@ TEST_CASE("nifti: write_nifti keeps the reference's geometry; read back gives th
     CHECK(img.datatype_name == "FLOAT32");
     CHECK(img.num_channels == 1);
     CHECK(values(img.data) == values(four.data));
+    // A NIfTI-2 reference (written as NIfTI-1, the same geometry).
+    const Volume ref2 = read_nifti(kDir + "n2_int16.nii.gz");
+    Tensor l2 = Tensor::empty({ref2.nz(), ref2.ny(), ref2.nx()}, DType::Int64);
+    for (std::int64_t i = 0; i < l2.numel(); ++i) l2.data_ptr<std::int64_t>()[i] = i % 3;
+    write_nifti(tmp / "pred2.nii.gz", l2, ref2);
+    const Volume back2 = read_nifti(tmp / "pred2.nii.gz");
+    CHECK(back2.nifti_version == 1);
+    for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t c = 0; c < 4; ++c) CHECK(back2.affine()[r][c] == doctest::Approx(ref2.affine()[r][c]).epsilon(1e-6));
+    CHECK(values(back2.data) == values(l2));
     // Errors: wrong shape, unwritable folder, wrong extension; no temporary files left behind.
     CHECK(contains(error_of([&] { write_nifti(tmp / "x.nii", Tensor::empty({2, 2, 2}, DType::Int64), ref); }),
                    "the data has shape [2, 2, 2] but the reference"));
@@ -456,7 +466,7 @@ TEST_CASE("nifti: write_nifti keeps the reference's geometry; read back gives th
         CHECK(f.path().filename().string().find(".tmp-") == std::string::npos);
         ++files;
     }
-    CHECK(files == 4);  // pred.nii.gz, pred.nii, big.nii, img.nii.gz
+    CHECK(files == 5);  // pred.nii.gz, pred.nii, big.nii, img.nii.gz, pred2.nii.gz
 }
 
 TEST_CASE("nifti: BidsDataset slices the FeTA layout; skip-empty; errors up front; threads") {

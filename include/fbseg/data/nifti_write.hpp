@@ -7,8 +7,8 @@
 // What is reset: dims 4..7 = 1 (one 3D volume), datatype (labels: UINT8, or INT16 when a value is
 // above 255 or below 0; images: FLOAT32), scl_slope = scl_inter = 0 (no scaling), cal_min =
 // cal_max = 0, intent = none, no extensions, descrip "fbseg". The byte order is the machine's.
-// nifti_clib writes NIfTI-1 whenever the dims fit (they always do here), also for a NIfTI-2
-// reference. ".nii.gz" (by the extension) is gzip-compressed.
+// nifti_clib writes NIfTI-1 whenever the dims fit (below 32768 per axis), also for a NIfTI-2
+// reference, and NIfTI-2 otherwise. ".nii.gz" (by the extension) is gzip-compressed.
 //
 // Atomic: the file is written to a temporary name beside `path` (same directory, same extension),
 // checked (its header read back, its size or decompressed length compared with what it must hold),
@@ -138,7 +138,10 @@ inline void write_nifti(const std::string& path, const Tensor& data, const Volum
     const std::string tmp = nifti_detail::temporary_nifti_name(path);
     FBSEG_CHECK(nifti_set_filenames(nim.get(), tmp.c_str(), 0, 1) == 0, op, ": '", path,
                 "': nifti_clib refused the file name '", tmp, "'");
-    nim->nifti_type = reference.nifti_version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+    // Always the single-file type NIFTI1_1: nifti_clib 3.0.1 picks NIfTI-1 or NIfTI-2 by the dims
+    // itself, and with NIFTI2_1 it treats the file as a .hdr/.img pair and overwrites the header
+    // with the voxels (found by tools/check_nifti_nibabel.py).
+    nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
     nim->data = bytes.data();
     nifti_image_write(nim.get());
     nim->data = nullptr;  // owned by `bytes`
