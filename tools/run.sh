@@ -51,6 +51,7 @@ case "$what" in
       mkdir -p "$corpus"
       case "$name" in
         safetensors) cp -n tests/fixtures/io_dtypes.safetensors tests/fixtures/newops.safetensors "$corpus"/ ;;
+        nifti) cp -n tests/fixtures/nifti/*.nii tests/fixtures/nifti/*.nii.gz "$corpus"/ ;;
       esac
       echo "fuzz: $name for ${seconds} s"
       log=build/fuzz/$name.log

@@ -499,8 +499,9 @@ inline Volume read_nifti(const std::string& path, const NiftiReadOptions& option
     Volume v;
     nifti_detail::fill_info(v, h, *loaded.nim, path);
     v.channel = options.channel;
-    const auto [slope, inter] =
+    const auto scale =
         options.apply_scaling ? nifti_detail::scaling(h, path, op) : std::pair<double, double>{1.0, 0.0};
+    const double slope = scale.first, inter = scale.second;  // (clang 14 cannot capture structured bindings)
     v.data = Tensor::empty({h.dim[3], h.dim[2], h.dim[1]}, DType::Float32);
     float* out = v.data.data_ptr<float>();
     nifti_detail::for_each_value(loaded.voxels.data(), h.datatype, h.volume_voxels,
@@ -520,8 +521,9 @@ inline LabelVolume read_nifti_label_volume(const std::string& path, const LabelS
     LabelVolume lv;
     nifti_detail::fill_info(lv.info, h, *loaded.nim, path);
     lv.info.channel = options.channel;
-    const auto [slope, inter] =
+    const auto scale =
         options.apply_scaling ? nifti_detail::scaling(h, path, op) : std::pair<double, double>{1.0, 0.0};
+    const double slope = scale.first, inter = scale.second;  // (clang 14 cannot capture structured bindings)
     lv.labels = Tensor::empty({h.dim[3], h.dim[2], h.dim[1]}, DType::Int64);
     std::int64_t* out = lv.labels.data_ptr<std::int64_t>();
     const std::int64_t nx = h.dim[1], ny = h.dim[2];
