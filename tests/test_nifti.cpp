@@ -271,6 +271,10 @@ TEST_CASE("nifti: damaged files give errors naming the file and what is wrong") 
     poke<std::int16_t>(b, 44, 0);  // dim[2] = 0
     check_error("dim2.nii", b, "dim[2] is 0; every size up to dim[0] = 3 must be >= 1");
     b = good;
+    poke<float>(b, 112, 2.0f);
+    poke<float>(b, 116, std::nanf(""));
+    check_error("inter.nii", b, "scl_slope is 2 but scl_inter is nan; expected a finite intercept");
+    b = good;
     poke<std::int16_t>(b, 70, 128);  // DT_RGB24
     check_error("rgb.nii", b, "unsupported datatype 128 (RGB24)");
     b = good;
@@ -524,6 +528,7 @@ TEST_CASE("nifti: BidsDataset slices the FeTA layout; skip-empty; errors up fron
     CHECK(contains(mismatch, "has [Z, Y, X] = [4, 5, 6] but the label volume"));
     CHECK(contains(mismatch, "sub-002: the affines of"));
     CHECK(contains(error_of([&] { BidsDataset(kDir + "nothing_here"); }), "is not a directory"));
+    CHECK_NOTHROW(ds.check());
     // Eight threads, every sample many times: each volume is read from disk once (cache large enough).
     std::vector<std::vector<double>> expected;
     for (std::size_t i = 0; i < ds.size(); ++i) expected.push_back(values(ds.get(i).image));

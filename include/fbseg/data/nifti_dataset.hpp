@@ -77,7 +77,12 @@ public:
             if (v.name.empty()) v.name = v.subject;
             entries_.push_back(Entry{v, {}, 0, 0});
         }
-        check();
+        std::vector<Volume> headers;
+        for (auto& entry : entries_) {
+            entry.header = read_nifti_header(entry.pair.image);
+            headers.push_back(entry.header);
+        }
+        check_pairs(headers);
         for (std::size_t e = 0; e < entries_.size(); ++e) {
             Entry& entry = entries_[e];
             entry.axis = options_.axis ? *options_.axis : coarsest_axis(entry.header.spacing_mm);
@@ -98,33 +103,13 @@ public:
         }
     }
 
-    /// Re-reads every header and checks shapes and affines (the constructor does this first).
-    void check() {
-        std::string problems;
-        for (auto& entry : entries_) {
-            entry.header = read_nifti_header(entry.pair.image);
-            if (entry.pair.label.empty()) continue;
-            const Volume lh = read_nifti_header(entry.pair.label);
-            if (lh.shape != entry.header.shape) {
-                problems += detail::str("\n  ", entry.pair.subject, ": the image '", entry.pair.image, "' has [Z, Y, X] = [",
-                                        entry.header.nz(), ", ", entry.header.ny(), ", ", entry.header.nx(),
-                                        "] but the label volume '", entry.pair.label, "' has [", lh.nz(), ", ", lh.ny(),
-                                        ", ", lh.nx(), "]");
-                continue;
-            }
-            const Matrix44 a = entry.header.affine(), b = lh.affine();
-            double diff = 0, scale = 1;
-            for (std::size_t r = 0; r < 4; ++r)
-                for (std::size_t c = 0; c < 4; ++c) {
-                    diff = std::max(diff, std::abs(a[r][c] - b[r][c]));
-                    scale = std::max(scale, std::abs(a[r][c]));
-                }
-            if (!(diff <= 1e-4 * scale))
-                problems += detail::str("\n  ", entry.pair.subject, ": the affines of '", entry.pair.image, "' and '",
-                                        entry.pair.label, "' differ by up to ", diff,
-                                        " (the label volume is not aligned with the image)");
-        }
-        FBSEG_CHECK(problems.empty(), "NiftiSliceDataset: image and label volumes do not match:", problems);
+    /// Re-reads every header and checks that they still read and that each image and its label
+    /// volume have the same shape and affine (the constructor checks this first). Safe to call
+    /// while other threads call get().
+    void check() const {
+        std::vector<Volume> headers;
+        for (const auto& entry : entries_) headers.push_back(read_nifti_header(entry.pair.image));
+        check_pairs(headers);
     }
 
     std::size_t size() const override { return index_.size(); }
@@ -215,6 +200,35 @@ private:
         std::int64_t bytes = 0;
         std::int64_t reads = 0;
     };
+
+    /// Every label header against its image's header (`headers`, in entry order): one error listing
+    /// every mismatch.
+    void check_pairs(const std::vector<Volume>& headers) const {
+        std::string problems;
+        for (std::size_t e = 0; e < entries_.size(); ++e) {
+            const NiftiVolumePair& pair = entries_[e].pair;
+            const Volume& ih = headers[e];
+            if (pair.label.empty()) continue;
+            const Volume lh = read_nifti_header(pair.label);
+            if (lh.shape != ih.shape) {
+                problems += detail::str("\n  ", pair.name, ": the image '", pair.image, "' has [Z, Y, X] = [", ih.nz(), ", ",
+                                        ih.ny(), ", ", ih.nx(), "] but the label volume '", pair.label, "' has [",
+                                        lh.nz(), ", ", lh.ny(), ", ", lh.nx(), "]");
+                continue;
+            }
+            const Matrix44 a = ih.affine(), b = lh.affine();
+            double diff = 0, scale = 1;
+            for (std::size_t r = 0; r < 4; ++r)
+                for (std::size_t c = 0; c < 4; ++c) {
+                    diff = std::max(diff, std::abs(a[r][c] - b[r][c]));
+                    scale = std::max(scale, std::abs(a[r][c]));
+                }
+            if (!(diff <= 1e-4 * scale))
+                problems += detail::str("\n  ", pair.name, ": the affines of '", pair.image, "' and '", pair.label,
+                                        "' differ by up to ", diff, " (the label volume is not aligned with the image)");
+        }
+        FBSEG_CHECK(problems.empty(), "NiftiSliceDataset: image and label volumes do not match:", problems);
+    }
 
     static std::string stem(const std::string& path) {
         std::string name = std::filesystem::path(path).filename().string();
