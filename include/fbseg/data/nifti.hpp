@@ -440,7 +440,14 @@ void for_each_value(const void* raw, int datatype, std::int64_t n, Fn&& fn) {
 struct Loaded {
     RawHeader raw;
     std::unique_ptr<nifti_image, NiftiImageDeleter> nim;
-    std::vector<unsigned char> voxels;  // volume_voxels * bytes_per_voxel, native order
+    std::vector<unsigned char> brick;    // the volume of a 4D file (nifti_clib's brick, copied)
+    const unsigned char* voxels = nullptr;  // volume_voxels * bytes_per_voxel, native order: in nim or brick
+    /// Frees the voxels (nim->data), keeping the header.
+    void release_voxels() {
+        voxels = nullptr;
+        std::vector<unsigned char>().swap(brick);
+        if (nim) nifti_image_unload(nim.get());
+    }
 };
 
 /// The message for a failed nifti_clib read, from a scan of the file.
@@ -471,9 +478,7 @@ inline Loaded load(const std::string& path, std::int64_t channel, std::string_vi
         FBSEG_CHECK(out.nim->nvox == h.volume_voxels && out.nim->nbyper == h.bytes_per_voxel, op, ": '", path,
                     "': nifti_clib read ", out.nim->nvox, " voxels of ", out.nim->nbyper, " bytes; the header says ",
                     h.volume_voxels, " of ", h.bytes_per_voxel);
-        const auto* p = static_cast<const unsigned char*>(out.nim->data);
-        out.voxels.assign(p, p + bytes);
-        nifti_image_unload(out.nim.get());
+        out.voxels = static_cast<const unsigned char*>(out.nim->data);  // converted in place, then unloaded
     } else {
         nifti_brick_list bricks{};
         const std::int64_t list[1] = {channel};
@@ -483,7 +488,8 @@ inline Loaded load(const std::string& path, std::int64_t channel, std::string_vi
             fail_read(h, path, op, channel);
         }
         const auto* p = static_cast<const unsigned char*>(bricks.bricks[0]);
-        out.voxels.assign(p, p + bytes);
+        out.brick.assign(p, p + bytes);
+        out.voxels = out.brick.data();
         nifti_free_NBL(&bricks);
     }
     return out;
@@ -504,8 +510,9 @@ inline Volume read_nifti(const std::string& path, const NiftiReadOptions& option
     const double slope = scale.first, inter = scale.second;  // (clang 14 cannot capture structured bindings)
     v.data = Tensor::empty({h.dim[3], h.dim[2], h.dim[1]}, DType::Float32);
     float* out = v.data.data_ptr<float>();
-    nifti_detail::for_each_value(loaded.voxels.data(), h.datatype, h.volume_voxels,
+    nifti_detail::for_each_value(loaded.voxels, h.datatype, h.volume_voxels,
                                  [&](std::int64_t i, double x) { out[i] = float(x * slope + inter); });
+    loaded.release_voxels();
     v.header = std::shared_ptr<const nifti_image>(loaded.nim.release(), NiftiImageDeleter{});
     return v;
 }
@@ -534,7 +541,7 @@ inline LabelVolume read_nifti_label_volume(const std::string& path, const LabelS
     std::vector<char> allowed(1024, 0);
     for (const auto& [name, value] : labels.labels)
         if (value >= 0 && value < 1024) allowed[std::size_t(value)] = 1;
-    nifti_detail::for_each_value(loaded.voxels.data(), h.datatype, h.volume_voxels, [&](std::int64_t n, double x) {
+    nifti_detail::for_each_value(loaded.voxels, h.datatype, h.volume_voxels, [&](std::int64_t n, double x) {
         const double v = x * slope + inter;
         if (!(std::isfinite(v) && v == std::floor(v) && std::abs(v) < 9.0e15)) [[unlikely]]
             FBSEG_FAIL(op, ": '", path, "': ", where(n), " holds ", v, "; a label volume must hold integers");
@@ -552,6 +559,7 @@ inline LabelVolume read_nifti_label_volume(const std::string& path, const LabelS
         }
         out[n] = value;
     });
+    loaded.release_voxels();
     lv.info.header = std::shared_ptr<const nifti_image>(loaded.nim.release(), NiftiImageDeleter{});
     return lv;
 }
