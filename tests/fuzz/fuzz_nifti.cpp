@@ -12,7 +12,14 @@
 #include <cstdio>
 #include <string>
 
-#include "fbseg/fbseg.hpp"
+// Only what it uses, not fbseg.hpp (compile time, for CI).
+#include "fbseg/core/tensor.hpp"
+#include "fbseg/ops/copy.hpp"
+#include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/view.hpp"
+#include "fbseg/autograd/engine.hpp"
+#include "fbseg/ops/tensor_methods.hpp"
+#include "fbseg/data/nifti.hpp"
 
 namespace {
 

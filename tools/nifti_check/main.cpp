@@ -21,6 +21,7 @@
 // Only what it uses, not fbseg.hpp: half the compile time (10 s instead of 20 s of CPU), for CI.
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/copy.hpp"
+#include "fbseg/ops/reduce.hpp"
 #include "fbseg/ops/view.hpp"
 #include "fbseg/autograd/engine.hpp"
 #include "fbseg/ops/tensor_methods.hpp"
