@@ -12,14 +12,17 @@
 //
 // Atomic: the file is written to a temporary name beside `path` (same directory, same extension),
 // checked (its header read back, its size or decompressed length compared with what it must hold),
-// then renamed over `path`. On any error the temporary file is removed and `path` is untouched.
+// flushed to disk (fsync), then renamed over `path` (and the folder synced). On any error the temporary file is removed and `path` is untouched.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -159,6 +162,10 @@ inline void write_nifti(const std::string& path, const Tensor& data, const Volum
                         tmp, "') decompresses to ", total, " bytes; expected ", h.data_offset + h.data_bytes,
                         error.empty() ? "" : " (", error, error.empty() ? "" : ")", " (disk full?)");
         }
+        // Durable before the rename (nifti_clib closes the file but does not sync it).
+        const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+        FBSEG_CHECK(fd >= 0 && ::fsync(fd) == 0, op, ": '", path, "': cannot flush '", tmp, "' to disk: ", std::strerror(errno));
+        ::close(fd);
     } catch (...) {
         std::remove(tmp.c_str());
         throw;
@@ -167,6 +174,12 @@ inline void write_nifti(const std::string& path, const Tensor& data, const Volum
         const int err = errno;
         std::remove(tmp.c_str());
         FBSEG_FAIL(op, ": cannot rename '", tmp, "' to '", path, "': ", std::strerror(err));
+    }
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {  // make the rename itself durable (best effort, as save_safetensors)
+        ::fsync(dfd);
+        ::close(dfd);
     }
 }
 
