@@ -9,6 +9,7 @@ packages=(
   libeigen3-dev doctest-dev libbenchmark-dev
   libstb-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
   pkgconf  # pkg-config: finds libstb (stb has no CMake package)
+  libnifti2-dev  # nifti_clib: NIfTI-1/2 volumes (include/fbseg/data/nifti.hpp)
   clang libclang-rt-14-dev  # the libFuzzer targets (tools/run.sh fuzz)
 )
 missing=()

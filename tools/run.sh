@@ -53,6 +53,7 @@ case "$what" in
         safetensors) cp -n tests/fixtures/io_dtypes.safetensors tests/fixtures/newops.safetensors "$corpus"/ ;;
         png) cp -n tests/fixtures/readers/*.png tests/fixtures/readers/*.jpg tests/fixtures/readers/*.bmp "$corpus"/ ;;
         csv) cp -n tests/fixtures/readers/hc18/*.csv "$corpus"/ ;;
+        nifti) cp -n tests/fixtures/nifti/*.nii tests/fixtures/nifti/*.nii.gz "$corpus"/ ;;
       esac
       echo "fuzz: $name for ${seconds} s"
       log=build/fuzz/$name.log
