@@ -288,8 +288,9 @@ inline std::pair<Tensor, Tensor> one_hot_and_mask(const Tensor& target, std::int
 ///   include_background = false drops class 0's channel (K' = K - 1 classes left).
 ///   reduction Mean: the mean over the [N, K'] (Batch: [K']) losses; Sum: their sum; None: them.
 /// Ignored pixels are excluded from all three sums of every class. An ignore_index inside [0, K)
-/// keeps its channel, as MONAI does: its sums are 0, so its loss is 1 - smooth_nr / smooth_dr
-/// (0 with the default equal smoothings), and it still counts in the Mean.
+/// keeps its channel, as MONAI does: no counted pixel has that label, so sum(m t_k) = 0 and its
+/// Dice is smooth_nr / (sum(m p_k) + smooth_dr) (the loss pushes p_k towards 0 on the counted
+/// pixels), and it still counts in the Mean.
 inline Tensor multiclass_dice_loss(const Tensor& logits, const Tensor& target, const MulticlassDiceOptions& options = {}) {
     const char* op = "multiclass_dice_loss";
     FBSEG_CHECK(logits.defined() && target.defined(), op, ": logits and target must be defined");

@@ -62,7 +62,7 @@ inline void add_class_loss_cases(Registry& r) {
         .attr("mode", "per_image")
         .attr("reduction", "mean")
         .run(mc_dice);
-    // ignore_index 2 is a class: its channel stays, with loss 1 - smooth_nr / smooth_dr = 0.5
+    // ignore_index 2 is a class: its pixels leave the sums, its channel stays (as MONAI)
     add(r, "multiclass_dice_loss", "batch_no_background_ignore_class")
         .in(randn({2, 4, 3, 3}).step())
         .in(index({2, 3, 3}, 4))
