@@ -48,6 +48,10 @@
 #include "fbseg/optim/optimizer.hpp"
 #include "fbseg/optim/sgd.hpp"
 
+#include "fbseg/data/batch.hpp"
+#include "fbseg/data/loader.hpp"
+#include "fbseg/data/split.hpp"
+
 #include "fbseg/io/checkpoint.hpp"
 #include "fbseg/io/safetensors.hpp"
 #include "fbseg/io/weights.hpp"
