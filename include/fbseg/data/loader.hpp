@@ -282,7 +282,8 @@ private:
     std::optional<Batch> current_;  // the range-for's current batch
 };
 
-/// Batches of a Dataset, epoch by epoch. The dataset must outlive the loader and its epochs.
+/// Batches of a Dataset, epoch by epoch. The dataset must outlive the loader and its epochs; an
+/// epoch has one consumer (one thread calls its next()).
 class DataLoader {
 public:
     DataLoader(const Dataset& dataset, LoaderOptions options) : dataset_(&dataset), options_(std::move(options)) {

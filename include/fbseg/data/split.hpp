@@ -198,9 +198,11 @@ inline void write_split(const std::filesystem::path& path, const Split& split, c
 /// dataset does not have (all named), subjects of the dataset on neither side (all named).
 inline Split split_from_json(const nlohmann::json& j, const Dataset& dataset, const std::string& what = "split.json") {
     auto fail_format = [&](const std::string& why) { FBSEG_FAIL("read_split: ", what, ": ", why); };
-    if (!j.is_object() || j.value("format", std::string()) != "fbseg-split")
+    if (!j.is_object() || !j.contains("format") || j.at("format") != "fbseg-split")
         fail_format("not an fbseg split (expected an object with \"format\": \"fbseg-split\")");
-    if (j.value("version", 0) != 1) fail_format("unsupported version " + j.value("version", nlohmann::json()).dump() + " (expected 1)");
+    if (!j.contains("version") || j.at("version") != 1)
+        fail_format("unsupported version " + (j.contains("version") ? j.at("version").dump() : std::string("(none)")) +
+                    " (expected 1)");
     Split split;
     try {
         split.kind = j.at("kind").get<std::string>();
