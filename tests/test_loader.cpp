@@ -31,10 +31,14 @@ using fbseg::test::values;
 
 namespace {
 
+/// Strings joined (detail::str: no std::string operator+, on which GCC 12 -O3 warns falsely).
+using fbseg::detail::str;
+
 /// Three-digit zero-padded number: 7 -> "007".
 std::string pad3(std::size_t i) {
     std::string s = std::to_string(i);
-    return std::string(s.size() < 3 ? 3 - s.size() : 0, '0') + s;
+    s.insert(0, s.size() < 3 ? 3 - s.size() : 0, '0');
+    return s;
 }
 
 /// n samples, image [1, H, W] with pixel (y, x) of sample i = i + 0.01 (y W + x), label 1 where
@@ -59,13 +63,13 @@ public:
             for (std::int64_t y = 0; y < h; ++y)
                 for (std::int64_t x = 0; x < w; ++x) l[y * w + x] = x >= w / 2 ? 1 : 0;
         }
-        s.id = "s" + pad3(i);
+        s.id = str("s", pad3(i));
         s.subject = subject(i);
         s.original_size = {h, w};
         s.spacing_mm = std::array<double, 2>{0.1 * double(i + 1), 0.2};
         return s;
     }
-    std::string subject(std::size_t i) const override { return "subj" + std::to_string(i / 3); }
+    std::string subject(std::size_t i) const override { return str("subj", i / 3); }
 
     std::size_t fail_index = std::size_t(-1);
     std::size_t odd_size_index = std::size_t(-1);
@@ -189,8 +193,8 @@ TEST_CASE("loader: every sample once per epoch; batch contents, metadata and bin
         for (std::int64_t j = 0; j < b.size(); ++j) {
             const std::size_t i = b.indices[std::size_t(j)];
             seen.insert(i);
-            CHECK(b.ids[std::size_t(j)] == "s" + pad3(i));
-            CHECK(b.subjects[std::size_t(j)] == "subj" + std::to_string(i / 3));
+            CHECK(b.ids[std::size_t(j)] == str("s", pad3(i)));
+            CHECK(b.subjects[std::size_t(j)] == str("subj", i / 3));
             CHECK(b.spacing_mm[std::size_t(j)].value()[0] == 0.1 * double(i + 1));
             CHECK(b.original_sizes[std::size_t(j)] == std::array<std::int64_t, 2>{6, 5});
             // no transform: the dataset's pixels, exactly
@@ -291,7 +295,7 @@ TEST_CASE("loader: an exception from sample 7 surfaces with its id and index, in
         for (std::int64_t b = 0; b < failing_batch; ++b) CHECK(epoch.next()->batch_index == b);
         const std::string message = test::error_of([&] { epoch.next(); });
         for (const std::string& part : std::vector<std::string>{"transform of sample 's007'", "index 7", "epoch 1",
-                                                                "batch " + std::to_string(failing_batch),
+                                                                str("batch ", failing_batch),
                                                                 "cannot rotate s007"})
             CHECK_MESSAGE(message.find(part) != std::string::npos, part, " not in: ", message);
         CHECK_FALSE(epoch.next().has_value());  // the epoch is over
@@ -375,7 +379,7 @@ NamedDataset hc18_like(int subjects) {
     for (int s = 1; s <= subjects; ++s) {
         const std::string subject = pad3(std::size_t(s));
         items.emplace_back(subject + "_HC", subject);
-        for (int f = 2; f <= 1 + s % 3; ++f) items.emplace_back(subject + "_" + std::to_string(f) + "HC", subject);
+        for (int f = 2; f <= 1 + s % 3; ++f) items.emplace_back(str(subject, "_", f, "HC"), subject);
     }
     return NamedDataset(items);
 }
@@ -384,8 +388,8 @@ NamedDataset hc18_like(int subjects) {
 NamedDataset volumes(int subjects) {
     std::vector<std::pair<std::string, std::string>> items;
     for (int s = 0; s < subjects; ++s)
-        for (int z = 0; z < 4; ++z) items.emplace_back("sub-" + pad3(std::size_t(s)) + " z=" + pad3(std::size_t(z)),
-                                                       "sub-" + pad3(std::size_t(s)));
+        for (int z = 0; z < 4; ++z) items.emplace_back(str("sub-", pad3(std::size_t(s)), " z=", pad3(std::size_t(z))),
+                                                       str("sub-", pad3(std::size_t(s))));
     return NamedDataset(items);
 }
 
@@ -464,7 +468,7 @@ TEST_CASE("loader: k_fold folds cover every subject once, balanced by subject co
 TEST_CASE("loader: split.json round trip, and a split of other subjects is an error naming them") {
     const NamedDataset vol = volumes(6);
     const Split s = k_fold(vol, 3, 1, 99);
-    const auto dir = std::filesystem::temp_directory_path() / ("fbseg_loader_split_" + std::to_string(::getpid()));
+    const auto dir = std::filesystem::temp_directory_path() / str("fbseg_loader_split_", ::getpid());
     std::filesystem::create_directories(dir);
     const auto path = dir / "split.json";
     write_split(path, s, vol);

@@ -78,7 +78,9 @@ TEST_CASE("losses: multiclass_dice_loss on a case worked by hand") {
 TEST_CASE("losses: multiclass_dice_loss and ce_dice_loss match MONAI's DiceLoss and DiceCELoss") {
     const nlohmann::json cases = nlohmann::json::parse(monai_fixture().metadata("cases"));
     int checked = 0;
-    for (const auto& [name, args] : cases.items()) {
+    for (const auto& item : cases.items()) {
+        const std::string name = item.key();  // (clang 14 cannot capture structured bindings)
+        const nlohmann::json& args = item.value();
         INFO("case ", name, " ", args.dump());
         const Tensor logits32 = monai_fixture().get(name + ".logits");
         const Tensor target = monai_fixture().get(name + ".target");
