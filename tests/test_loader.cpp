@@ -83,7 +83,7 @@ private:
 };
 
 /// A random transform: adds N(0, 0.1) noise to every pixel, flips left-right with probability
-/// 1/2 (image and label), and records the sample's first uniform draw in pixel 0.
+/// 1/2 (image and label), and writes one more uniform draw into pixel 0 (the last draw).
 void noisy_flip(Sample& s, Rng& rng) {
     const std::int64_t h = s.height(), w = s.width();
     float* p = s.image.data_ptr<float>();
