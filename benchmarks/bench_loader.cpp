@@ -77,11 +77,13 @@ void augment(data::Sample& s, data::Rng& rng) {
     const std::int64_t* lsrc = s.label.data_ptr<std::int64_t>();
     float* dst = out.image.data_ptr<float>();
     std::int64_t* ldst = out.label.data_ptr<std::int64_t>();
-    const double c = std::cos(angle) / scale, si = std::sin(angle) / scale, cy = double(h - 1) / 2, cx = double(w - 1) / 2;
+    const double c = std::cos(angle) / scale, si = std::sin(angle) / scale, cy = double(h - 1) / 2,
+                 cx = double(w - 1) / 2;
     for (std::int64_t y = 0; y < h; ++y)
         for (std::int64_t x = 0; x < w; ++x) {
             const double xx = flip ? double(w - 1 - x) : double(x);
-            const double sx = c * (xx - cx) - si * (double(y) - cy) + cx, sy = si * (xx - cx) + c * (double(y) - cy) + cy;
+            const double sx = c * (xx - cx) - si * (double(y) - cy) + cx,
+                         sy = si * (xx - cx) + c * (double(y) - cy) + cy;
             const auto x0 = std::int64_t(std::floor(sx)), y0 = std::int64_t(std::floor(sy));
             const double fx = sx - double(x0), fy = sy - double(y0);
             auto at = [&](std::int64_t yy, std::int64_t xq) {

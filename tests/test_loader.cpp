@@ -6,6 +6,7 @@
 // numbers copied from a run.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,7 +18,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "fbseg/data/batch.hpp"
@@ -295,8 +295,7 @@ TEST_CASE("loader: an exception from sample 7 surfaces with its id and index, in
         for (std::int64_t b = 0; b < failing_batch; ++b) CHECK(epoch.next()->batch_index == b);
         const std::string message = test::error_of([&] { epoch.next(); });
         for (const std::string& part : std::vector<std::string>{"transform of sample 's007'", "index 7", "epoch 1",
-                                                                str("batch ", failing_batch),
-                                                                "cannot rotate s007"})
+                                                                str("batch ", failing_batch), "cannot rotate s007"})
             CHECK_MESSAGE(message.find(part) != std::string::npos, part, " not in: ", message);
         CHECK_FALSE(epoch.next().has_value());  // the epoch is over
         // reading fails on sample 7: the index and the reader's message
@@ -341,8 +340,8 @@ TEST_CASE("loader: samples of different sizes in one batch are an error naming b
     LoaderOptions o = options(6, 2);
     o.shuffle = false;
     DataLoader loader(dataset, o);
-    CHECK_ERROR(all_batches(loader, 0), "sample 's000' (index 0)", "[1, 6, 5]", "sample 's004' (index 4)",
-                "[1, 7, 5]", "one size");
+    CHECK_ERROR(all_batches(loader, 0), "sample 's000' (index 0)", "[1, 6, 5]", "sample 's004' (index 4)", "[1, 7, 5]",
+                "one size");
     CHECK_ERROR(DataLoader(dataset, options(0, 1)), "batch_size must be >= 1");
     CHECK_ERROR(DataLoader(dataset, options(1, -1)), "num_workers must be >= 0");
     // collate on its own: labels for some samples only
@@ -388,8 +387,9 @@ NamedDataset hc18_like(int subjects) {
 NamedDataset volumes(int subjects) {
     std::vector<std::pair<std::string, std::string>> items;
     for (int s = 0; s < subjects; ++s)
-        for (int z = 0; z < 4; ++z) items.emplace_back(str("sub-", pad3(std::size_t(s)), " z=", pad3(std::size_t(z))),
-                                                       str("sub-", pad3(std::size_t(s))));
+        for (int z = 0; z < 4; ++z)
+            items.emplace_back(str("sub-", pad3(std::size_t(s)), " z=", pad3(std::size_t(z))),
+                               str("sub-", pad3(std::size_t(s))));
     return NamedDataset(items);
 }
 
@@ -406,7 +406,8 @@ void check_partition(const Split& split, const Dataset& dataset) {
             CHECK(subjects.count(dataset.subject(i)) == 1);
         }
     }
-    for (std::size_t i = 0; i < sides.size(); ++i) CHECK_MESSAGE(sides[i] == 1, "sample ", i, " is on ", sides[i], " sides");
+    for (std::size_t i = 0; i < sides.size(); ++i)
+        CHECK_MESSAGE(sides[i] == 1, "sample ", i, " is on ", sides[i], " sides");
 }
 
 }  // namespace
@@ -425,7 +426,8 @@ TEST_CASE("loader: split_by_subject keeps every subject on one side, with the as
         CHECK(again.val.subjects == s.val.subjects);
         CHECK(again.train.indices == s.train.indices);
         bool differs = false;
-        for (std::uint64_t seed = 8; seed < 12; ++seed) differs |= split_by_subject(*d, 0.2, seed).val.subjects != s.val.subjects;
+        for (std::uint64_t seed = 8; seed < 12; ++seed)
+            differs |= split_by_subject(*d, 0.2, seed).val.subjects != s.val.subjects;
         CHECK(differs);
     }
     // frames of one HC18 subject stay together: "001_HC" and "001_2HC" on one side
@@ -451,7 +453,8 @@ TEST_CASE("loader: k_fold folds cover every subject once, balanced by subject co
         check_partition(s, hc);
         CHECK(s.kind == "k_fold");
         sizes.push_back(s.val.subjects.size());
-        for (const std::string& subject : s.val.subjects) CHECK_MESSAGE(fold_of.emplace(subject, f).second, subject, " in two folds");
+        for (const std::string& subject : s.val.subjects)
+            CHECK_MESSAGE(fold_of.emplace(subject, f).second, subject, " in two folds");
         CHECK(s.train.subjects.size() + s.val.subjects.size() == 23);
     }
     CHECK(fold_of.size() == 23);

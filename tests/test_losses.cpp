@@ -136,8 +136,8 @@ TEST_CASE("losses: multiclass_dice_loss errors name the problem") {
     CHECK_ERROR(nn::multiclass_dice_loss(logits, zeros({2, 2, 2}, TensorOptions(DType::Int64)).reshape({2, 4})),
                 "multiclass_dice_loss", "[2, 4]", "expected target [2, 2, 2]");
     CHECK_ERROR(nn::multiclass_dice_loss(logits, zeros({2, 2, 2})), "int64 class indices", "float32");
-    CHECK_ERROR(nn::multiclass_dice_loss(zeros({2, 1, 2, 2}), zeros({2, 2, 2}, TensorOptions(DType::Int64))),
-                "K >= 2", "dice_loss");
+    CHECK_ERROR(nn::multiclass_dice_loss(zeros({2, 1, 2, 2}), zeros({2, 2, 2}, TensorOptions(DType::Int64))), "K >= 2",
+                "dice_loss");
     Tensor bad = zeros({2, 2, 2}, TensorOptions(DType::Int64));
     bad.data_ptr<std::int64_t>()[5] = 3;
     CHECK_ERROR(nn::multiclass_dice_loss(logits, bad), "target value 3", "3 classes");

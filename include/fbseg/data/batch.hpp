@@ -53,9 +53,10 @@ inline Batch collate(const std::vector<Sample>& samples, const std::vector<std::
     };
     for (std::size_t k = 0; k < samples.size(); ++k) {
         const Sample& s = samples[k];
-        FBSEG_CHECK(s.image.defined() && s.image.dim() == 3 && s.image.dtype() == DType::Float32 && s.image.device().is_cpu(),
-                    "collate: the image of ", who(k), " must be a float32 [C, H, W] CPU tensor but is ",
-                    s.image.defined() ? s.image.describe() : std::string("undefined"));
+        FBSEG_CHECK(
+            s.image.defined() && s.image.dim() == 3 && s.image.dtype() == DType::Float32 && s.image.device().is_cpu(),
+            "collate: the image of ", who(k), " must be a float32 [C, H, W] CPU tensor but is ",
+            s.image.defined() ? s.image.describe() : std::string("undefined"));
         if (s.label.defined())
             FBSEG_CHECK(s.label.dim() == 2 && s.label.dtype() == DType::Int64 && s.label.device().is_cpu() &&
                             s.label.shape()[0] == s.height() && s.label.shape()[1] == s.width(),

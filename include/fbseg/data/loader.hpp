@@ -55,11 +55,11 @@ using Transform = std::function<void(Sample&, Rng&)>;
 
 struct LoaderOptions {
     std::int64_t batch_size = 1;
-    bool shuffle = true;     // false: dataset order, every epoch
-    bool drop_last = false;  // true: a last batch of fewer than batch_size samples is left out
-    int num_workers = 0;     // 0: batches are built on the calling thread, in next()
-    int prefetch = 0;        // batches in flight (taken by a worker, not yet handed out); 0: 2 per worker
-    std::uint64_t seed = 0;  // the shuffle and every transform draw from it
+    bool shuffle = true;       // false: dataset order, every epoch
+    bool drop_last = false;    // true: a last batch of fewer than batch_size samples is left out
+    int num_workers = 0;       // 0: batches are built on the calling thread, in next()
+    int prefetch = 0;          // batches in flight (taken by a worker, not yet handed out); 0: 2 per worker
+    std::uint64_t seed = 0;    // the shuffle and every transform draw from it
     Transform transform = {};  // optional; called from the worker threads
 };
 
@@ -140,10 +140,10 @@ private:
             std::exception_ptr error;
         };
         std::mutex mutex;
-        std::condition_variable work_cv;   // a worker may take a batch, or should stop
-        std::condition_variable ready_cv;  // a batch was filed
-        std::int64_t next_to_take = 0;     // (guarded by mutex)
-        std::int64_t next_to_give = 0;     // (guarded by mutex)
+        std::condition_variable work_cv;      // a worker may take a batch, or should stop
+        std::condition_variable ready_cv;     // a batch was filed
+        std::int64_t next_to_take = 0;        // (guarded by mutex)
+        std::int64_t next_to_give = 0;        // (guarded by mutex)
         std::map<std::int64_t, Result> done;  // finished, not yet handed out (guarded by mutex)
         bool stopping = false;                // ~Epoch (guarded by mutex)
         bool failed = false;                  // a batch failed: take no more (guarded by mutex)
@@ -184,7 +184,8 @@ private:
                     try {
                         options.transform(sample, rng);
                     } catch (const std::exception& e) {
-                        FBSEG_FAIL("DataLoader: the transform of sample '", sample.id, "' ", where, " failed: ", e.what());
+                        FBSEG_FAIL("DataLoader: the transform of sample '", sample.id, "' ", where,
+                                   " failed: ", e.what());
                     } catch (...) {
                         FBSEG_FAIL("DataLoader: the transform of sample '", sample.id, "' ", where,
                                    " failed with an unknown exception");

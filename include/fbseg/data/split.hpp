@@ -65,7 +65,7 @@ inline std::vector<std::string> shuffled_subjects(const std::map<std::string, st
                                                   std::uint64_t seed) {
     std::vector<std::string> subjects;
     for (const auto& [s, idx] : by) subjects.push_back(s);  // std::map: sorted
-    constexpr std::uint64_t kSplitSalt = 0x53504C4954ull;  // "SPLIT"
+    constexpr std::uint64_t kSplitSalt = 0x53504C4954ull;   // "SPLIT"
     Rng rng(Generator(detail::mix64(seed ^ kSplitSalt)));
     for (std::size_t i = subjects.size(); i > 1; --i)
         std::swap(subjects[i - 1], subjects[std::size_t(rng.integer(std::int64_t(i)))]);
@@ -241,8 +241,8 @@ inline Split split_from_json(const nlohmann::json& j, const Dataset& dataset, co
         fail_format(detail::str(unknown.size(), " subject(s) of the split are not in the dataset (", dataset.size(),
                                 " samples, ", by.size(), " subjects): ", list(unknown)));
     if (!missing.empty())
-        fail_format(detail::str(missing.size(), " subject(s) of the dataset are on neither side of the split: ",
-                                list(missing)));
+        fail_format(detail::str(missing.size(),
+                                " subject(s) of the dataset are on neither side of the split: ", list(missing)));
     std::sort(split.train.subjects.begin(), split.train.subjects.end());
     std::sort(split.val.subjects.begin(), split.val.subjects.end());
     Split filled = split;

@@ -233,12 +233,12 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Te
 // ---- multi-class soft Dice (MONAI's DiceLoss(softmax=True, to_onehot_y=True)) ----------------
 
 struct MulticlassDiceOptions {
-    double smooth_nr = 1e-5;                  // added to the numerator (MONAI's smooth_nr)
-    double smooth_dr = 1e-5;                  // added to the denominator (MONAI's smooth_dr)
-    bool include_background = true;           // false: class 0's channel is left out
+    double smooth_nr = 1e-5;                        // added to the numerator (MONAI's smooth_nr)
+    double smooth_dr = 1e-5;                        // added to the denominator (MONAI's smooth_dr)
+    bool include_background = true;                 // false: class 0's channel is left out
     std::optional<std::int64_t> ignore_index = {};  // pixels with this label take no part in any sum
-    DiceMode mode = DiceMode::PerImage;       // PerImage: one Dice per (image, class); Batch: per class
-    Reduction reduction = Reduction::Mean;    // over the [N, K'] (or [K']) losses
+    DiceMode mode = DiceMode::PerImage;             // PerImage: one Dice per (image, class); Batch: per class
+    Reduction reduction = Reduction::Mean;          // over the [N, K'] (or [K']) losses
 };
 
 namespace loss_detail {
@@ -272,7 +272,8 @@ inline std::pair<Tensor, Tensor> one_hot_and_mask(const Tensor& target, std::int
                         has_ignore ? std::to_string(ignore) : std::string(), ")");
             onehot[std::size_t((b * classes + v) * spatial + x)] = 1.0;
         }
-    return {from_vector(onehot, onehot_shape, TensorOptions(dtype)), from_vector(mask, mask_shape, TensorOptions(dtype))};
+    return {from_vector(onehot, onehot_shape, TensorOptions(dtype)),
+            from_vector(mask, mask_shape, TensorOptions(dtype))};
 }
 
 }  // namespace loss_detail
@@ -291,7 +292,8 @@ inline std::pair<Tensor, Tensor> one_hot_and_mask(const Tensor& target, std::int
 /// keeps its channel, as MONAI does: no counted pixel has that label, so sum(m t_k) = 0 and its
 /// Dice is smooth_nr / (sum(m p_k) + smooth_dr) (the loss pushes p_k towards 0 on the counted
 /// pixels), and it still counts in the Mean.
-inline Tensor multiclass_dice_loss(const Tensor& logits, const Tensor& target, const MulticlassDiceOptions& options = {}) {
+inline Tensor multiclass_dice_loss(const Tensor& logits, const Tensor& target,
+                                   const MulticlassDiceOptions& options = {}) {
     const char* op = "multiclass_dice_loss";
     FBSEG_CHECK(logits.defined() && target.defined(), op, ": logits and target must be defined");
     FBSEG_CHECK(is_floating(logits.dtype()), op, ": logits must be floating, got ", logits.describe());
@@ -309,8 +311,8 @@ inline Tensor multiclass_dice_loss(const Tensor& logits, const Tensor& target, c
                 shape_str(logits.shape()), " (expected target ", shape_str(expected),
                 ": the logits' shape without the class dim 1)");
     const std::int64_t classes = logits.shape()[1];
-    auto [onehot, mask] = loss_detail::one_hot_and_mask(target, classes, options.ignore_index, logits.dtype(),
-                                                        logits.shape(), op);
+    auto [onehot, mask] =
+        loss_detail::one_hot_and_mask(target, classes, options.ignore_index, logits.dtype(), logits.shape(), op);
     Tensor p = softmax(logits, 1);
     if (options.ignore_index) p = mul(p, mask);  // m p; the one-hot is already 0 where ignored
     if (!options.include_background) {
@@ -327,10 +329,10 @@ inline Tensor multiclass_dice_loss(const Tensor& logits, const Tensor& target, c
 }
 
 struct CeDiceOptions {
-    double ce_weight = 1.0;                // lambda_ce
-    double dice_weight = 1.0;              // lambda_dice
-    Tensor class_weight = {};              // [K], optional: cross-entropy's per-class weight
-    MulticlassDiceOptions dice = {};       // the Dice term (its reduction is forced to Mean)
+    double ce_weight = 1.0;           // lambda_ce
+    double dice_weight = 1.0;         // lambda_dice
+    Tensor class_weight = {};         // [K], optional: cross-entropy's per-class weight
+    MulticlassDiceOptions dice = {};  // the Dice term (its reduction is forced to Mean)
 };
 
 /// ce_weight * cross_entropy (mean over the counted pixels, class weights) + dice_weight * mean
@@ -339,8 +341,8 @@ struct CeDiceOptions {
 inline Tensor ce_dice_loss(const Tensor& logits, const Tensor& target, const CeDiceOptions& options = {}) {
     MulticlassDiceOptions dice_options = options.dice;
     dice_options.reduction = Reduction::Mean;
-    const Tensor ce = cross_entropy(logits, target, options.class_weight, options.dice.ignore_index.value_or(-100),
-                                    Reduction::Mean);
+    const Tensor ce =
+        cross_entropy(logits, target, options.class_weight, options.dice.ignore_index.value_or(-100), Reduction::Mean);
     const Tensor dice = multiclass_dice_loss(logits, target, dice_options);
     return ce * options.ce_weight + dice * options.dice_weight;
 }
@@ -401,7 +403,8 @@ public:
 class CeDiceLoss : public Module {
 public:
     explicit CeDiceLoss(const CeDiceOptions& options = {}) : Module("CeDiceLoss"), options(options) {
-        if (options.class_weight.defined()) this->options.class_weight = register_buffer("weight", options.class_weight);
+        if (options.class_weight.defined())
+            this->options.class_weight = register_buffer("weight", options.class_weight);
     }
     Tensor forward(const Tensor& input, const Tensor& target) { return ce_dice_loss(input, target, options); }
     Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
