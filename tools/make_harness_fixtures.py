@@ -54,6 +54,22 @@ def dice_loss(x, t, smooth, mode, red):
     return loss if mode == "batch" else {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[red]
 
 
+def multiclass_dice(x, t, a):
+    """MONAI's DiceLoss(softmax=True, to_onehot_y=True) written out (tests/test_losses.cpp checks
+    fbseg against MONAI itself): pixels labelled ignore_index leave every sum."""
+    k = x.shape[1]
+    ig = a.get("ignore_index")
+    keep = torch.ones_like(t, dtype=torch.bool) if ig is None else t != ig
+    m = keep.unsqueeze(1).to(x.dtype)
+    onehot = F.one_hot(torch.where(keep, t, 0), k).movedim(-1, 1).to(x.dtype) * m
+    p = torch.softmax(x, 1) * m
+    if not a["include_background"]:
+        p, onehot = p[:, 1:], onehot[:, 1:]
+    d = list(range(2, x.dim())) if a["mode"] == "per_image" else [0] + list(range(2, x.dim()))
+    loss = 1 - (2 * (p * onehot).sum(d) + a["smooth_nr"]) / (p.sum(d) + onehot.sum(d) + a["smooth_dr"])
+    return reduction(loss, a)
+
+
 def focal(x, t, a):  # torchvision.ops.sigmoid_focal_loss
     p = torch.sigmoid(x)
     ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
@@ -184,6 +200,9 @@ OPS = {
                                                   label_smoothing=a["label_smoothing"]),
     "mse_loss": lambda x, a: F.mse_loss(x[0], x[1], reduction=a["reduction"]),
     "l1_loss": lambda x, a: F.l1_loss(x[0], x[1], reduction=a["reduction"]),
+    "multiclass_dice_loss": lambda x, a: multiclass_dice(x[0], x[1], a),
+    "ce_dice_loss": lambda x, a: a["ce_weight"] * F.cross_entropy(x[0], x[1], weight=x[2]) +
+    a["dice_weight"] * multiclass_dice(x[0], x[1], {**a, "reduction": "mean"}),
     "bce_dice_loss": lambda x, a: a["bce_weight"] * F.binary_cross_entropy_with_logits(x[0], x[1]) +
     a["dice_weight"] * dice_loss(x[0], x[1], a["smooth"], a["mode"], "mean"),
 }

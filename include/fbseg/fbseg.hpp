@@ -54,6 +54,10 @@
 #include "fbseg/data/image_io.hpp"
 #include "fbseg/data/labels.hpp"
 #include "fbseg/data/manifest.hpp"
+#include "fbseg/data/batch.hpp"
+#include "fbseg/data/loader.hpp"
+#include "fbseg/data/split.hpp"
+
 #include "fbseg/io/checkpoint.hpp"
 #include "fbseg/io/safetensors.hpp"
 #include "fbseg/io/weights.hpp"

@@ -1,17 +1,21 @@
 // Concurrency tests: the thread pool, the shared random generator, per-sample generators,
-// deterministic reductions and a training step, all with 8 pool threads (more than the 2 cores
-// CI has, so that threads really interleave). This program is small on purpose: `.ci/run`
-// builds it under ThreadSanitizer (`bash tools/run.sh tsan`), which would take too long for the
-// whole suite. The release build runs it too (ctest name `concurrency`).
+// deterministic reductions, a training step and the data loader's 4 worker threads, all with 8
+// pool threads (more than the 2 cores CI has, so that threads really interleave). This program
+// is small on purpose: `.ci/run` builds it under ThreadSanitizer (`bash tools/run.sh tsan`),
+// which would take too long for the whole suite. The release build runs it too (ctest name
+// `concurrency`).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "fbseg/data/loader.hpp"
 #include "fbseg/fbseg.hpp"
 
 using namespace fbseg;
@@ -161,4 +165,72 @@ TEST_CASE("concurrency: a UNet training step with 8 threads matches the one-thre
         return model.parameters()[0].to_vector<float>();
     };
     CHECK(step(1) == step(8));
+}
+
+namespace {
+
+/// A read-only dataset shared by the loader's workers: get() returns the stored tensors
+/// themselves (aliases, as an in-memory dataset may), so a worker that wrote into them, or a
+/// race between readers, would show here (and to ThreadSanitizer).
+class SharedDataset : public data::Dataset {
+public:
+    explicit SharedDataset(std::size_t n) {
+        Generator gen(5);
+        for (std::size_t i = 0; i < n; ++i) {
+            data::Sample s;
+            s.image = randn({1, 16, 16}, {}, gen);
+            s.label = gt(s.image.reshape({16, 16}), 0.0).to(DType::Int64);
+            s.id = "img" + std::to_string(i);
+            s.subject = "sub" + std::to_string(i / 2);
+            samples_.push_back(s);
+        }
+    }
+    std::size_t size() const override { return samples_.size(); }
+    data::Sample get(std::size_t i) const override { return samples_.at(i); }
+
+private:
+    std::vector<data::Sample> samples_;
+};
+
+}  // namespace
+
+TEST_CASE("concurrency: the data loader with 4 workers matches 1 worker, beside a training step on 8 pool threads") {
+    ThreadCount threads(8);
+    const SharedDataset dataset(24);
+    const std::vector<float> pristine = dataset.get(3).image.to_vector<float>();
+    // a transform made of ops (they run inline on the worker) and per-sample random draws
+    auto transform = [](data::Sample& s, data::Rng& rng) {
+        const Tensor noise = randn(s.image.shape(), {}, rng.generator());
+        s.image = add(mul(s.image, rng.uniform(0.8, 1.2)), mul(noise, 0.05));
+        s.image.mul_(1.0);  // an in-place write: must land on the loader's copy, never the dataset's
+    };
+    auto run = [&](int workers) {
+        data::LoaderOptions o;
+        o.batch_size = 5;
+        o.num_workers = workers;
+        o.prefetch = 3;
+        o.seed = 77;
+        o.transform = transform;
+        data::DataLoader loader(dataset, o);
+        std::vector<float> images;
+        std::vector<std::int64_t> labels;
+        for (std::int64_t e = 0; e < 2; ++e)
+            for (data::Batch& b : loader.epoch(e)) {
+                // the consumer keeps the pool busy meanwhile, as a training step would
+                const Tensor x = randn({64, 1024});
+                CHECK(std::isfinite(sum(mul(x, x)).item<float>()));
+                const auto im = b.images.to_vector<float>();
+                const auto la = b.labels.to_vector<std::int64_t>();
+                images.insert(images.end(), im.begin(), im.end());
+                labels.insert(labels.end(), la.begin(), la.end());
+            }
+        // an epoch abandoned after one batch: its workers are joined at once
+        data::DataLoader(dataset, o).epoch(2).next();
+        return std::make_pair(images, labels);
+    };
+    const auto one = run(1), four = run(4);
+    CHECK(one.first.size() == std::size_t(2 * 24 * 256));
+    CHECK(one.first == four.first);
+    CHECK(one.second == four.second);
+    CHECK(dataset.get(3).image.to_vector<float>() == pristine);
 }

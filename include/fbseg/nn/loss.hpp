@@ -1,5 +1,6 @@
 // fbseg/nn/loss.hpp - segmentation losses on logits: BCE-with-logits, soft Dice, sigmoid focal
-// loss, BCE + Dice, multi-class cross-entropy; and the regression losses mse_loss and l1_loss.
+// loss, BCE + Dice, multi-class cross-entropy, multi-class soft Dice (MONAI's DiceLoss with softmax
+// and a one-hot target), CE + Dice; and the regression losses mse_loss and l1_loss.
 //
 // The binary losses take raw logits x (any shape, e.g. [N, 1, H, W]) and a target t of the same
 // shape and dtype (0/1 masks, or probabilities); cross_entropy takes [N, C, ...] logits and int64
@@ -10,9 +11,13 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "fbseg/nn/module.hpp"
 #include "fbseg/ops/binary.hpp"
+#include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/index.hpp"
 #include "fbseg/ops/join.hpp"
 #include "fbseg/ops/reduce.hpp"
@@ -225,6 +230,123 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Te
     return add(mul(reduce_ce(nll), 1.0 - label_smoothing), mul(reduce_ce(smooth), label_smoothing / double(classes)));
 }
 
+// ---- multi-class soft Dice (MONAI's DiceLoss(softmax=True, to_onehot_y=True)) ----------------
+
+struct MulticlassDiceOptions {
+    double smooth_nr = 1e-5;                        // added to the numerator (MONAI's smooth_nr)
+    double smooth_dr = 1e-5;                        // added to the denominator (MONAI's smooth_dr)
+    bool include_background = true;                 // false: class 0's channel is left out
+    std::optional<std::int64_t> ignore_index = {};  // pixels with this label take no part in any sum
+    DiceMode mode = DiceMode::PerImage;             // PerImage: one Dice per (image, class); Batch: per class
+    Reduction reduction = Reduction::Mean;          // over the [N, K'] (or [K']) losses
+};
+
+namespace loss_detail {
+
+/// The one-hot target [N, K, ...] (in `dtype`) and the mask of counted pixels [N, 1, ...] of an
+/// int64 label map [N, ...]: onehot[n, k, x] = (target[n, x] == k), mask[n, 0, x] = (target[n, x]
+/// != ignore_index). Ignored pixels get an all-zero one-hot row (MONAI reads them as class 0 and
+/// then multiplies by the mask: the same zeros). Not differentiable (the target never is).
+inline std::pair<Tensor, Tensor> one_hot_and_mask(const Tensor& target, std::int64_t classes,
+                                                  std::optional<std::int64_t> ignore_index, DType dtype,
+                                                  const Shape& logits_shape, const char* op) {
+    const Tensor t = target.contiguous();
+    const std::int64_t n = t.shape()[0];
+    const std::int64_t spatial = n == 0 ? 0 : t.numel() / n;
+    Shape onehot_shape = logits_shape, mask_shape = logits_shape;
+    mask_shape[1] = 1;
+    std::vector<double> onehot(std::size_t(checked_mul(t.numel(), classes, "one-hot target")), 0.0);
+    std::vector<double> mask(std::size_t(t.numel()), 1.0);
+    const std::int64_t* pt = t.data_ptr<std::int64_t>();
+    const bool has_ignore = ignore_index.has_value();
+    const std::int64_t ignore = ignore_index.value_or(0);
+    for (std::int64_t b = 0; b < n; ++b)
+        for (std::int64_t x = 0; x < spatial; ++x) {
+            const std::int64_t v = pt[b * spatial + x];
+            if (has_ignore && v == ignore) {
+                mask[std::size_t(b * spatial + x)] = 0.0;
+                continue;
+            }
+            FBSEG_CHECK(v >= 0 && v < classes, op, ": target value ", v, " is out of range for ", classes,
+                        " classes (logits ", shape_str(logits_shape), has_ignore ? "; ignore_index is " : "",
+                        has_ignore ? std::to_string(ignore) : std::string(), ")");
+            onehot[std::size_t((b * classes + v) * spatial + x)] = 1.0;
+        }
+    return {from_vector(onehot, onehot_shape, TensorOptions(dtype)),
+            from_vector(mask, mask_shape, TensorOptions(dtype))};
+}
+
+}  // namespace loss_detail
+
+/// Multi-class soft Dice loss on softmax probabilities and a one-hot target, as MONAI 1.6's
+/// DiceLoss(softmax=True, to_onehot_y=True, include_background, smooth_nr, smooth_dr, batch,
+/// ignore_index) with its default squared_pred=False, jaccard=False:
+///   logits [N, K, d1, ...] (K >= 2), target int64 [N, d1, ...] with values in [0, K) or ignore_index.
+///   p = softmax(logits, 1),  t = one_hot(target, K),  m = (target != ignore_index)  (1 without one)
+///   per image n (PerImage) or over the batch (Batch), for each class k kept:
+///     dice_k = (2 sum(m p_k t_k) + smooth_nr) / (sum(m p_k) + sum(m t_k) + smooth_dr)
+///     loss_k = 1 - dice_k
+///   include_background = false drops class 0's channel (K' = K - 1 classes left).
+///   reduction Mean: the mean over the [N, K'] (Batch: [K']) losses; Sum: their sum; None: them.
+/// Ignored pixels are excluded from all three sums of every class. An ignore_index inside [0, K)
+/// keeps its channel, as MONAI does: no counted pixel has that label, so sum(m t_k) = 0 and its
+/// Dice is smooth_nr / (sum(m p_k) + smooth_dr) (the loss pushes p_k towards 0 on the counted
+/// pixels), and it still counts in the Mean.
+inline Tensor multiclass_dice_loss(const Tensor& logits, const Tensor& target,
+                                   const MulticlassDiceOptions& options = {}) {
+    const char* op = "multiclass_dice_loss";
+    FBSEG_CHECK(logits.defined() && target.defined(), op, ": logits and target must be defined");
+    FBSEG_CHECK(is_floating(logits.dtype()), op, ": logits must be floating, got ", logits.describe());
+    FBSEG_CHECK(target.dtype() == DType::Int64, op, ": target must hold int64 class indices but got ",
+                target.describe());
+    FBSEG_CHECK(logits.dim() >= 2 && logits.shape()[1] >= 2, op,
+                ": logits must be [N, K, ...] with K >= 2 classes but got ", logits.describe(),
+                " (for one foreground channel use dice_loss)");
+    FBSEG_CHECK(options.smooth_nr >= 0 && options.smooth_dr >= 0, op, ": smooth_nr and smooth_dr must be >= 0 but got ",
+                options.smooth_nr, " and ", options.smooth_dr);
+    detail::check_cpu(op, {&logits, &target});
+    Shape expected = logits.shape();
+    expected.erase(expected.begin() + 1);
+    FBSEG_CHECK(target.shape() == expected, op, ": target ", shape_str(target.shape()), " does not match the logits ",
+                shape_str(logits.shape()), " (expected target ", shape_str(expected),
+                ": the logits' shape without the class dim 1)");
+    const std::int64_t classes = logits.shape()[1];
+    auto [onehot, mask] =
+        loss_detail::one_hot_and_mask(target, classes, options.ignore_index, logits.dtype(), logits.shape(), op);
+    Tensor p = softmax(logits, 1);
+    if (options.ignore_index) p = mul(p, mask);  // m p; the one-hot is already 0 where ignored
+    if (!options.include_background) {
+        p = p.slice(1, 1, classes);
+        onehot = onehot.slice(1, 1, classes);
+    }
+    Shape dims;  // the spatial dims, and the batch dim in Batch mode
+    if (options.mode == DiceMode::Batch) dims.push_back(0);
+    for (std::int64_t d = 2; d < logits.dim(); ++d) dims.push_back(d);
+    const Tensor inter = sum(mul(p, onehot), dims);
+    const Tensor card = add(sum(p, dims), sum(onehot, dims));
+    const Tensor loss = 1.0 - (inter * 2.0 + options.smooth_nr) / (card + options.smooth_dr);
+    return loss_detail::reduce(loss, options.reduction);
+}
+
+struct CeDiceOptions {
+    double ce_weight = 1.0;           // lambda_ce
+    double dice_weight = 1.0;         // lambda_dice
+    Tensor class_weight = {};         // [K], optional: cross-entropy's per-class weight
+    MulticlassDiceOptions dice = {};  // the Dice term (its reduction is forced to Mean)
+};
+
+/// ce_weight * cross_entropy (mean over the counted pixels, class weights) + dice_weight * mean
+/// multi-class Dice loss (a scalar), as MONAI's DiceCELoss(softmax=True, to_onehot_y=True) and
+/// nnU-Net's CE + Dice. dice.ignore_index applies to both terms (cross_entropy's ignore_index).
+inline Tensor ce_dice_loss(const Tensor& logits, const Tensor& target, const CeDiceOptions& options = {}) {
+    MulticlassDiceOptions dice_options = options.dice;
+    dice_options.reduction = Reduction::Mean;
+    const Tensor ce =
+        cross_entropy(logits, target, options.class_weight, options.dice.ignore_index.value_or(-100), Reduction::Mean);
+    const Tensor dice = multiclass_dice_loss(logits, target, dice_options);
+    return ce * options.ce_weight + dice * options.dice_weight;
+}
+
 namespace loss_detail {
 inline void check_same(const Tensor& input, const Tensor& target, const char* op) {
     FBSEG_CHECK(input.defined() && target.defined(), op, ": input and target must be defined");
@@ -274,6 +396,19 @@ public:
     }
     Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
     CrossEntropyLossOptions options;
+};
+
+/// ce_dice_loss as a module: loss(logits, target).
+///   nn::CeDiceLoss loss({.dice = {.include_background = false}});
+class CeDiceLoss : public Module {
+public:
+    explicit CeDiceLoss(const CeDiceOptions& options = {}) : Module("CeDiceLoss"), options(options) {
+        if (options.class_weight.defined())
+            this->options.class_weight = register_buffer("weight", options.class_weight);
+    }
+    Tensor forward(const Tensor& input, const Tensor& target) { return ce_dice_loss(input, target, options); }
+    Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
+    CeDiceOptions options;
 };
 
 class MSELoss : public Module {

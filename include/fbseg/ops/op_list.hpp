@@ -61,5 +61,5 @@
     /* losses (nn/loss.hpp) */                                                                \
     X(binary_cross_entropy_with_logits, loss, 1) X(dice_loss, loss, 1)                        \
     X(sigmoid_focal_loss, loss, 1) X(bce_dice_loss, loss, 1) X(cross_entropy, loss, 1)        \
-    X(mse_loss, loss, 1) X(l1_loss, loss, 1)
+    X(mse_loss, loss, 1) X(l1_loss, loss, 1) X(multiclass_dice_loss, loss, 1) X(ce_dice_loss, loss, 1)
 // clang-format on
