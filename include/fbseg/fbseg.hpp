@@ -48,6 +48,8 @@
 #include "fbseg/optim/optimizer.hpp"
 #include "fbseg/optim/sgd.hpp"
 
+#include "fbseg/data/phantom/dataset.hpp"  // data/phantom: shapes, filters, mri, ultrasound, dataset
+
 #include "fbseg/io/checkpoint.hpp"
 #include "fbseg/io/safetensors.hpp"
 #include "fbseg/io/weights.hpp"
