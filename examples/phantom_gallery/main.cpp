@@ -32,8 +32,14 @@ struct Canvas {
         for (int k = 0; k < 3; ++k)
             rgb[std::size_t((r * w + c) * 3 + k)] = std::uint8_t(std::clamp(v[std::size_t(k)], 0.0, 255.0));
     }
+    /// A grey canvas is written with one channel (a third of the bytes).
     bool write(const std::string& path) const {
-        return stbi_write_png(path.c_str(), int(w), int(h), 3, rgb.data(), int(w * 3)) != 0;
+        bool grey = true;
+        for (std::size_t i = 0; i < rgb.size() && grey; i += 3) grey = rgb[i] == rgb[i + 1] && rgb[i] == rgb[i + 2];
+        if (!grey) return stbi_write_png(path.c_str(), int(w), int(h), 3, rgb.data(), int(w * 3)) != 0;
+        std::vector<std::uint8_t> g(rgb.size() / 3);
+        for (std::size_t i = 0; i < g.size(); ++i) g[i] = rgb[3 * i];
+        return stbi_write_png(path.c_str(), int(w), int(h), 1, g.data(), int(w)) != 0;
     }
 };
 
@@ -85,7 +91,7 @@ void draw(Canvas& canvas, const Tensor& image, const Tensor& label, std::int64_t
 int main(int argc, char** argv) {
     std::string out = ".";
     std::uint64_t seed = 7;
-    std::int64_t rows = 3, cols = 4, size = 256;
+    std::int64_t rows = 2, cols = 4, size = 192;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--out") out = argv[i + 1];
@@ -114,18 +120,28 @@ int main(int argc, char** argv) {
         draw(labels, s.image, s.label, top, left, true, true, false);
     }
     bool ok = images.write(out + "/phantom_mri.png") && labels.write(out + "/phantom_mri_labels.png");
-    // Ultrasound at HC18's 800 x 540 (shown at half size is the viewer's business)
+    // Ultrasound at HC18's 800 x 540: images in the top row, the same with the label's outline below
     ph::PhantomDatasetOptions uo;
     uo.modality = ph::Modality::ultrasound;
-    uo.count = 6;
+    uo.count = 3;
     uo.seed = seed;
     const ph::PhantomDataset us(uo);
     const std::int64_t uh = uo.us.height, uw = uo.us.width;
-    Canvas usc(3 * (uh + gap), 2 * (uw + gap));
+    const std::int64_t hh = uh / 2, hw = uw / 2;  // shown at half size (2 x 2 box average)
+    Canvas usc(2 * (hh + gap), 3 * (hw + gap));
     for (std::int64_t i = 0; i < 6; ++i) {
-        const auto s = us.get(std::size_t(i));
-        draw(usc, s.image, s.label, (i / 2) * (uh + gap), (i % 2) * (uw + gap), i % 2 == 1, false, true);
-        std::printf("us %lld: HC %.1f mm, pixel %.3f mm\n", (long long)i, s.head_circumference_mm.value_or(0),
+        const auto s = us.get(std::size_t(i % 3));
+        Tensor img = data::make_image(1, hh, hw), lab = data::make_label(hh, hw);
+        const float* p = s.image.data_ptr<float>();
+        const std::int64_t* l = s.label.data_ptr<std::int64_t>();
+        for (std::int64_t r = 0; r < hh; ++r)
+            for (std::int64_t c = 0; c < hw; ++c) {
+                const std::int64_t k = 2 * r * uw + 2 * c;
+                img.data_ptr<float>()[r * hw + c] = 0.25f * (p[k] + p[k + 1] + p[k + uw] + p[k + uw + 1]);
+                lab.data_ptr<std::int64_t>()[r * hw + c] = l[k];
+            }
+        draw(usc, img, lab, (i / 3) * (hh + gap), (i % 3) * (hw + gap), i >= 3, false, true);
+        if (i < 3) std::printf("us %lld: HC %.1f mm, pixel %.3f mm\n", (long long)i, s.head_circumference_mm.value_or(0),
                     s.spacing_mm ? (*s.spacing_mm)[0] : 0.0);
     }
     ok = ok && usc.write(out + "/phantom_us.png");
@@ -135,19 +151,19 @@ int main(int argc, char** argv) {
     data::Rng rng = data::Rng::for_sample(seed, 0, 0);
     const auto vol = ph::make_mri_volume(vo, rng);
     const std::int64_t d = vol.image.shape()[0];
-    Canvas vc(2 * (size + gap), 5 * (size + gap));
-    for (std::int64_t k = 0; k < 8; ++k) {
-        const std::int64_t z = 2 + k * (d - 4) / 8;
+    Canvas vc(size + gap, 5 * (size + gap));
+    for (std::int64_t k = 0; k < 4; ++k) {
+        const std::int64_t z = 4 + k * (d - 8) / 3;
         const Tensor img = vol.image.select(0, z).unsqueeze(0).contiguous();
         const Tensor lab = vol.labels.select(0, z).contiguous();
-        draw(vc, img, lab, (k / 4) * (size + gap), (k % 4) * (size + gap), false, true, false);
+        draw(vc, img, lab, 0, k * (size + gap), false, true, false);
     }
     {  // the coronal reformat (row = slice, stretched by the slice thickness)
         const double stretch = vol.spacing_mm[0] / vol.spacing_mm[1];
         const Tensor mid = vol.image.select(1, size / 2).contiguous();  // [D, W]
         const float* p = mid.data_ptr<float>();
         const double white = white_level(p, d * size, true);
-        for (std::int64_t r = 0; r < std::min<std::int64_t>(2 * size, std::int64_t(double(d) * stretch)); ++r)
+        for (std::int64_t r = 0; r < std::min<std::int64_t>(size, std::int64_t(double(d) * stretch)); ++r)
             for (std::int64_t c = 0; c < size; ++c) {
                 const auto z = std::min<std::int64_t>(d - 1, std::int64_t(double(r) / stretch));
                 const double g = 255.0 * std::min(1.0, double(p[(d - 1 - z) * size + c]) / white);

@@ -70,7 +70,7 @@ struct MriPhantomOptions {
     double gestational_age_max = 35;
     /// In-plane pixel size in mm, drawn uniformly at a 256-pixel field of view and scaled by
     /// 256 / max(H, W) (so a smaller image shows the same anatomy, coarser).
-    std::array<double, 2> pixel_spacing_mm = {0.65, 1.1};
+    std::array<double, 2> pixel_spacing_mm = {0.5, 0.9};
     /// Where a 2D slice cuts the head: z / az of the brain, drawn uniformly (-1: the skull base,
     /// 1: the vertex). Below about -0.3 the slice shows cerebellum and brainstem.
     std::array<double, 2> slice_position = {-0.75, 0.8};
@@ -209,7 +209,7 @@ inline MriFetus draw_mri_fetus(const MriPhantomOptions& o, Rng& rng) {
     const double br = ay * rng.uniform(0.9, 1.3);
     f.body = {std::cos(t) * (ay + 0.9 * br) * 1.1, std::sin(t) * (ay + 0.9 * br) * 1.1, bz * az, br, br * 0.8, br * 1.5};
     f.fluid_radius = ay * rng.uniform(1.4, 2.3);
-    f.fluid_shape = WaveField(rng, 3, 6, 40, 120);
+    f.fluid_shape = WaveField(rng, 3, 6, 80, 200);
     f.maternal_mix = WaveField(rng, 3, 10, 30, 120);
     for (int i = 1; i < mri_detail::kTissueCount; ++i) f.intensity[std::size_t(i)] *= 1 + 0.03 * std::clamp(rng.normal(), -2.0, 2.0);
     return f;
@@ -242,7 +242,7 @@ inline Voxel classify(const MriFetus& f, double x, double y, double z, double fl
             if (nx * nx + ny * ny < 1) return out(kSoftTissue);
         }
         if (f.body.level2(x, y, z) < 1) return out(kBody);
-        const double d = std::sqrt(x * x + y * y + z * z) / f.fluid_radius + 0.25 * fluid;
+        const double d = std::sqrt(x * x + y * y + z * z) / f.fluid_radius + 0.15 * fluid;
         if (d < 1) return out(kFluid);
         if (d < 1.08) return Voxel{kMaternal, float(f.intensity[kMaternal] * 0.75)};  // the uterine wall
         const double m = 0.5 + 0.5 * std::tanh(mix);
