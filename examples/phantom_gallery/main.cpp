@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,12 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    if (rows < 1 || cols < 1 || size < 32 || size > 1024) {
+        std::fprintf(stderr, "fbseg_phantom_gallery: needs --rows, --cols >= 1 and --size in [32, 1024]\n");
+        return 2;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(out, ec);
     const std::int64_t gap = 4, n = rows * cols;
     // MRI: images, and the same images with their tissue labels
     ph::PhantomDatasetOptions mo;
