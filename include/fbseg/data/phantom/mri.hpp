@@ -13,11 +13,16 @@
 //   rho0 = |(x/ax, y/ay, z/az)|          the cerebrum's ellipsoid
 //   rho1 = |((x, y, z) - c1) / s1|       the posterior fossa's (cerebellum, brainstem, 4th ventricle)
 //   L = min(rho0, rho1)                  intracranial where L <= 1 + c; skull, then scalp outside
-//   pial surface rho0 = 1 - depth(u),    depth(u) = D exp(-(f(u) / w)^4) (0.6 + 0.4 tanh m(u)) + Sylvian
-//                                        fissure: f is a 3D WaveField on the direction u = q / |q|,
-//                                        whose zero set is a network of curved sulci
+//   pial surface rho0 = 1 - Sylvian(u)   the outer surface, pushed in by the Sylvian fissure
+//   sulci                                clefts of CSF (half-width 0.25-0.45 mm) lined by cortex
+//                                        (walls and fundus of thickness g), down to a depth
+//                                        D (0.6 + 0.4 tanh m(u)): where t = |f(u)| / |grad f| R,
+//                                        about the distance to the zero set of a 3D WaveField f on
+//                                        the direction u = q / |q|, is small; the zero set is a
+//                                        network of sulci. Never within white matter round the
+//                                        ventricles (their level < 1.6)
 //   grey matter                          a ribbon of thickness g (1.2-2 mm) under the pial surface,
-//                                        along the interhemispheric fissure and the tentorium
+//                                        along the sulci, the interhemispheric fissure and the tentorium
 //   ventricles, deep grey matter         unions of ellipsoids (lateral ventricles: body, atrium,
 //                                        temporal horn; 3rd and 4th ventricles; thalami, basal
 //                                        ganglia), their boundary perturbed by a smooth field
@@ -138,7 +143,10 @@ struct MriFetus {
     double ax = 0, ay = 0, az = 0;  // the cerebrum's semi-axes, mm
     double csf_rel = 0, skull_rel = 0, scalp_rel = 0;  // shell thicknesses / mean radius
     double gm_rel = 0, gm_mm = 0;                      // cortical thickness
-    double sulcal_depth = 0, secondary_depth = 0, sulcal_width = 0.13;
+    double r_mean = 0;  // (ax + ay + az) / 3, mm
+    double sulcal_depth = 0, secondary_depth = 0;
+    double sulcal_gradient = 0;  // typical |grad f| of the primary sulcal field on the unit sphere
+    double cleft_mm = 0;         // half-width of the CSF in a sulcus
     double sylvian_depth = 0, sylvian_width = 0;
     double fissure_mm = 0;
     double subplate = 0, germinal = 0;  // transient-layer contrast (fades with age)
@@ -169,6 +177,7 @@ inline MriFetus draw_mri_fetus(const MriPhantomOptions& o, Rng& rng) {
     f.ay = 1.25 * f.ax * rng.uniform(0.94, 1.06);
     f.az = 0.9 * f.ax * rng.uniform(0.94, 1.06);
     const double r_mean = (f.ax + f.ay + f.az) / 3;
+    f.r_mean = r_mean;
     f.csf_rel = (2.6 - 1.0 * s) * rng.uniform(0.8, 1.3) / r_mean;
     f.skull_rel = (1.4 + 0.8 * s) / r_mean;
     f.scalp_rel = (2.0 + 2.0 * s) * rng.uniform(0.8, 1.2) / r_mean;
@@ -180,6 +189,8 @@ inline MriFetus draw_mri_fetus(const MriPhantomOptions& o, Rng& rng) {
     f.sulci = WaveField(rng, 3, 12, 0.8 * lambda, 1.25 * lambda);
     f.secondary = WaveField(rng, 3, 12, 0.4 * lambda, 0.6 * lambda);
     f.sulcal_mod = WaveField(rng, 3, 4, 1.5, 3.0);
+    f.sulcal_gradient = 2 * std::numbers::pi / lambda * std::sqrt(2.0 / 3.0);  // E|grad_t f|^2 = (2/3) k^2
+    f.cleft_mm = rng.uniform(0.25, 0.45);
     f.sylvian_depth = 0.06 + 0.09 * s;
     f.sylvian_width = 0.5 - 0.25 * s;
     f.fissure_mm = 0.6 + 0.4 * s;
@@ -190,9 +201,9 @@ inline MriFetus draw_mri_fetus(const MriPhantomOptions& o, Rng& rng) {
     const double v = (1.25 - 0.35 * s) * rng.uniform(0.85, 1.2);
     const double ax = f.ax, ay = f.ay, az = f.az;
     for (double side : {-1.0, 1.0}) {
-        f.ventricles.push_back({side * 0.16 * ax, 0.12 * ay, 0.22 * az, 0.09 * v * ax, 0.42 * ay, 0.09 * v * az});
+        f.ventricles.push_back({side * 0.16 * ax, 0.12 * ay, 0.22 * az, 0.09 * v * ax, 0.38 * ay, 0.09 * v * az});
         f.ventricles.push_back({side * 0.24 * ax, -0.32 * ay, 0.12 * az, 0.13 * v * ax, 0.2 * ay, 0.15 * v * az});
-        f.ventricles.push_back({side * 0.42 * ax, -0.05 * ay, -0.25 * az, 0.05 * v * ax, 0.22 * ay, 0.06 * v * az});
+        f.ventricles.push_back({side * 0.4 * ax, 0.0, -0.12 * az, 0.05 * v * ax, 0.2 * ay, 0.05 * v * az});
         f.deep_grey.push_back({side * 0.11 * ax, -0.08 * ay, -0.02 * az, 0.10 * ax, 0.17 * ay, 0.14 * az});
         f.deep_grey.push_back({side * 0.26 * ax, 0.12 * ay, 0.03 * az, 0.085 * ax, 0.2 * ay, 0.15 * az});
     }
@@ -276,7 +287,7 @@ inline Voxel classify(const MriFetus& f, double x, double y, double z, double fl
     for (const auto& e : f.deep_grey)
         if (e.level2(x, y, z) < 1) return out(kDeepGrey);
     // interhemispheric fissure, outside the central (callosal) region of the midsagittal plane
-    const double cy = Y / 0.5, cz = (Z - 0.1) / 0.4;
+    const double cy = Y / 0.65, cz = (Z - 0.1) / 0.45;
     if (cy * cy + cz * cz > 1) {
         const double ax_mm = std::abs(x);
         if (ax_mm < f.fissure_mm) return out(kExternalCsf);
@@ -291,18 +302,24 @@ inline Voxel classify(const MriFetus& f, double x, double y, double z, double fl
     double wm_depth = 1;  // distance below the grey/white boundary (for the subplate)
     if (rho0 > 1 - reach - 0.12) {
         const double ux = X / rho0, uy = Y / rho0, uz = Z / rho0;
-        const double fs = f.sulci(ux, uy, uz) / f.sulcal_width;
-        double depth = f.sulcal_depth * std::exp(-fs * fs * fs * fs) * (0.6 + 0.4 * std::tanh(f.sulcal_mod(ux, uy, uz)));
-        if (f.secondary_depth > 0) {
-            const double f2 = f.secondary(ux, uy, uz) / f.sulcal_width;
-            depth = std::max(depth, f.secondary_depth * std::exp(-f2 * f2 * f2 * f2));
-        }
         const double sx = std::abs(ux) - 0.93, sy = uy - 0.15, sz = uz + 0.1;  // the Sylvian fissure
         const double sd = (sx * sx + sy * sy + sz * sz) / (f.sylvian_width * f.sylvian_width);
-        depth = std::max(depth, f.sylvian_depth * std::exp(-sd));
-        const double pial = 1 - depth;
+        const double pial = 1 - f.sylvian_depth * std::exp(-sd);
         if (rho0 > pial) return out(kExternalCsf);
-        if (rho0 > pial - f.gm_rel) return out(kGreyMatter);
+        // sulci: clefts of CSF (half-width cleft_mm) lined by cortex, down to their fundus
+        const double R = rho0 * f.r_mean;  // mm per radian here
+        auto cleft = [&](double depth, double field, double gradient) {
+            if (depth <= 0 || rho0 < pial - depth - f.gm_rel || vent < 1.6) return 0;  // white matter round the ventricles
+            const double t = std::abs(field) / gradient * R;  // ~ distance to the field's zero set, mm
+            if (rho0 > pial - depth && t < f.cleft_mm) return 1;
+            return t < f.cleft_mm + f.gm_mm ? 2 : 0;
+        };
+        const double depth1 = f.sulcal_depth * (0.6 + 0.4 * std::tanh(f.sulcal_mod(ux, uy, uz)));
+        int c = cleft(depth1, f.sulci(ux, uy, uz), f.sulcal_gradient);
+        if (c != 1 && f.secondary_depth > 0 && rho0 > pial - f.secondary_depth - f.gm_rel)
+            c = std::max(c == 2 ? 2 : 0, cleft(f.secondary_depth, f.secondary(ux, uy, uz), 2 * f.sulcal_gradient));
+        if (c == 1) return out(kExternalCsf);
+        if (c == 2 || rho0 > pial - f.gm_rel) return out(kGreyMatter);
         wm_depth = (pial - f.gm_rel - rho0) / 0.12;
     }
     double value = f.intensity[kWhiteMatter];
