@@ -258,6 +258,28 @@ TEST_CASE("phantom: each MRI artefact changes the image when on and is absent wh
     }
 }
 
+TEST_CASE("phantom: partial MRI slices cut the head at the border of the field of view") {
+    auto o = small_mri(96);
+    o.slice_position = {-0.1, 0.3};
+    int cut = 0, whole = 0;
+    for (std::uint64_t i = 0; i < 8; ++i) {
+        auto touches_border = [&](double p) {
+            o.partial_probability = p;
+            Rng rng = Rng::for_sample(13, 0, i);
+            const auto lab = labels_of(ph::make_mri_slice(o, rng).label);
+            bool border = false;
+            for (std::int64_t k = 0; k < 96; ++k)
+                border = border || lab[std::size_t(k)] > 0 || lab[std::size_t(95 * 96 + k)] > 0 ||
+                         lab[std::size_t(k * 96)] > 0 || lab[std::size_t(k * 96 + 95)] > 0;
+            return border;
+        };
+        cut += touches_border(1.0);
+        whole += !touches_border(0.0);
+    }
+    CHECK(cut == 8);
+    CHECK(whole >= 6);  // a large head can fill a small field of view even when centred
+}
+
 TEST_CASE("phantom: the MRI volume is a stack through one head") {
     auto o = small_mri(64);
     o.volume_slices = 12;
@@ -335,6 +357,8 @@ TEST_CASE("phantom: the HC metric on the ultrasound label recovers the exact cir
         const auto s = ph::make_us_image(o, rng);
         const auto hc = metrics::head_circumference(s.label, (*s.spacing_mm)[0]);
         REQUIRE(hc.defined());
+        CHECK((*s.spacing_mm)[0] >= 0.052);  // HC18's range of pixel sizes at 800 pixels wide
+        CHECK((*s.spacing_mm)[0] <= 0.326);
         const double err = std::abs(hc.hc_mm - *s.head_circumference_mm) / *s.head_circumference_mm;
         worst = std::max(worst, err);
         sum += err;
@@ -354,6 +378,8 @@ TEST_CASE("phantom: each ultrasound effect changes the image when on and is abse
     const auto base = make(off);
     const auto b = pixels(base.image);
     CHECK(pixels(make(off).image) == b);
+    Rng other = Rng::for_sample(5, 0, 0);
+    CHECK(pixels(ph::make_us_image(off, other).image) != b);  // another seed, another image
     for (int which = 0; which < 4; ++which) {
         auto o = off;
         if (which == 0) o.speckle = true;

@@ -497,9 +497,19 @@ inline Pose draw_pose(const MriFetus& f, const MriPhantomOptions& o, double spac
     const double cut = rng.uniform(0.15, 0.6);
     const double half_x = double(o.width) * spacing / 2, half_y = double(o.height) * spacing / 2;
     const double head = f.ay * (1 + f.csf_rel + f.skull_rel) * 1.02;
-    if (partial) {  // the centre within head * (1 - cut) of the border: the border cuts the head
-        p.centre[0] = std::cos(dir) * std::max(0.0, half_x - head * (1 - cut));
-        p.centre[1] = std::sin(dir) * std::max(0.0, half_y - head * (1 - cut));
+    if (partial) {
+        // the centre within (1 - cut) of the brain's smallest radius in this slice from one border
+        // (chosen by dir), so that the border cuts the brain whatever the rotation
+        const double reach = f.ax * std::sqrt(std::max(0.05, 1 - z_rel * z_rel)) * (1 - cut);
+        const bool along_x = std::abs(std::cos(dir)) >= std::abs(std::sin(dir));
+        const double sign = (along_x ? std::cos(dir) : std::sin(dir)) >= 0 ? 1.0 : -1.0;
+        if (along_x) {
+            p.centre[0] = sign * std::max(0.0, half_x - reach);
+            p.centre[1] = u2 * std::max(0.0, half_y - head);
+        } else {
+            p.centre[0] = u1 * std::max(0.0, half_x - head);
+            p.centre[1] = sign * std::max(0.0, half_y - reach);
+        }
     } else {
         p.centre[0] = u1 * std::max(0.0, half_x - head);
         p.centre[1] = u2 * std::max(0.0, half_y - head);
