@@ -196,7 +196,7 @@ inline MriFetus draw_mri_fetus(const MriPhantomOptions& o, Rng& rng) {
     f.fissure_mm = 0.6 + 0.4 * s;
     f.subplate = 0.10 * (1 - smoothstep(0.3, 0.75, s));
     f.germinal = 0.16 * (1 - smoothstep(0.2, 0.6, s));
-    f.folia = 0.12 * smoothstep(0.3, 0.8, s);
+    f.folia = 0.08 * smoothstep(0.3, 0.8, s);
     f.ventricle_shape = WaveField(rng, 3, 6, 8, 25);
     const double v = (1.25 - 0.35 * s) * rng.uniform(0.85, 1.2);
     const double ax = f.ax, ay = f.ay, az = f.az;
@@ -208,8 +208,8 @@ inline MriFetus draw_mri_fetus(const MriPhantomOptions& o, Rng& rng) {
         f.deep_grey.push_back({side * 0.26 * ax, 0.12 * ay, 0.03 * az, 0.085 * ax, 0.2 * ay, 0.15 * az});
     }
     f.ventricles.push_back({0, -0.02 * ay, 0.0, 0.025 * v * ax, 0.2 * ay, 0.16 * az});  // third ventricle
-    f.posterior_fossa = {0, -0.42 * ay, -0.62 * az, 0.62 * ax, 0.5 * ay, 0.42 * az};
-    f.cerebellum = {0, -0.58 * ay, -0.6 * az, 0.5 * ax, 0.3 * ay, 0.3 * az};
+    f.posterior_fossa = {0, -0.55 * ay, -0.62 * az, 0.6 * ax, 0.38 * ay, 0.4 * az};
+    f.cerebellum = {0, -0.6 * ay, -0.6 * az, 0.55 * ax, 0.27 * ay, 0.33 * az};
     f.fourth_ventricle = {0, -0.285 * ay, -0.55 * az, 0.07 * ax, 0.04 * ay, 0.1 * az};
     f.face = {0, 0.9 * ay, -0.78 * az, 0.75 * ax, 0.45 * ay, 0.45 * az};
     const double eye = rng.uniform(0.11, 0.14) * ax;
@@ -263,7 +263,7 @@ inline Voxel classify(const MriFetus& f, double x, double y, double z, double fl
     if (Z > -1.05 && Z < -0.12) {
         const double yc = -0.1 + 0.1 * (Z + 0.12);
         const double bx = X / 0.16, by = (Y - yc) / 0.12;
-        if (bx * bx + by * by < 1 && rho1 < 1.0 + (Z > -0.3 ? 1.0 : 0.0)) {
+        if (bx * bx + by * by < 1 && L < 1) {
             if (f.fourth_ventricle.level2(x, y, z) < 1) return out(kVentricles);
             return out(kBrainstem);
         }
@@ -273,7 +273,9 @@ inline Voxel classify(const MriFetus& f, double x, double y, double z, double fl
         const double cb = f.cerebellum.level2(x, y, z);
         const bool notch = std::abs(X) < 0.035 && Y < -0.78;
         if (cb < 1 && !notch) {
-            const double folia = f.folia * std::cos(2 * std::numbers::pi * std::sqrt(cb) * f.cerebellum.sy / 1.6);
+            // folia: arcs about the 4th ventricle, 1.6 mm apart
+            const double dx = x - f.fourth_ventricle.cx, dy = y - f.fourth_ventricle.cy, dz = z - f.fourth_ventricle.cz;
+            const double folia = f.folia * std::cos(2 * std::numbers::pi * std::sqrt(dx * dx + dy * dy + dz * dz) / 1.6);
             return Voxel{kCerebellum, float(f.intensity[kCerebellum] * (1 + folia))};
         }
         return out(kExternalCsf);
