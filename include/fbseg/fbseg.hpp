@@ -57,6 +57,7 @@
 #include "fbseg/data/batch.hpp"
 #include "fbseg/data/loader.hpp"
 #include "fbseg/data/split.hpp"
+#include "fbseg/data/phantom/dataset.hpp"  // data/phantom: shapes, filters, mri, ultrasound, dataset
 
 #include "fbseg/io/checkpoint.hpp"
 #include "fbseg/io/safetensors.hpp"
