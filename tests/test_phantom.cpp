@@ -10,16 +10,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <numbers>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "fbseg/fbseg.hpp"
 #include "fbseg/data/phantom/dataset.hpp"
 #include "fbseg/data/phantom/mri.hpp"
 #include "fbseg/data/phantom/shapes.hpp"
 #include "fbseg/data/phantom/ultrasound.hpp"
+#include "fbseg/data/phantom/write.hpp"
 #include "fbseg/metrics/head_circumference.hpp"
 
 using namespace fbseg;
@@ -464,4 +468,110 @@ TEST_CASE("phantom: bad options are refused with what was expected") {
     ph::PhantomDatasetOptions d;
     d.slices_per_subject = 0;
     CHECK_THROWS_WITH_AS(ph::PhantomDataset{d}, doctest::Contains("slices_per_subject must be >= 1"), fbseg::Error);
+}
+
+// ---- the phantom on disk (data/phantom/write.hpp), read back by the readers ---------------------
+
+namespace {
+
+struct PhantomDir {
+    std::filesystem::path path;
+    PhantomDir() {
+        static int counter = 0;
+        path = std::filesystem::temp_directory_path() /
+               ("fbseg_phantom_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    }
+    ~PhantomDir() { std::filesystem::remove_all(path); }
+};
+
+bool touches_border(const Tensor& label) {
+    const std::int64_t h = label.shape()[0], w = label.shape()[1];
+    const std::int64_t* p = label.data_ptr<std::int64_t>();
+    for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x)
+            if (p[y * w + x] != 0 && (y == 0 || x == 0 || y == h - 1 || x == w - 1)) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("phantom: ultrasound written in HC18's layout reads back with Hc18Dataset as the in-memory phantom") {
+    PhantomDir dir;
+    ph::UsDatasetWriteOptions w;
+    w.count = 4;
+    w.test_count = 1;
+    w.seed = 21;
+    w.us = small_us();
+    ph::write_us_dataset(dir.path.string(), w);
+
+    const data::Hc18Dataset train(dir.path.string());
+    REQUIRE(train.size() == 4);
+    const ph::PhantomDataset memory({.modality = ph::Modality::ultrasound, .count = 5, .seed = 21, .mri = {},
+                                     .us = small_us(), .slices_per_subject = 1});
+    int closed = 0;
+    for (std::size_t i = 0; i < train.size(); ++i) {
+        const data::Sample disk = train.get(i), mem = memory.get(i);
+        CAPTURE(disk.id);
+        CHECK(disk.id == std::string(i < 10 ? "00" : "0") + std::to_string(i) + "_HC");
+        REQUIRE(disk.image.shape() == mem.image.shape());
+        // 8-bit PNG: round(255 v) / 255, so at most half a level from the float image
+        const auto a = pixels(disk.image), b = pixels(mem.image);
+        float worst = 0;
+        for (std::size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(a[k] - std::clamp(b[k], 0.0f, 1.0f)));
+        CHECK(worst <= 0.5f / 255 + 1e-6f);
+        REQUIRE(disk.spacing_mm.has_value());
+        CHECK((*disk.spacing_mm)[0] == doctest::Approx((*mem.spacing_mm)[0]).epsilon(1e-15));
+        CHECK(*disk.head_circumference_mm == doctest::Approx(*mem.head_circumference_mm).epsilon(1e-15));
+        if (!touches_border(mem.label)) {  // a closed outline fills back to the label exactly
+            ++closed;
+            CHECK(labels_of(disk.label) == labels_of(mem.label));
+        }
+    }
+    CHECK(closed >= 2);
+    data::Hc18Options test_split;
+    test_split.split = data::Hc18Split::Test;
+    const data::Hc18Dataset test(dir.path.string(), test_split);
+    REQUIRE(test.size() == 1);
+    CHECK_FALSE(test.get(0).has_label());
+}
+
+TEST_CASE("phantom: MRI written as BIDS NIfTI and PNG slices reads back with BidsDataset and FolderDataset") {
+    PhantomDir dir;
+    ph::MriDatasetWriteOptions w;
+    w.subjects = 2;
+    w.seed = 5;
+    w.mri = small_mri();  // 96 x 96 pixels of 1.3-2.4 mm, slices 3 mm apart: z is the coarsest axis
+    w.mri.volume_slices = 6;
+    ph::write_mri_dataset(dir.path.string(), w);
+
+    const data::BidsDataset bids(dir.path.string());
+    REQUIRE(bids.size() == 12);  // 2 volumes x 6 slices along z, the coarsest axis
+    const data::FolderDataset png((dir.path / "png").string(), {.images_dir = "images",
+                                                                 .masks_dir = "masks",
+                                                                 .label_set = {},
+                                                                 .subject_regex = "^(sub-[0-9]+)",
+                                                                 .strip_channel_suffix = true,
+                                                                 .image = {}});
+    REQUIRE(png.size() == 12);
+    CHECK(png.label_set().num_classes() == 8);  // FeTA's labels.json
+    for (std::size_t s = 0; s < 2; ++s) {
+        Rng rng = Rng::for_sample(5, 2, s);
+        const ph::MriVolume v = ph::make_mri_volume(w.mri, rng);
+        for (std::int64_t z = 0; z < 6; ++z) {
+            const std::size_t i = s * 6 + std::size_t(z);
+            const data::Sample a = bids.get(i), b = png.get(i);
+            CAPTURE(a.id);
+            CHECK(a.subject == "sub-00" + std::to_string(s + 1));
+            CHECK(b.subject == a.subject);
+            const std::int64_t hw = 96 * 96;
+            const float* vi = v.image.data_ptr<float>() + z * hw;
+            const std::int64_t* vl = v.labels.data_ptr<std::int64_t>() + z * hw;
+            CHECK(pixels(a.image) == std::vector<float>(vi, vi + hw));  // float32 NIfTI: exact
+            CHECK(labels_of(a.label) == std::vector<std::int64_t>(vl, vl + hw));
+            CHECK(labels_of(b.label) == std::vector<std::int64_t>(vl, vl + hw));
+            REQUIRE(a.spacing_mm.has_value());
+            CHECK((*a.spacing_mm)[0] == doctest::Approx(v.spacing_mm[1]));
+            CHECK((*a.spacing_mm)[1] == doctest::Approx(v.spacing_mm[2]));
+        }
+    }
 }

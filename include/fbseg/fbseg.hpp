@@ -61,6 +61,7 @@
 #include "fbseg/data/nifti_write.hpp"
 #include "fbseg/data/normalize.hpp"
 #include "fbseg/data/phantom/dataset.hpp"  // data/phantom: shapes, filters, mri, ultrasound, dataset
+#include "fbseg/data/phantom/write.hpp"
 #include "fbseg/data/split.hpp"
 #include "fbseg/data/volume_slice.hpp"
 
