@@ -53,6 +53,7 @@
 #include "fbseg/io/weights.hpp"
 #include "fbseg/metrics/metrics.hpp"
 #include "fbseg/data/augment/distortion.hpp"
+#include "fbseg/data/augment/draws.hpp"
 #include "fbseg/data/augment/filter.hpp"
 #include "fbseg/data/augment/geometric.hpp"
 #include "fbseg/data/augment/intensity.hpp"

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "fbseg/core/error.hpp"
+#include "fbseg/data/augment/draws.hpp"
 #include "fbseg/data/augment/filter.hpp"
 #include "fbseg/data/augment/warp.hpp"
 #include "fbseg/data/random.hpp"
@@ -55,7 +56,7 @@ inline SamplingMap elastic_map(std::int64_t h, std::int64_t w, std::vector<float
 /// h x w uniform(-1, 1) draws from `rng`, row-major.
 inline std::vector<float> uniform_field(std::int64_t h, std::int64_t w, Rng& rng) {
     std::vector<float> f(std::size_t(checked_mul(h, w, "uniform_field")));
-    for (auto& v : f) v = float(rng.uniform(-1.0, 1.0));
+    fill_uniform(f.data(), std::int64_t(f.size()), -1.0, 1.0, rng);
     return f;
 }
 

@@ -56,12 +56,11 @@ inline void blur_plane(float* plane, std::int64_t h, std::int64_t w, const std::
             const std::int64_t j = border_index(i, w, border);
             line[std::size_t(i + r)] = j < 0 ? 0.0f : row[j];
         }
-        float* out = tmp.data() + y * w;
-        for (std::int64_t x = 0; x < w; ++x) {
-            float acc = 0;
-            const float* l = line.data() + x;
-            for (std::int64_t t = 0; t < n; ++t) acc += k[std::size_t(t)] * l[t];
-            out[x] = acc;
+        float* out = tmp.data() + y * w;  // tap by tap over the whole row (vectorises)
+        for (std::int64_t t = 0; t < n; ++t) {
+            const float kt = k[std::size_t(t)];
+            const float* l = line.data() + t;
+            for (std::int64_t x = 0; x < w; ++x) out[x] += kt * l[x];
         }
     }
     // Columns: accumulate whole rows (a row-wise axpy keeps memory access contiguous).

@@ -129,7 +129,15 @@ inline void affine_warp(Sample& s, const Affine& m, const BorderOptions& border 
     check_sample(s, "affine_warp");
     if (out_h == 0) out_h = s.height();
     if (out_w == 0) out_w = s.width();
-    remap_sample(s, affine_map(m, out_h, out_w, "affine_warp"), border, "affine_warp");
+    const Affine inv = invert_affine(m, "affine_warp");
+    // The same float(double) source points as affine_map, computed on the fly.
+    remap_sample_with(
+        s, out_h, out_w,
+        [&inv](std::int64_t r, std::int64_t c, float& x, float& y) {
+            x = float(inv[0] * double(c) + inv[1] * double(r) + inv[2]);
+            y = float(inv[3] * double(c) + inv[4] * double(r) + inv[5]);
+        },
+        border, "affine_warp");
 }
 
 /// Cuts the window [top, top + out_h) x [left, left + out_w) out of the sample; parts of the

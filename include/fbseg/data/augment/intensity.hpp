@@ -34,6 +34,7 @@
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/core/tensor.hpp"
+#include "fbseg/data/augment/draws.hpp"
 #include "fbseg/data/augment/filter.hpp"
 #include "fbseg/data/augment/warp.hpp"
 #include "fbseg/data/random.hpp"
@@ -68,12 +69,15 @@ inline void adjust_gamma(Tensor& image, double gamma) {
     for (std::int64_t i = 0; i < n; ++i) p[i] = float(std::pow((double(p[i]) - lo) / denom, gamma) * range + lo);
 }
 
-/// x' = x + N(0, std^2), one draw per element in row-major order.
+/// x' = x + N(0, std^2), one draw per element in row-major order (draws.hpp).
 inline void gaussian_noise(Tensor& image, double stddev, Rng& rng) {
     detail::check_image(image, "gaussian_noise");
     FBSEG_CHECK(std::isfinite(stddev) && stddev >= 0, "gaussian_noise: std must be finite and >= 0 but is ", stddev);
+    const std::int64_t n = image.numel();
+    std::vector<float> z(static_cast<std::size_t>(n));
+    fill_normal(z.data(), n, 0.0, stddev, rng);
     float* p = image.data_ptr<float>();
-    for (std::int64_t i = 0, n = image.numel(); i < n; ++i) p[i] = float(double(p[i]) + stddev * rng.normal());
+    for (std::int64_t i = 0; i < n; ++i) p[i] += z[std::size_t(i)];
 }
 
 /// cv2.GaussianBlur(image, (0, 0), sigma), every channel, BORDER_REFLECT_101.
@@ -135,16 +139,19 @@ inline void bias_field(Tensor& image, std::int64_t degree, const std::vector<dou
         for (std::int64_t i = 0; i < h * w; ++i) p[ch * h * w + i] = float(double(p[ch * h * w + i]) * std::exp(field[std::size_t(i)]));
 }
 
-/// x' = sqrt((x + n1)^2 + n2^2) with n1, n2 ~ N(mean, s^2) drawn per element (n1 then n2).
+/// x' = sqrt((x + n1)^2 + n2^2) with n1, n2 ~ N(mean, s^2): all n1 (row-major), then all n2.
 inline void rician_noise(Tensor& image, double mean, double s, Rng& rng) {
     detail::check_image(image, "rician_noise");
     FBSEG_CHECK(std::isfinite(mean) && std::isfinite(s) && s >= 0, "rician_noise: mean must be finite and std >= 0 but are ",
                 mean, " and ", s);
+    const std::int64_t n = image.numel();
+    std::vector<float> n1(static_cast<std::size_t>(n)), n2(static_cast<std::size_t>(n));
+    fill_normal(n1.data(), n, mean, s, rng);
+    fill_normal(n2.data(), n, mean, s, rng);
     float* p = image.data_ptr<float>();
-    for (std::int64_t i = 0, n = image.numel(); i < n; ++i) {
-        const double n1 = rng.normal(mean, s), n2 = rng.normal(mean, s);
-        const double a = double(p[i]) + n1;
-        p[i] = float(std::sqrt(a * a + n2 * n2));
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float a = p[i] + n1[std::size_t(i)], b = n2[std::size_t(i)];
+        p[i] = std::sqrt(a * a + b * b);
     }
 }
 

@@ -39,7 +39,7 @@ inline nlohmann::json preset_config(std::string_view name) {
             {"name": "vflip", "p": 0.5},
             {"name": "affine", "p": 0.7, "rotate_deg": 30, "scale": [0.8, 1.2], "translate": 0.1, "shear_deg": 10,
              "border": "constant"},
-            {"name": "elastic", "p": 0.3, "alpha": 400, "sigma": 10, "border": "constant"},
+            {"name": "elastic", "p": 0.3, "alpha": 300, "sigma": 10, "border": "constant"},
             {"name": "grid_distortion", "p": 0.3, "num_steps": 5, "distort_limit": 0.3, "border": "constant"},
             {"name": "brightness_contrast", "p": 0.7, "brightness": 0.3, "contrast": 0.3},
             {"name": "gamma", "p": 0.5, "gamma": [0.5, 2.0]},
