@@ -77,6 +77,8 @@ BENCHMARK_CAPTURE(augment_step, gaussian_blur, R"({"name": "gaussian_blur", "sig
 BENCHMARK_CAPTURE(augment_step, brightness_contrast, R"({"name": "brightness_contrast"})")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+BENCHMARK_CAPTURE(augment_step, gamma, R"({"name": "gamma"})")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(augment_step, vflip, R"({"name": "vflip"})")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(augment_step, gaussian_noise, R"({"name": "gaussian_noise", "std": [0.03, 0.03]})")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
