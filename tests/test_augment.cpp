@@ -334,6 +334,10 @@ TEST_CASE("augment: config errors name the step, the key and what was expected")
     CHECK(contains(e, "unknown border \"wrap\""));
     e = err(R"([{"name": "resize", "height": 10, "width": 10, "mode": "fit"}])");
     CHECK(contains(e, "\"mode\" must be"));
+    e = err(R"([{"name": "grid_distortion", "num_steps": 2.5}])");
+    CHECK(contains(e, "\"num_steps\" must be a whole number"));
+    e = err(R"([{"name": "random_crop", "height": 32}])");
+    CHECK(contains(e, "\"width\" must be in [1, "));
     e = err(R"([{"p": 0.5}])");
     CHECK(contains(e, "expected a string \"name\""));
     e = err(R"({"name": "hflip"})");

@@ -7,7 +7,7 @@
 //   brightness/contrast (alpha 1.3, beta 0.1), gamma 2.0, Gaussian noise 0.05, Gaussian blur 2.0,
 //   bias field (MONAI degree 3), Rician noise 0.08, strong preset (two samples)
 //
-//   augment_gallery [out.png]      (default docs/images/augmentations.png, from the source tree)
+//   fbseg_augment_gallery [out.png]      (default docs/images/augmentations.png in the source tree)
 #include <stb_image_write.h>
 
 #include <algorithm>

@@ -80,6 +80,11 @@ public:
         FBSEG_CHECK(d >= lo && d <= hi, where_, ": \"", key, "\" must be in [", lo, ", ", hi, "] but is ", d);
         return d;
     }
+    std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+        const double d = number_in(key, double(fallback), double(lo), double(hi));
+        FBSEG_CHECK(d == std::floor(d), where_, ": \"", key, "\" must be a whole number but is ", d);
+        return std::int64_t(d);
+    }
     bool boolean(const std::string& key, bool fallback) {
         used_.insert(key);
         if (!j_.contains(key)) return fallback;
@@ -321,23 +326,23 @@ inline std::shared_ptr<Transform> make_step(const nlohmann::json& j, std::size_t
         t = e;
     } else if (name == "grid_distortion") {
         auto g = std::make_shared<GridStep>();
-        g->num_steps = std::int64_t(P.number_in("num_steps", 5, 1, 64));
+        g->num_steps = P.integer("num_steps", 5, 1, 64);
         g->limit = scaled(P.range("distort_limit", {-0.3, 0.3}, true, -0.99, 1.0), s);
         g->border = P.border();
         g->p = p;
         t = g;
     } else if (name == "random_crop") {
         auto c = std::make_shared<CropStep>();
-        c->height = std::int64_t(P.number_in("height", 0, 1, 1 << 20));
-        c->width = std::int64_t(P.number_in("width", 0, 1, 1 << 20));
+        c->height = P.integer("height", 0, 1, 1 << 20);
+        c->width = P.integer("width", 0, 1, 1 << 20);
         c->border = P.border();
         c->strength = s;
         c->p = p;
         t = c;
     } else if (name == "resize") {
         auto r = std::make_shared<ResizeStep>();
-        r->height = std::int64_t(P.number_in("height", 0, 1, 1 << 20));
-        r->width = std::int64_t(P.number_in("width", 0, 1, 1 << 20));
+        r->height = P.integer("height", 0, 1, 1 << 20);
+        r->width = P.integer("width", 0, 1, 1 << 20);
         const std::string mode = P.string("mode", "letterbox");
         FBSEG_CHECK(mode == "letterbox" || mode == "stretch", P.where(), ": \"mode\" must be \"letterbox\" or \"stretch\" but is \"",
                     mode, "\"");
@@ -371,7 +376,7 @@ inline std::shared_ptr<Transform> make_step(const nlohmann::json& j, std::size_t
         t = b;
     } else if (name == "bias_field") {
         auto b = std::make_shared<BiasFieldStep>();
-        b->degree = std::int64_t(P.number_in("degree", 3, 1, 10));
+        b->degree = P.integer("degree", 3, 1, 10);
         b->coeff = scaled(P.range("coeff", {0, 0.1}, false, -10, 10), s);
         b->p = p;
         t = b;
