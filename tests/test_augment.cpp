@@ -203,6 +203,37 @@ TEST_CASE("augment: a marker in image and label lands in the same place after ev
         }
 }
 
+TEST_CASE("augment: every channel of a multi-channel image is warped alike") {
+    // Channel 1 = 2 x channel 0 + 0.5, and borders that read pixels (reflect101; the resize and blur
+    // read within the image), so no fill enters: after any of these, channel 1 = 2 x channel 0 + 0.5
+    // (interpolation and blur are linear with weights summing to 1).
+    const Sample base = fixture_sample();
+    Sample s;
+    s.image = make_image(2, 32, 40);
+    s.label = base.label.clone();
+    for (std::int64_t i = 0; i < 32 * 40; ++i) {
+        const float v = base.image.data_ptr<float>()[i];
+        s.image.data_ptr<float>()[i] = v;
+        s.image.data_ptr<float>()[32 * 40 + i] = 2 * v + 0.5f;
+    }
+    for (const char* step : {R"({"name": "affine", "rotate_deg": 30, "scale": [0.8, 1.2], "border": "reflect101"})",
+                             R"({"name": "elastic", "alpha": 200, "sigma": 6, "border": "reflect101"})",
+                             R"({"name": "grid_distortion", "border": "reflect101"})",
+                             R"({"name": "gaussian_blur", "sigma": [1.5, 1.5]})",
+                             R"({"name": "resize", "height": 50, "width": 30, "mode": "stretch"})"}) {
+        Sample t = copy(s);
+        Rng rng(17);
+        one(step)(t, rng);
+        INFO(step);
+        REQUIRE(t.channels() == 2);
+        const std::int64_t n = t.height() * t.width();
+        const float* p = t.image.data_ptr<float>();
+        double worst = 0;
+        for (std::int64_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(double(p[n + i]) - (2.0 * p[i] + 0.5)));
+        CHECK(worst < 1e-5);
+    }
+}
+
 TEST_CASE("augment: flips and quarter turns move each pixel where expected") {
     Sample s = marker_sample();  // marker rows 14..21, cols 30..37 in 64 x 56
     Sample h = copy(s);

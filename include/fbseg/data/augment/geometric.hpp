@@ -148,6 +148,9 @@ inline void crop_or_pad(Sample& s, std::int64_t top, std::int64_t left, std::int
     check_sample(s, "crop_or_pad");
     FBSEG_CHECK(out_h > 0 && out_w > 0 && out_h <= (1 << 20) && out_w <= (1 << 20),
                 "crop_or_pad: the output size must be in 1..2^20 but is ", out_h, " x ", out_w);
+    constexpr std::int64_t kFar = std::int64_t(1) << 40;  // keeps r + top far from overflow
+    FBSEG_CHECK(top > -kFar && top < kFar && left > -kFar && left < kFar,
+                "crop_or_pad: the window's corner (top ", top, ", left ", left, ") must lie within +-2^40");
     const std::int64_t h = s.height(), w = s.width(), c = s.channels();
     Tensor img = Tensor::empty({c, out_h, out_w}, DType::Float32);
     const float* src = s.image.data_ptr<float>();
