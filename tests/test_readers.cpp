@@ -367,6 +367,42 @@ TEST_CASE("data: Hc18Dataset reads every frame (repeat frames too) with a filled
     CHECK(t.image.shape() == Shape{1, 40, 56});
 }
 
+TEST_CASE("data: the original project's HC18 mistakes are not repeated: aspect kept at 128 x 128, split by fetus") {
+    // The seed notebook squashed 800 x 540 frames to 128 x 128 and let validation rows be training
+    // rows (frames of one fetus on both sides). Every frame and the filled label are checked above.
+    const Hc18Dataset train(kDir + "/hc18");
+    for (std::size_t i = 0; i < train.size(); ++i) {
+        Sample s = train.get(i);
+        CAPTURE(s.id);
+        // the head's bounding box before and after the resize to a 32 x 32 frame (letterbox)
+        auto box = [](const Tensor& label) {
+            const std::int64_t h = label.shape()[0], w = label.shape()[1];
+            const std::int64_t* p = label.data_ptr<std::int64_t>();
+            std::int64_t y0 = h, y1 = -1, x0 = w, x1 = -1;
+            for (std::int64_t y = 0; y < h; ++y)
+                for (std::int64_t x = 0; x < w; ++x)
+                    if (p[y * w + x]) y0 = std::min(y0, y), y1 = std::max(y1, y), x0 = std::min(x0, x), x1 = std::max(x1, x);
+            return std::array<double, 2>{double(y1 - y0 + 1), double(x1 - x0 + 1)};
+        };
+        const auto before = box(s.label);
+        const augment::Letterbox lb = augment::letterbox(s, 32, 32);
+        CHECK(s.image.shape() == Shape{1, 32, 32});
+        const auto after = box(s.label);
+        // the same scale on both axes: the box shrinks by lb.scale in each, within a pixel
+        CHECK(std::abs(after[0] - before[0] * lb.scale) <= 1.0);
+        CHECK(std::abs(after[1] - before[1] * lb.scale) <= 1.0);
+    }
+    // a split by fetus keeps 001_HC and 001_2HC together, whatever the seed
+    for (std::uint64_t seed = 0; seed < 8; ++seed) {
+        const data::Split split = data::split_by_subject(train, 0.34, seed);
+        std::set<std::string> train_subjects(split.train.subjects.begin(), split.train.subjects.end());
+        for (const auto& v : split.val.subjects) CHECK(train_subjects.count(v) == 0);
+        std::set<std::size_t> train_index(split.train.indices.begin(), split.train.indices.end());
+        CHECK(train_index.count(1) == train_index.count(2));  // 001_2HC and 001_HC: same side
+        CHECK(split.train.indices.size() + split.val.indices.size() == train.size());
+    }
+}
+
 TEST_CASE("data: HC18 file names and CSV rows") {
     CHECK(hc18_subject_of("010_HC.png") == "010");
     CHECK(hc18_subject_of("010_2HC.png") == "010");
