@@ -1,4 +1,4 @@
-// fbseg_nifti_dump: what tools/check_nifti_nibabel.py compares with nibabel (docs/data-nifti.md).
+// fbseg_nifti_dump: what tools/check_nifti_nibabel.py compares with nibabel (docs/data.md).
 //
 //   fbseg_nifti_dump read IN.nii[.gz] OUT.safetensors
 //       reads every 3D volume of IN with read_nifti and writes "data" float32 [C, Z, Y, X] (C the

@@ -16,7 +16,7 @@
 //   keep_channels: C is the file's channel count (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) in that
 //   order (OpenCV's IMREAD_UNCHANGED gives B, G, R(, A) instead).
 //   JPEG is decoded by stb, not libjpeg: its IDCT and chroma upsampling differ from OpenCV's by a
-//   few levels (at most 2 levels, mean 0.07, on the quality-95 fixture; docs/data-readers.md).
+//   few levels (at most 2 levels, mean 0.07, on the quality-95 fixture; docs/data.md).
 //
 // Masks (read_mask_values, read_label_png): the stored integers, not scaled: 1-, 2-, 4-, 8- or
 // 16-bit grey (alpha ignored), or RGB(A) whose three channels are equal at every pixel (a grey

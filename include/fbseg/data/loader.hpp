@@ -6,7 +6,7 @@
 //   for (std::int64_t e = 0; e < epochs; ++e)
 //       for (Batch& batch : loader.epoch(e)) step(batch.images, batch.labels);
 //
-// Determinism (docs/data-loader.md): epoch e visits the samples in the order of a Fisher-Yates
+// Determinism (docs/data.md): epoch e visits the samples in the order of a Fisher-Yates
 // shuffle drawn from a stream of its own, keyed by (seed, epoch); batch b holds positions
 // [b B, (b + 1) B) of that order; sample i's transform draws from Rng::for_sample(seed, epoch, i).
 // Nothing depends on which worker builds a batch or when, so the batches (content and order) are

@@ -1,7 +1,7 @@
 // fbseg/data/nifti.hpp - reading NIfTI-1 and NIfTI-2 volumes (.nii, .nii.gz) into float32
 // [Z, Y, X] tensors, and label volumes into int64 [Z, Y, X], through nifti_clib (the format's
 // reference C library, nifti2_io). fbseg's part is the checks nifti_clib does not make (or makes
-// with a message on stderr only) and the conversion (docs/data-nifti.md).
+// with a message on stderr only) and the conversion (docs/data.md).
 //
 // Axis convention. NIfTI stores voxel (i, j, k) at linear index i + nx (j + ny k): i varies
 // fastest. The tensor is the C-order array of that memory, so
@@ -107,7 +107,7 @@ struct Volume {
 
     /// The voxel-to-world matrix nibabel's img.affine gives: the sform when sform_code > 0, else
     /// the qform when qform_code > 0, else the standard's "method 1" diag(dx, dy, dz) (nibabel
-    /// instead centres an Analyze-style affine there; see docs/data-nifti.md).
+    /// instead centres an Analyze-style affine there; see docs/data.md).
     Matrix44 affine() const {
         if (sform_code > 0) return sform;
         return qform;  // nifti_clib sets qto_xyz to diag(dx, dy, dz, 1) when qform_code is 0

@@ -3,7 +3,7 @@
 // validation as nnU-Net's 5-fold split by case, split.json to write and read them, and Subset, a
 // Dataset view over chosen indices.
 //
-// The rule (docs/data-loader.md): the dataset's distinct subjects are sorted (std::string order)
+// The rule (docs/data.md): the dataset's distinct subjects are sorted (std::string order)
 // and shuffled by Fisher-Yates with a stream keyed by the seed alone, so a split depends only on
 // the set of subjects and the seed, not on the dataset's order of samples.
 //   hold-out: the first n_val = round(val_fraction S) shuffled subjects (clamped to [1, S - 1])

@@ -1,6 +1,6 @@
 // fbseg/data/phantom/mri.hpp - a fetal T2-weighted MRI phantom: 2D slices (make_mri_slice) and
 // stacks of thick slices (make_mri_volume) through one analytic 3D fetal head, with FeTA's tissue
-// labels or a brain mask. docs/data-phantom.md describes the model and its figures.
+// labels or a brain mask. docs/data.md describes the model and its figures.
 //
 // The head (MriFetus, drawn once per fetus) lives in a head frame in mm: x left-right, y posterior
 // -> anterior, z inferior -> superior. The gestational age t (20-35 weeks, s = (t - 20) / 15) sets
