@@ -23,10 +23,14 @@
 #include "fbseg/data/batch.hpp"
 #include "fbseg/data/loader.hpp"
 #include "fbseg/data/split.hpp"
+#include "fbseg/data/augment/presets.hpp"
+#include "fbseg/data/hc18.hpp"
+#include "fbseg/data/phantom/write.hpp"
 #include "support/check.hpp"
 
 using namespace fbseg;
 using namespace fbseg::data;
+namespace fs = std::filesystem;
 using fbseg::test::values;
 
 namespace {
@@ -511,4 +515,56 @@ TEST_CASE("loader: split.json round trip, and a split of other subjects is an er
     std::set<std::string> ids;
     for (const Batch& b : all_batches(DataLoader(val, options(3, 2)), 0)) ids.insert(b.ids.begin(), b.ids.end());
     CHECK(ids == std::set<std::string>(j.at("val").at("samples").begin(), j.at("val").at("samples").end()));
+}
+
+TEST_CASE("loader: end to end as the README shows it: HC18 files -> split by fetus -> augmentation -> batches") {
+    // The phantom written in HC18's layout stands in for the real download.
+    const fs::path root = fs::temp_directory_path() / ("fbseg_loader_e2e_" + std::to_string(::getpid()));
+    struct Cleanup {
+        fs::path p;
+        ~Cleanup() { fs::remove_all(p); }
+    } cleanup{root};
+    phantom::UsDatasetWriteOptions w;
+    w.count = 10;
+    w.seed = 3;
+    w.us.height = 54;
+    w.us.width = 80;
+    phantom::write_us_dataset(root.string(), w);
+
+    const Hc18Dataset hc18(root.string());
+    REQUIRE(hc18.size() == 10);
+    const Split split = split_by_subject(hc18, 0.2, 0);
+    CHECK(split.val.indices.size() == 2);
+    const Subset train(hc18, split.train.indices);
+    auto config = augment::preset_config("default");
+    config.insert(config.begin(), {{"name", "resize"}, {"height", 32}, {"width", 32}});
+    const auto pipeline = augment::Pipeline::from_json(config, 1.0);
+    const LoaderOptions options{.batch_size = 4, .shuffle = true, .drop_last = false, .num_workers = 2,
+                                .prefetch = 0, .seed = 0, .transform = pipeline};
+    const DataLoader loader(train, options);
+    std::vector<Batch> batches;
+    for (const Batch& b : loader.epoch(0)) batches.push_back(b);
+    REQUIRE(batches.size() == 2);  // 8 training frames in batches of 4
+    std::set<std::string> seen;
+    for (const Batch& b : batches) {
+        CHECK(b.images.shape() == Shape{4, 1, 32, 32});
+        CHECK(b.labels.shape() == Shape{4, 32, 32});
+        for (double v : values(b.labels)) CHECK((v == 0 || v == 1));
+        for (std::size_t k = 0; k < b.ids.size(); ++k) {
+            seen.insert(b.ids[k]);
+            CHECK(b.original_sizes[k] == std::array<std::int64_t, 2>{54, 80});  // the file's size travels along
+            CHECK(b.head_circumference_mm[k].has_value());
+        }
+    }
+    CHECK(seen.size() == 8);
+    // the same seed with one worker: the same batches, bit for bit
+    LoaderOptions one = options;
+    one.num_workers = 1;
+    const DataLoader again(train, one);
+    std::size_t i = 0;
+    for (const Batch& b : again.epoch(0)) {
+        CHECK(values(b.images) == values(batches[i].images));
+        CHECK(values(b.labels) == values(batches[i].labels));
+        ++i;
+    }
 }
