@@ -537,7 +537,7 @@ TEST_CASE("loader: end to end as the README shows it: HC18 files -> split by fet
     CHECK(split.val.indices.size() == 2);
     const Subset train(hc18, split.train.indices);
     auto config = augment::preset_config("default");
-    config.insert(config.begin(), {{"name", "resize"}, {"height", 32}, {"width", 32}});
+    config.insert(config.begin(), nlohmann::json{{"name", "resize"}, {"height", 32}, {"width", 32}});
     const auto pipeline = augment::Pipeline::from_json(config, 1.0);
     const LoaderOptions options{.batch_size = 4, .shuffle = true, .drop_last = false, .num_workers = 2,
                                 .prefetch = 0, .seed = 0, .transform = pipeline};
