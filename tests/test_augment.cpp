@@ -36,6 +36,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace augment_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using namespace fbseg::data;
 namespace aug = fbseg::data::augment;
@@ -547,3 +549,5 @@ TEST_CASE("augment: elastic and grid-distortion maps match Albumentations' recip
     CHECK(rx.ok);
     CHECK(ry.ok);
 }
+
+}  // namespace augment_tests

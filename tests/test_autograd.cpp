@@ -9,6 +9,8 @@
 #include "fbseg/fbseg.hpp"
 #include "support/check.hpp"
 
+namespace autograd_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::Data;
 using fbseg::test::values;
@@ -447,3 +449,5 @@ TEST_CASE("autograd: gradcheck accepts a right backward and catches a wrong one"
     CHECK_ERROR(gradcheck(right, {from_vector(std::vector<float>{1}, {1}, TensorOptions().requires_grad(true))}),
                 "gradcheck", "float64");
 }
+
+}  // namespace autograd_tests

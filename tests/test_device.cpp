@@ -14,6 +14,8 @@
 #include "fbseg/fbseg.hpp"
 #include "support/check.hpp"
 
+namespace device_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 
 // The address and thread sanitizers replace the allocator; by default they abort on a request
@@ -316,3 +318,5 @@ TEST_CASE("device: a tensor too large for memory throws fbseg::Error naming the 
                 "float32 [1048576, 1048576] tensor on cpu");
 #endif
 }
+
+}  // namespace device_tests

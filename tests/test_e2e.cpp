@@ -15,6 +15,8 @@
 #include "fbseg/fbseg.hpp"
 #include "support/e2e_check.hpp"
 
+namespace e2e_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 
 TEST_CASE("e2e: reduced-width resnet unet matches pytorch") {
@@ -51,3 +53,5 @@ TEST_CASE("e2e: reduced-width resnet unet matches pytorch") {
     MESSAGE("e2e reduced fixture: overall max relative error " << report.max_rel_error()
                                                                 << ", worst per-element ratio " << report.max_worst_ratio());
 }
+
+}  // namespace e2e_tests

@@ -18,6 +18,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace hardening_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 
 namespace {
@@ -231,3 +233,5 @@ TEST_CASE("hardening: mean over an empty dim is NaN, as in PyTorch") {
     CHECK(std::isnan(mean(e).item<float>()));
     CHECK(sum(e).item<float>() == 0.0f);
 }
+
+}  // namespace hardening_tests

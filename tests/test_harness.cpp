@@ -24,7 +24,7 @@
 #include "support/safetensors_reader.hpp"
 
 namespace fbseg {
-namespace {
+namespace harness_tests {  // a namespace of its own: the test files are compiled as one unity source
 
 using harness::OpCase;
 using harness::registry;
@@ -289,5 +289,5 @@ TEST_CASE("harness: the cases are well formed") {
     }
 }
 
-}  // namespace
+}  // namespace harness_tests
 }  // namespace fbseg

@@ -16,6 +16,8 @@
 #include "support/check.hpp"
 #include "support/model_description.hpp"
 
+namespace io_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 namespace fs = std::filesystem;
 
@@ -634,3 +636,5 @@ TEST_CASE("transfer: first-conv adaptation matches smp's patch_first_conv on the
         CHECK(test::bitwise_equal(nn::adapt_input_channels(rgb, n), want));
     }
 }
+
+}  // namespace io_tests

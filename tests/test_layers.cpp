@@ -24,6 +24,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace layers_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::values;
 
@@ -726,3 +728,5 @@ TEST_CASE("layers: every case of the fixture is tested") {
     for (const auto& name : meta.at("cases")) in_file.insert(name.get<std::string>());
     CHECK(in_file == tested);
 }
+
+}  // namespace layers_tests

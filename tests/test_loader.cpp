@@ -28,6 +28,8 @@
 #include "fbseg/data/phantom/write.hpp"
 #include "support/check.hpp"
 
+namespace loader_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using namespace fbseg::data;
 namespace fs = std::filesystem;
@@ -568,3 +570,5 @@ TEST_CASE("loader: end to end as the README shows it: HC18 files -> split by fet
         ++i;
     }
 }
+
+}  // namespace loader_tests

@@ -20,6 +20,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace losses_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::values;
 
@@ -147,3 +149,5 @@ TEST_CASE("losses: multiclass_dice_loss errors name the problem") {
     o.smooth_dr = -1;
     CHECK_ERROR(nn::multiclass_dice_loss(logits, bad, o), "smooth_dr", "-1");
 }
+
+}  // namespace losses_tests

@@ -30,6 +30,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace metrics_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::values;
 namespace fm = fbseg::metrics;
@@ -495,3 +497,5 @@ TEST_CASE("metrics: an HC18-sized evaluation stays fast") {
     CHECK(m.of(1).dice.defined());
     CHECK(s < 1.0);
 }
+
+}  // namespace metrics_tests

@@ -26,6 +26,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace models_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::contains;
 using fbseg::test::error_of;
@@ -435,3 +437,5 @@ TEST_CASE("models: the classic UNet learns to segment bright discs") {
     CHECK(last_loss < 0.5 * first_loss);
     CHECK(dice > 0.8);
 }
+
+}  // namespace models_tests

@@ -23,6 +23,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace newops_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::Data;
 using fbseg::test::values;
@@ -760,3 +762,5 @@ TEST_CASE("newops: parity with PyTorch (fixtures/newops.safetensors)") {
             "; largest |fbseg - torch| ", worst.abs_error, "; worst error / (atol + rtol |torch|) ", worst.ratio, " (",
             worst.where, ")");
 }
+
+}  // namespace newops_tests

@@ -30,6 +30,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace nifti_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using namespace fbseg::data;
 using fbseg::test::values;
@@ -569,3 +571,5 @@ TEST_CASE("nifti: NiftiSliceDataset over explicit pairs, a chosen axis, subjects
     CHECK(s.image.shape() == Shape{1, 3, 4});  // [Z, Y]
     CHECK(contains(error_of([&] { ds.get(5); }), "index 5 is out of range (5 samples)"));
 }
+
+}  // namespace nifti_tests

@@ -14,6 +14,8 @@
 #include "fbseg/fbseg.hpp"
 #include "support/check.hpp"
 
+namespace ops_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::broadcast_flat;
 using fbseg::test::Data;
@@ -1170,3 +1172,5 @@ TEST_CASE("ops: float32 sum of a million values matches a double loop") {
     CHECK(sum(full({1000000}, 0.1)).item<float>() == doctest::Approx(100000.0).epsilon(1e-6));
     CHECK(sum(ones({4096, 4096})).item<float>() == 16777216.0f);
 }
+
+}  // namespace ops_tests

@@ -30,7 +30,7 @@
 #include "support/safetensors_reader.hpp"
 
 namespace fbseg {
-namespace {
+namespace parity_tests {  // a namespace of its own: the test files are compiled as one unity source
 
 using test_support::SafetensorsFile;
 using Inputs = std::vector<Tensor>;
@@ -388,5 +388,5 @@ TEST_CASE("parity: safetensors reader reports bad files and keys") {
     CHECK_THROWS_WITH_AS(SafetensorsFile{"/nonexistent/x.safetensors"}, doctest::Contains("cannot open"), Error);
 }
 
-}  // namespace
+}  // namespace parity_tests
 }  // namespace fbseg

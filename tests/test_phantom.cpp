@@ -26,6 +26,8 @@
 #include "fbseg/data/phantom/write.hpp"
 #include "fbseg/metrics/head_circumference.hpp"
 
+namespace phantom_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 namespace ph = fbseg::data::phantom;
 using data::Rng;
@@ -575,3 +577,5 @@ TEST_CASE("phantom: MRI written as BIDS NIfTI and PNG slices reads back with Bid
         }
     }
 }
+
+}  // namespace phantom_tests

@@ -36,6 +36,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace readers_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using namespace fbseg::data;
 using fbseg::test::values;
@@ -583,3 +585,5 @@ TEST_CASE("data: FolderDataset pairs images and masks by stem and reports every 
                 "same stem \"sub01_b\"", "_0001", "JPEG mask");
     CHECK_ERROR(FolderDataset(dir / "nowhere"), "nowhere/images", "(missing)");
 }
+
+}  // namespace readers_tests

@@ -10,6 +10,8 @@
 #include "fbseg/fbseg.hpp"
 #include "support/check.hpp"
 
+namespace tensor_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::values;
 
@@ -661,3 +663,5 @@ TEST_CASE("tensor: CUDA tensors in a CPU-only build give a clear error") {
     CHECK(x.cpu().is_same(x));
 }
 #endif
+
+}  // namespace tensor_tests

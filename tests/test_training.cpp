@@ -31,6 +31,8 @@
 #include "support/check.hpp"
 #include "support/safetensors_reader.hpp"
 
+namespace training_tests {  // a namespace of its own: the test files are compiled as one unity source
+
 using namespace fbseg;
 using fbseg::test::values;
 
@@ -689,3 +691,5 @@ TEST_CASE("training: scheduler state_dict round trips") {
     CHECK_ERROR(StepLR(opt, 0), "step_size");
     CHECK_ERROR(WarmupCosineLR(opt, 5, 5), "warmup_steps");
 }
+
+}  // namespace training_tests
