@@ -14,27 +14,16 @@
 
 #include "fbseg/fbseg.hpp"
 #include "support/check.hpp"
+#include "support/temp_dir.hpp"
 #include "support/model_description.hpp"
 
 namespace io_tests {  // a namespace of its own: the test files are compiled as one unity source
 
 using namespace fbseg;
 namespace fs = std::filesystem;
+using fbseg::test::TempDir;
 
 namespace {
-
-/// A fresh, empty folder under the system's temporary directory, removed on scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() / ("fbseg_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<std::uint8_t> file_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -129,7 +118,7 @@ TEST_CASE("io: the reader returns every dtype of a file written by Python's safe
 }
 
 TEST_CASE("io: save_safetensors then read gives back names, order, dtypes, shapes, values and metadata") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     Generator gen(3);
     nn::NamedTensors tensors{{"b.weight", randn({3, 4}, TensorOptions(), gen)},
                              {"a.double", randn({2, 2, 2}, TensorOptions(DType::Float64), gen)},
@@ -163,7 +152,7 @@ TEST_CASE("io: save_safetensors then read gives back names, order, dtypes, shape
 }
 
 TEST_CASE("io: a large file is memory-mapped and reads the same") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     const Tensor big = arange(0, 600000, 1, TensorOptions(DType::Float32)) * 0.5;  // 2.4 MB
     io::save_safetensors(dir / "big.safetensors", {{"big", big}});
     io::SafetensorsReader file(dir / "big.safetensors");
@@ -176,7 +165,7 @@ TEST_CASE("io: files written by fbseg open in Python's safetensors and numpy rea
         MESSAGE("skipped: python3 with the safetensors and numpy packages is not installed (pip install -r tools/requirements.txt)");
         return;
     }
-    TempDir dir;
+    TempDir dir("fbseg_io");
     const std::string path = dir / "w.safetensors";
     io::save_safetensors(path, {{"x", arange(0, 12, 1, TensorOptions(DType::Float32)).reshape({3, 4}) * 0.25},
                                 {"d", full({2}, -1.5, TensorOptions(DType::Float64))},
@@ -256,7 +245,7 @@ TEST_CASE("io: the reader refuses every malformed file with an error naming the 
 }
 
 TEST_CASE("io: a valid file cut short at any length is refused, never read past its end") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     io::save_safetensors(dir / "ok.safetensors", {{"x", ones({3, 3})}, {"y", zeros({5}, TensorOptions(DType::Int64))}});
     const auto bytes = file_bytes(dir / "ok.safetensors");
     for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
@@ -268,7 +257,7 @@ TEST_CASE("io: a valid file cut short at any length is refused, never read past 
 }
 
 TEST_CASE("io: a failed save leaves the existing file untouched and no temporary behind") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     const std::string path = dir / "keep.safetensors";
     io::save_safetensors(path, {{"x", ones({2})}});
     const auto before = file_bytes(path);
@@ -297,7 +286,7 @@ TEST_CASE("io: glob_match matches whole keys with * and ?") {
 }
 
 TEST_CASE("io: load_weights with a prefix, an exclude glob and non-strict reports what it loaded") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     // An encoder saved on its own (like torchvision's resnet weights with their classifier "fc").
     auto source = tiny_resnet_unet();
     nn::NamedTensors encoder_state;
@@ -415,7 +404,7 @@ TEST_CASE("io: a frozen encoder keeps its weights and BatchNorm statistics while
 // ---- checkpoints -------------------------------------------------------------------------------
 
 TEST_CASE("io: a run resumed from a checkpoint continues bit for bit like the uninterrupted run") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     Generator data(21);
     const Tensor x = randn({2, 3, 32, 32}, TensorOptions(), data);
     const Tensor y = gt(randn({2, 1, 32, 32}, TensorOptions(), data), 0.0).to(DType::Float32);
@@ -460,7 +449,7 @@ TEST_CASE("io: a run resumed from a checkpoint continues bit for bit like the un
 }
 
 TEST_CASE("io: a writer killed mid-write leaves the previous checkpoint whole") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     const std::string path = dir / "ckpt.safetensors";
     // Big enough (32 MB) that the kill lands inside a write.
     const Tensor first = full({8 << 20}, 1.0f), second = full({8 << 20}, 2.0f);
@@ -503,7 +492,7 @@ TEST_CASE("io: a writer killed mid-write leaves the previous checkpoint whole") 
 }
 
 TEST_CASE("io: a checkpoint of another model or optimizer is refused with the keys, and nothing is changed") {
-    TempDir dir;
+    TempDir dir("fbseg_io");
     auto model = tiny_resnet_unet();
     optim::Adam adam(model->parameters());
     const Tensor x = randn({2, 3, 32, 32}), y = gt(randn({2, 1, 32, 32}), 0.0).to(DType::Float32);
@@ -568,7 +557,6 @@ TEST_CASE("io: numbers in checkpoints round-trip exactly") {
 //                                        how to build the same model in fbseg
 // with <name> resnet (a reduced-width ResNet-34-shaped encoder: stages of 3/4/6/3 blocks) and
 // efficientnet (timm-efficientnet-b0 scaled by channel and depth multipliers, 1 input channel).
-
 
 namespace {
 

@@ -27,6 +27,7 @@
 #include "fbseg/data/hc18.hpp"
 #include "fbseg/data/phantom/write.hpp"
 #include "support/check.hpp"
+#include "support/temp_dir.hpp"
 
 namespace loader_tests {  // a namespace of its own: the test files are compiled as one unity source
 
@@ -521,11 +522,8 @@ TEST_CASE("loader: split.json round trip, and a split of other subjects is an er
 
 TEST_CASE("loader: end to end as the README shows it: HC18 files -> split by fetus -> augmentation -> batches") {
     // The phantom written in HC18's layout stands in for the real download.
-    const fs::path root = fs::temp_directory_path() / ("fbseg_loader_e2e_" + std::to_string(::getpid()));
-    struct Cleanup {
-        fs::path p;
-        ~Cleanup() { fs::remove_all(p); }
-    } cleanup{root};
+    const fbseg::test::TempDir dir("fbseg_loader_e2e");
+    const fs::path root = dir.path;
     phantom::UsDatasetWriteOptions w;
     w.count = 10;
     w.seed = 3;

@@ -28,12 +28,14 @@
 #include "fbseg/data/normalize.hpp"
 #include "fbseg/data/volume_slice.hpp"
 #include "support/check.hpp"
+#include "support/temp_dir.hpp"
 #include "support/safetensors_reader.hpp"
 
 namespace nifti_tests {  // a namespace of its own: the test files are compiled as one unity source
 
 using namespace fbseg;
 using namespace fbseg::data;
+using fbseg::test::TempDir;
 using fbseg::test::values;
 namespace fs = std::filesystem;
 
@@ -45,22 +47,6 @@ const test_support::SafetensorsFile& reference() {
     static const test_support::SafetensorsFile file(kDir + "reference.safetensors");
     return file;
 }
-
-/// A fresh folder for files a test writes.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("fbseg_nifti_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter.fetch_add(1)));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<unsigned char> read_bytes(const std::string& path) {
     if (path.size() > 3 && path.substr(path.size() - 3) == ".gz") {
@@ -232,7 +218,7 @@ TEST_CASE("nifti: unsupported datatypes are refused with their name") {
 }
 
 TEST_CASE("nifti: damaged files give errors naming the file and what is wrong") {
-    TempDir tmp;
+    TempDir tmp("fbseg_nifti_test");
     const auto good = read_bytes(kDir + "dt_int16.nii");  // 352 + 120 bytes, NIfTI-1
     const auto good2 = read_bytes(kDir + "n2_float32.nii");  // 544 + 240 bytes, NIfTI-2
     const auto check_error = [&](const std::string& name, const std::vector<unsigned char>& bytes, const std::string& want,
@@ -419,7 +405,7 @@ TEST_CASE("nifti: normalisation matches numpy (percentile clip, z-score, with an
 }
 
 TEST_CASE("nifti: write_nifti keeps the reference's geometry; read back gives the same affine and values") {
-    TempDir tmp;
+    TempDir tmp("fbseg_nifti_test");
     const Volume ref = read_nifti(kDir + "oblique.nii");  // sform 2 (oblique) + qform 1
     Tensor labels = Tensor::empty({ref.nz(), ref.ny(), ref.nx()}, DType::Int64);
     for (std::int64_t i = 0; i < labels.numel(); ++i) labels.data_ptr<std::int64_t>()[i] = i % 8;

@@ -25,6 +25,7 @@
 #include "fbseg/data/phantom/ultrasound.hpp"
 #include "fbseg/data/phantom/write.hpp"
 #include "fbseg/metrics/head_circumference.hpp"
+#include "support/temp_dir.hpp"
 
 namespace phantom_tests {  // a namespace of its own: the test files are compiled as one unity source
 
@@ -476,16 +477,6 @@ TEST_CASE("phantom: bad options are refused with what was expected") {
 
 namespace {
 
-struct PhantomDir {
-    std::filesystem::path path;
-    PhantomDir() {
-        static int counter = 0;
-        path = std::filesystem::temp_directory_path() /
-               ("fbseg_phantom_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    }
-    ~PhantomDir() { std::filesystem::remove_all(path); }
-};
-
 bool touches_border(const Tensor& label) {
     const std::int64_t h = label.shape()[0], w = label.shape()[1];
     const std::int64_t* p = label.data_ptr<std::int64_t>();
@@ -498,7 +489,7 @@ bool touches_border(const Tensor& label) {
 }  // namespace
 
 TEST_CASE("phantom: ultrasound written in HC18's layout reads back with Hc18Dataset as the in-memory phantom") {
-    PhantomDir dir;
+    fbseg::test::TempDir dir("fbseg_phantom");
     ph::UsDatasetWriteOptions w;
     w.count = 4;
     w.test_count = 1;
@@ -538,7 +529,7 @@ TEST_CASE("phantom: ultrasound written in HC18's layout reads back with Hc18Data
 }
 
 TEST_CASE("phantom: MRI written as BIDS NIfTI and PNG slices reads back with BidsDataset and FolderDataset") {
-    PhantomDir dir;
+    fbseg::test::TempDir dir("fbseg_phantom");
     ph::MriDatasetWriteOptions w;
     w.subjects = 2;
     w.seed = 5;

@@ -34,12 +34,14 @@
 #include "fbseg/data/labels.hpp"
 #include "fbseg/data/manifest.hpp"
 #include "support/check.hpp"
+#include "support/temp_dir.hpp"
 #include "support/safetensors_reader.hpp"
 
 namespace readers_tests {  // a namespace of its own: the test files are compiled as one unity source
 
 using namespace fbseg;
 using namespace fbseg::data;
+using fbseg::test::TempDir;
 using fbseg::test::values;
 namespace fs = std::filesystem;
 
@@ -51,19 +53,6 @@ const test_support::SafetensorsFile& fixture() {
     static const test_support::SafetensorsFile file(kDir + "/readers.safetensors");
     return file;
 }
-
-/// A fresh, empty folder under the system's temporary directory, removed on scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() / ("fbseg_readers_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_text(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary);
@@ -255,7 +244,7 @@ TEST_CASE("data: mask values are read raw; labels map them by the label set") {
 }
 
 TEST_CASE("data: label sets from nnU-Net's labels.json and dataset.json") {
-    TempDir dir;
+    TempDir dir("fbseg_readers");
     write_text(dir / "dataset.json",
                R"({"channel_names": {"0": "US"}, "labels": {"background": 0, "head": 1}, "numTraining": 3})");
     const LabelSet ds = read_label_set(dir / "dataset.json");
@@ -276,7 +265,7 @@ TEST_CASE("data: label sets from nnU-Net's labels.json and dataset.json") {
 }
 
 TEST_CASE("data: masks, images and overlays written as PNG read back; writes are atomic") {
-    TempDir dir;
+    TempDir dir("fbseg_readers");
     // binary: stored 0/255, read back as binary
     const Tensor bin = labels_of({0, 1, 1, 0, 0, 1}, 2, 3);
     write_png_mask(dir / "bin.png", bin);
@@ -427,7 +416,7 @@ TEST_CASE("data: HC18 file names and CSV rows") {
 }
 
 TEST_CASE("data: Hc18Dataset names what is missing or inconsistent") {
-    TempDir dir;
+    TempDir dir("fbseg_readers");
     fs::copy(kDir + "/hc18", dir.path, fs::copy_options::recursive);
     const std::string csv = dir / "training_set_pixel_size_and_HC.csv";
     CHECK_ERROR(Hc18Dataset(dir / "training_set"), "training_set_pixel_size_and_HC.csv", "without its CSV");
@@ -507,7 +496,7 @@ TEST_CASE("data: the CSV reader follows RFC 4180 (quotes, commas, CRLF, BOM) and
 }
 
 TEST_CASE("data: CsvManifestDataset reads paths relative to the CSV with optional subject and pixel size") {
-    TempDir dir;
+    TempDir dir("fbseg_readers");
     fs::create_directories(dir.path / "im, 1");
     write_png_image(dir / "im, 1/a.png", from_vector(std::vector<float>{0, 1, 0, 1, 1, 0}, {1, 2, 3}));
     write_png_image(dir / "b.png", from_vector(std::vector<float>{1, 1}, {1, 1, 2}));
@@ -532,7 +521,7 @@ TEST_CASE("data: CsvManifestDataset reads paths relative to the CSV with optiona
 }
 
 TEST_CASE("data: FolderDataset pairs images and masks by stem and reports every problem up front") {
-    TempDir dir;
+    TempDir dir("fbseg_readers");
     fs::create_directories(dir.path / "images");
     fs::create_directories(dir.path / "masks");
     const Tensor img23 = from_vector(std::vector<float>{0, 0.2f, 0.4f, 0.6f, 0.8f, 1}, {1, 2, 3});
