@@ -9,6 +9,7 @@
 // links fbseg::cuda, whether directly or through another library.
 #include "fbseg/cuda/api.hpp"
 #include "fbseg/cuda/backend.hpp"
+#include "install.cuh"
 
 namespace fbseg::cuda {
 
@@ -24,6 +25,15 @@ const Backend kCudaBackend = [] {
     b.copy_device_to_device = &copy_device_to_device;
     b.fill = &fill;
     b.add = &add;
+    install_conv_kernels(b);
+    install_matmul_kernels(b);
+    install_batch_norm_kernels(b);
+    install_pool_kernels(b);
+    install_resize_kernels(b);
+    install_dropout_kernels(b);
+    install_reduce_kernels(b);
+    install_softmax_kernels(b);
+    install_index_kernels(b);
     return b;
 }();
 }  // namespace

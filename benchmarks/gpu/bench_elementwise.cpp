@@ -7,7 +7,7 @@
 // Kernel time is measured on the GPU with CUDA events (manual time): a CPU timer would measure
 // the launch, which returns before the kernel has run.
 //
-//     fbseg_gpu_bench --benchmark_format=json --benchmark_out=elementwise.json
+//     fbseg_gpu_bench_elementwise --benchmark_format=json --benchmark_out=elementwise.json
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 

@@ -16,6 +16,9 @@
 #include <cstdint>
 
 #include "fbseg/core/dtype.hpp"
+#include "fbseg/ops/geometry/conv.hpp"
+#include "fbseg/ops/geometry/interpolate.hpp"
+#include "fbseg/ops/geometry/pool.hpp"
 
 namespace fbseg::cuda {
 
@@ -65,6 +68,116 @@ struct StridedOperand {
 /// written through its own strides. float32, float64 and int64.
 void add(DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
          const StridedOperand& a, const StridedOperand& b, double alpha, int device);
+
+// ---- the kernel families ----------------------------------------------------------------------
+// Each family lives in its own kernels/<family>.cu and mirrors one CPU seam of ops/kernel/*.hpp:
+// the same arguments, with tensors as raw device pointers in the seam's layout (contiguous unless
+// strides are given) and `dtype` saying what they hold (float32 and float64 unless a family says
+// otherwise). Per-channel vectors that the CPU seam passes as host arrays of doubles stay host
+// arrays of doubles here (the kernel uploads or downloads them).
+
+// ---- convolution (kernels/conv.cu; CPU twin: ops/cpu/conv_kernels.hpp) ----------------------
+// x [n, c_in, h, w], weight [c_out, c_in / groups, kh, kw], y [n, c_out, ho, wo], contiguous.
+/// y = conv2d(x, weight) + bias (bias may be null). Overwrites y.
+void conv2d_forward(DType dtype, const ConvGeometry& g, const void* x, const void* weight, const void* bias, void* y,
+                    int device);
+/// gx = the gradient of conv2d's input from gy. Overwrites gx.
+void conv2d_backward_data(DType dtype, const ConvGeometry& g, const void* gy, const void* weight, void* gx, int device);
+/// gw = the gradient of conv2d's weight from x and gy. Overwrites gw.
+void conv2d_backward_weight(DType dtype, const ConvGeometry& g, const void* x, const void* gy, void* gw, int device);
+/// gb[k] = sum over i, j of gy[i, k, j] for gy [n, c, p]. Overwrites gb.
+void conv_bias_backward(DType dtype, const void* gy, void* gb, std::int64_t n, std::int64_t c, std::int64_t p,
+                        int device);
+/// y[i, k, j] += b[k] for y [n, c, p].
+void add_channel_bias(DType dtype, void* y, const void* b, std::int64_t n, std::int64_t c, std::int64_t p, int device);
+
+// ---- matrix product (kernels/matmul.cu; CPU twin: ops/cpu/linalg.hpp) -------------------------
+/// c[i] = a[i] @ b[i] for a [batch, m, k] and b [batch, k, n] given by their strides (in elements,
+/// three each: batch, row, column), c [batch, m, n] contiguous. Overwrites c.
+void bmm_forward(DType dtype, const void* a, const std::int64_t* a_strides, const void* b,
+                 const std::int64_t* b_strides, void* c, std::int64_t batch, std::int64_t m, std::int64_t k,
+                 std::int64_t n, int device);
+
+// ---- batch norm (kernels/batch_norm.cu; CPU twin: ops/cpu/batch_norm.hpp) ---------------------
+// x, y, gy, gx: (n, c, s) contiguous; gamma, beta, mean, invstd, var_unbiased: host arrays of c
+// doubles, as the CPU kernel takes them (mean, invstd and var_unbiased are written when
+// batch_stats, read otherwise).
+void batch_norm_forward(DType dtype, const void* x, void* y, std::int64_t n, std::int64_t c, std::int64_t s,
+                        const double* gamma, const double* beta, bool batch_stats, double eps, double* mean,
+                        double* invstd, double* var_unbiased, int device);
+/// running_mean, running_var: c elements of `dtype` at the given strides, updated in place.
+void batch_norm_update_running_stats(DType dtype, void* running_mean, std::int64_t mean_stride, void* running_var,
+                                     std::int64_t var_stride, std::int64_t c, const double* mean,
+                                     const double* var_unbiased, double momentum, int device);
+/// gx, gw, gb may each be null (not needed). Overwrites what it writes.
+void batch_norm_backward(DType dtype, const void* x, const void* gy, void* gx, void* gw, void* gb, std::int64_t n,
+                         std::int64_t c, std::int64_t s, const double* gamma, const double* mean, const double* invstd,
+                         bool batch_stats, int device);
+
+// ---- pooling (kernels/pool.cu; CPU twin: ops/cpu/pool.hpp) ------------------------------------
+void max_pool2d_forward(DType dtype, const void* x, void* y, std::int64_t* indices, const MaxPool2dGeometry& g,
+                        int device);
+/// gx += the scatter of gy at indices.
+void max_pool2d_backward(DType dtype, const void* gy, const std::int64_t* indices, void* gx, const MaxPool2dGeometry& g,
+                         int device);
+void adaptive_avg_pool2d_forward(DType dtype, const void* x, void* y, const AdaptivePool2dGeometry& g, int device);
+/// gx += the spread of gy.
+void adaptive_avg_pool2d_backward(DType dtype, const void* gy, void* gx, const AdaptivePool2dGeometry& g, int device);
+
+// ---- resizing (kernels/resize.cu; CPU twin: ops/cpu/interpolate.hpp) --------------------------
+// Taps are host arrays, as ops/interpolate.hpp computes them: rows has oh entries, cols ow; the
+// bilinear weights l0, l1 are of `dtype`.
+struct LinearTapsHost {
+    const std::int64_t* i0 = nullptr;
+    const std::int64_t* i1 = nullptr;
+    const void* l0 = nullptr;
+    const void* l1 = nullptr;
+};
+void upsample_nearest2d_forward(DType dtype, const void* x, void* y, const Resize2dGeometry& g,
+                                const std::int64_t* rows, const std::int64_t* cols, int device);
+/// gx += the scatter of gy.
+void upsample_nearest2d_backward(DType dtype, const void* gy, void* gx, const Resize2dGeometry& g,
+                                 const std::int64_t* rows, const std::int64_t* cols, int device);
+void upsample_bilinear2d_forward(DType dtype, const void* x, void* y, const Resize2dGeometry& g,
+                                 const LinearTapsHost& th, const LinearTapsHost& tw, int device);
+/// gx += the weighted scatter of gy.
+void upsample_bilinear2d_backward(DType dtype, const void* gy, void* gx, const Resize2dGeometry& g,
+                                  const LinearTapsHost& th, const LinearTapsHost& tw, int device);
+
+// ---- dropout (kernels/dropout.cu; CPU twin: ops/cpu/dropout.hpp + core/generator.hpp) ----------
+/// mask[i] = uniform(seed, first + i) < keep ? 1 / keep : 0, with the Philox4x32-10 numbers of
+/// fbseg::Generator (the same mask as the CPU for the same seed and offset).
+void dropout_mask(DType dtype, void* mask, std::int64_t numel, double keep, std::uint64_t seed, std::uint64_t first,
+                  int device);
+
+// ---- reductions, softmax, indexing (kernels/reduce.cu, softmax.cu, index.cu; CPU twins:
+//      ops/cpu/reduce.hpp, softmax.hpp, index.hpp) ------------------------------------------------
+/// out[i] = scale * sum of row i of rows (m, r), contiguous; accumulates in double (int64 for
+/// integers), in a fixed order (deterministic). float32, float64, int64.
+void sum_rows(DType dtype, const void* rows, void* out, std::int64_t m, std::int64_t r, std::int64_t scale,
+              int device);
+/// values[i], indices[i] = the max (is_max) or min of row i of rows (m, r) and the first position
+/// of it; a NaN wins.
+void extreme_rows(DType dtype, const void* rows, void* values, std::int64_t* indices, std::int64_t m, std::int64_t r,
+                  bool is_max, int device);
+/// grad[o, index[o, j], j] += src[o, j]; grad (outer, n, inner), src and index (outer, inner).
+void scatter_add_along_dim(DType dtype, void* grad, const void* src, const std::int64_t* index, std::int64_t outer,
+                           std::int64_t n, std::int64_t inner, int device);
+/// y = softmax (or log_softmax) of x (outer, n, inner) along n, contiguous.
+void softmax_forward(DType dtype, const void* x, void* y, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                     bool log, int device);
+/// out = x gathered along `dim` by index (as torch.gather): x given by its sizes and strides,
+/// index and out contiguous of index's shape. Indices are checked on the device; an out-of-range
+/// index is an fbseg::Error naming it.
+void gather(DType dtype, const void* x, const std::int64_t* x_sizes, const std::int64_t* x_strides,
+            const std::int64_t* index, const std::int64_t* index_sizes, int ndim, std::int64_t dim, void* out,
+            int device);
+/// grad += g scattered along `dim` by index (gather's backward); grad contiguous of `grad_sizes`.
+void scatter_add(DType dtype, const void* g, const std::int64_t* index, const std::int64_t* index_sizes, int ndim,
+                 std::int64_t dim, void* grad, const std::int64_t* grad_sizes, int device);
+/// out[o, :, i] = running sum of x[o, :, i] along n (reverse: from the end), contiguous.
+void cumsum(DType dtype, const void* x, void* out, std::int64_t outer, std::int64_t n, std::int64_t inner,
+            bool reverse, int device);
 
 // ---- registration ---------------------------------------------------------------------------
 /// Installs this library's table in the core's backend slot (cuda/backend.hpp). Runs by itself

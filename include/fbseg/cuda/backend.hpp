@@ -46,6 +46,35 @@ struct Backend {
     void (*fill)(void* data, DType dtype, std::int64_t numel, double value, int device) = nullptr;
     void (*add)(DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
                 const StridedOperand& a, const StridedOperand& b, double alpha, int device) = nullptr;
+
+    // The kernel families (cuda/api.hpp); each kernels/<family>.cu fills its own slots
+    // (install_<family>_kernels in kernels/install.cuh).
+    decltype(&cuda::conv2d_forward) conv2d_forward = nullptr;
+    decltype(&cuda::conv2d_backward_data) conv2d_backward_data = nullptr;
+    decltype(&cuda::conv2d_backward_weight) conv2d_backward_weight = nullptr;
+    decltype(&cuda::conv_bias_backward) conv_bias_backward = nullptr;
+    decltype(&cuda::add_channel_bias) add_channel_bias = nullptr;
+    decltype(&cuda::bmm_forward) bmm_forward = nullptr;
+    decltype(&cuda::batch_norm_forward) batch_norm_forward = nullptr;
+    decltype(&cuda::batch_norm_update_running_stats) batch_norm_update_running_stats = nullptr;
+    decltype(&cuda::batch_norm_backward) batch_norm_backward = nullptr;
+    decltype(&cuda::max_pool2d_forward) max_pool2d_forward = nullptr;
+    decltype(&cuda::max_pool2d_backward) max_pool2d_backward = nullptr;
+    decltype(&cuda::adaptive_avg_pool2d_forward) adaptive_avg_pool2d_forward = nullptr;
+    decltype(&cuda::adaptive_avg_pool2d_backward) adaptive_avg_pool2d_backward = nullptr;
+    decltype(&cuda::upsample_nearest2d_forward) upsample_nearest2d_forward = nullptr;
+    decltype(&cuda::upsample_nearest2d_backward) upsample_nearest2d_backward = nullptr;
+    decltype(&cuda::upsample_bilinear2d_forward) upsample_bilinear2d_forward = nullptr;
+    decltype(&cuda::upsample_bilinear2d_backward) upsample_bilinear2d_backward = nullptr;
+    decltype(&cuda::dropout_mask) dropout_mask = nullptr;
+    decltype(&cuda::sum_rows) sum_rows = nullptr;
+    decltype(&cuda::extreme_rows) extreme_rows = nullptr;
+    decltype(&cuda::scatter_add_along_dim) scatter_add_along_dim = nullptr;
+    decltype(&cuda::softmax_forward) softmax_forward = nullptr;
+    decltype(&cuda::gather) gather = nullptr;
+    decltype(&cuda::scatter_add) scatter_add = nullptr;
+    decltype(&cuda::cumsum) cumsum = nullptr;
+    // elementwise family (kernels/elementwise.cu, kernels/unary.cu, kernels/binary.cu)
 };
 
 namespace detail {

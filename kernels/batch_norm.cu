@@ -1,0 +1,8 @@
+// kernels/batch_norm.cu - (placeholder: no kernels yet; the dispatcher reports "no CUDA kernel yet").
+#include "install.cuh"
+
+namespace fbseg::cuda {
+
+void install_batch_norm_kernels(Backend&) {}
+
+}  // namespace fbseg::cuda

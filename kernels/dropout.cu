@@ -1,0 +1,8 @@
+// kernels/dropout.cu - (placeholder: no kernels yet; the dispatcher reports "no CUDA kernel yet").
+#include "install.cuh"
+
+namespace fbseg::cuda {
+
+void install_dropout_kernels(Backend&) {}
+
+}  // namespace fbseg::cuda

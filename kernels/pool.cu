@@ -1,0 +1,8 @@
+// kernels/pool.cu - (placeholder: no kernels yet; the dispatcher reports "no CUDA kernel yet").
+#include "install.cuh"
+
+namespace fbseg::cuda {
+
+void install_pool_kernels(Backend&) {}
+
+}  // namespace fbseg::cuda

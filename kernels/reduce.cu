@@ -1,0 +1,8 @@
+// kernels/reduce.cu - (placeholder: no kernels yet; the dispatcher reports "no CUDA kernel yet").
+#include "install.cuh"
+
+namespace fbseg::cuda {
+
+void install_reduce_kernels(Backend&) {}
+
+}  // namespace fbseg::cuda

@@ -1,0 +1,8 @@
+// kernels/resize.cu - (placeholder: no kernels yet; the dispatcher reports "no CUDA kernel yet").
+#include "install.cuh"
+
+namespace fbseg::cuda {
+
+void install_resize_kernels(Backend&) {}
+
+}  // namespace fbseg::cuda
