@@ -179,6 +179,17 @@ void scatter_add(DType dtype, const void* g, const std::int64_t* index, const st
 void cumsum(DType dtype, const void* x, void* out, std::int64_t outer, std::int64_t n, std::int64_t inner,
             bool reverse, int device);
 
+// ---- the kernel lab: running a chosen numbered version ----------------------------------------
+// Every family keeps its numbered versions (1 = the plainest) and a dispatcher that picks one
+// (kernels/README-style comments in each .cu). Tests and benchmarks force a version to check or
+// time each one.
+/// Makes the dispatcher of `kernel` (its entry point's name, e.g. "conv2d_forward") run version
+/// `version`; 0 gives the choice back to the dispatcher. A version the kernel does not have is
+/// an fbseg::Error at its next launch, naming the kernel and the versions it has.
+void set_kernel_version(const char* kernel, int version);
+/// The version forced for `kernel`, or 0 when the dispatcher chooses. Thread-safe.
+int forced_kernel_version(const char* kernel);
+
 // ---- registration ---------------------------------------------------------------------------
 /// Installs this library's table in the core's backend slot (cuda/backend.hpp). Runs by itself
 /// when the program starts (a static initialiser in kernels/backend.cu, kept by the link option
