@@ -1,7 +1,9 @@
 // fbseg_model_step: times one model's training step (forward, BCE + Dice loss, backward, AdamW
 // update) or inference (eval mode, no grad) and prints one JSON line with the median time and the
 // process's peak resident memory. benchmarks/compare_pytorch.py runs it beside the same step in
-// PyTorch; Google Benchmark's suites are in bench_*.cpp.
+// PyTorch; Google Benchmark's suites are in bench_*.cpp. Built a second time with the CUDA
+// kernels as fbseg_model_step_cuda (benchmarks/gpu/), which takes --device cuda and reports the
+// caching allocator's peak too (benchmarks/compare_pytorch_cuda.py).
 //
 //   fbseg_model_step --model resnet34-unet --in-channels 3 --batch 8 --size 256 --mode train --steps 3
 #include <algorithm>
@@ -37,7 +39,7 @@ std::shared_ptr<nn::UnaryModule> build(const std::string& name, std::int64_t in_
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string model = "unet", mode = "train";
+    std::string model = "unet", mode = "train", device_name = "cpu";
     std::int64_t batch = 8, size = 256, in_channels = 1;
     int steps = 3, warmup = 1;
     for (int i = 1; i < argc; ++i) {
@@ -56,17 +58,28 @@ int main(int argc, char** argv) {
         else if (arg == "--steps") steps = std::atoi(value);
         else if (arg == "--warmup") warmup = std::atoi(value);
         else if (arg == "--threads") set_num_threads(std::atoi(value));
+        else if (arg == "--device") device_name = value;
         else {
             std::cerr << "usage: fbseg_model_step [--model M] [--mode train|infer] [--batch B] [--size S] "
-                         "[--in-channels C] [--steps N] [--warmup N] [--threads T]\n";
+                         "[--in-channels C] [--steps N] [--warmup N] [--threads T] [--device cpu|cuda]\n";
             return 2;
         }
     }
     try {
+        if (device_name != "cpu" && device_name != "cuda") {
+            std::cerr << "fbseg_model_step: --device must be cpu or cuda, got " << device_name << "\n";
+            return 2;
+        }
+        const Device device = device_name == "cuda" ? cuda_device(0) : kCPU;
+        if (device.is_cuda() && !cuda_is_available()) {
+            std::cerr << "fbseg_model_step: --device cuda, but no CUDA device is available (skipped)\n";
+            return 77;
+        }
         manual_seed(0);
         auto net = build(model, in_channels);
-        const Tensor images = randn({batch, in_channels, size, size});
-        const Tensor masks = gt(rand({batch, 1, size, size}), 0.5).to(DType::Float32);
+        net->to(device);  // before the optimizer, so that its state is made on the device
+        const Tensor images = randn({batch, in_channels, size, size}).to(device);
+        const Tensor masks = gt(rand({batch, 1, size, size}), 0.5).to(DType::Float32).to(device);
         std::vector<Tensor> params;
         for (auto& [name, p] : net->named_parameters()) params.push_back(p);
         optim::AdamW optimizer(params, optim::AdamWOptions{});
@@ -86,13 +99,16 @@ int main(int argc, char** argv) {
                 const Tensor logits = net->forward(images);
                 (void)logits;
             }
+            synchronize(device);  // CUDA kernels run asynchronously: wait for the step's last one
             const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             if (s >= warmup) seconds.push_back(t);
         }
         std::sort(seconds.begin(), seconds.end());
         std::cout << "{\"framework\": \"fbseg\", \"model\": \"" << model << "\", \"mode\": \"" << mode
-                  << "\", \"threads\": " << num_threads() << ", \"batch\": " << batch << ", \"size\": " << size
+                  << "\", \"device\": \"" << device_name << "\", \"threads\": " << num_threads() << ", \"batch\": " << batch << ", \"size\": " << size
                   << ", \"median_s\": " << seconds[seconds.size() / 2] << ", \"peak_rss_mib\": " << peak_rss_mib()
+                  << ", \"peak_gpu_mib\": "
+                  << (device.is_cuda() ? double(cuda_memory_stats(device).peak_allocated_bytes) / (1 << 20) : 0.0)
                   << "}" << std::endl;
     } catch (const fbseg::Error& e) {
         std::cerr << "fbseg_model_step: " << e.what() << "\n";

@@ -18,6 +18,8 @@ const Backend kCudaBackend = [] {
     Backend b;
     b.name = "cuda";
     b.device_count = &device_count;
+    b.synchronize = &synchronize;
+    b.allocator_stats = &allocator_stats;
     b.allocate = &allocate;
     b.deallocate = &deallocate;
     b.copy_host_to_device = &copy_host_to_device;
@@ -25,6 +27,12 @@ const Backend kCudaBackend = [] {
     b.copy_device_to_device = &copy_device_to_device;
     b.fill = &fill;
     b.add = &add;
+    b.unary = &unary;
+    b.unary_backward = &unary_backward;
+    b.binary = &binary;
+    b.select_grad = &select_grad;
+    b.where = &where;
+    b.copy_strided = &copy_strided;
     install_conv_kernels(b);
     install_matmul_kernels(b);
     install_batch_norm_kernels(b);

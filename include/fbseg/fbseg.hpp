@@ -1,6 +1,7 @@
 // fbseg/fbseg.hpp - the umbrella header: include this one to get the whole CPU library.
 #pragma once
 
+#include "fbseg/core/cuda_runtime.hpp"
 #include "fbseg/core/device.hpp"
 #include "fbseg/core/dtype.hpp"
 #include "fbseg/core/error.hpp"

@@ -69,6 +69,41 @@ struct StridedOperand {
 void add(DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
          const StridedOperand& a, const StridedOperand& b, double alpha, int device);
 
+// ---- elementwise maps (kernels/map.cu; the formulas: ops/functors/unary.hpp) -----------------
+// Every map takes the output shape (ndim <= kMaxDims sizes), the output's strides, and each input
+// as a StridedOperand (strides 0 where it is broadcast): any layout, one thread per element.
+
+/// The elementwise functions of one tensor (each is a struct of ops/functors/unary.hpp with this
+/// code; p0, p1 are its parameters: LeakyRelu's slope, Pow's exponent, Clamp's lo and hi).
+enum class UnaryOp : std::int32_t {
+    Neg, Exp, Log, Sqrt, Abs, Relu, LeakyRelu, Sigmoid, Tanh, Silu, Pow, Clamp, ClampOut, Round, Softplus
+};
+/// out = f(x). float32, float64.
+void unary(UnaryOp op, DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
+           const StridedOperand& x, double p0, double p1, int device);
+/// gx = f's backward(g, saved): `saved` is x when the function's backward needs x, else y.
+void unary_backward(UnaryOp op, DType dtype, int ndim, const std::int64_t* sizes, void* gx,
+                    const std::int64_t* gx_strides, const StridedOperand& g, const StridedOperand& saved, double p0,
+                    double p1, int device);
+
+/// The elementwise functions of two tensors (the lambdas of ops/binary.hpp). The comparisons
+/// write bool; the others write `dtype`.
+enum class BinaryOp : std::int32_t { Mul, Div, Maximum, Minimum, Gt, Lt, Ge, Le, Eq, Ne };
+/// out = f(a, b). float32, float64, int64.
+void binary(BinaryOp op, DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
+            const StridedOperand& a, const StridedOperand& b, int device);
+/// The gradient of maximum (a_is_max) or minimum for operand a: out = g where a wins, 0 where it
+/// loses, g / 2 on ties (binary::select_grad). float32, float64.
+void select_grad(DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
+                 const StridedOperand& g, const StridedOperand& a, const StridedOperand& b, bool a_is_max, int device);
+/// out = condition ? a : b, condition bool, a, b and out of `dtype` (any dtype).
+void where(DType dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
+           const StridedOperand& condition, const StridedOperand& a, const StridedOperand& b, int device);
+/// out = convert(src): any dtype to any dtype (cpu::convert's rules: bool(x) is x != 0, float
+/// to integer truncates, NaN to integer is 0), any layout, src broadcast.
+void copy_strided(DType out_dtype, int ndim, const std::int64_t* sizes, void* out, const std::int64_t* out_strides,
+                  DType src_dtype, const StridedOperand& src, int device);
+
 // ---- the kernel families ----------------------------------------------------------------------
 // Each family lives in its own kernels/<family>.cu and mirrors one CPU seam of ops/kernel/*.hpp:
 // the same arguments, with tensors as raw device pointers in the seam's layout (contiguous unless

@@ -38,6 +38,8 @@ namespace fbseg::cuda {
 struct Backend {
     const char* name = "cuda";
     int (*device_count)() = nullptr;
+    void (*synchronize)(int device) = nullptr;
+    AllocatorStats (*allocator_stats)(int device) = nullptr;
     void* (*allocate)(std::size_t bytes, int device) = nullptr;
     void (*deallocate)(void* ptr, int device) = nullptr;
     void (*copy_host_to_device)(void* dst, const void* host_src, std::size_t bytes, int device) = nullptr;
@@ -74,7 +76,13 @@ struct Backend {
     decltype(&cuda::gather) gather = nullptr;
     decltype(&cuda::scatter_add) scatter_add = nullptr;
     decltype(&cuda::cumsum) cumsum = nullptr;
-    // elementwise family (kernels/elementwise.cu, kernels/unary.cu, kernels/binary.cu)
+    // the elementwise maps (kernels/map.cu)
+    decltype(&cuda::unary) unary = nullptr;
+    decltype(&cuda::unary_backward) unary_backward = nullptr;
+    decltype(&cuda::binary) binary = nullptr;
+    decltype(&cuda::select_grad) select_grad = nullptr;
+    decltype(&cuda::where) where = nullptr;
+    decltype(&cuda::copy_strided) copy_strided = nullptr;
 };
 
 namespace detail {

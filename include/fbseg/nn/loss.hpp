@@ -33,19 +33,8 @@ enum class Reduction { None, Mean, Sum };
 
 namespace loss_detail {
 
-/// softplus(x) = log(1 + e^x), evaluated as max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 never
-/// overflows, and log1p keeps full precision when e^-|x| is tiny. Derivative: sigmoid(x).
-struct Softplus {
-    static constexpr const char* name = "softplus";
-    static constexpr bool needs_x = true;
-    template <typename T> T forward(T x) const { return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x))); }
-    template <typename T> T backward(T g, T x, T) const {
-        if (x >= T(0)) return g / (T(1) + std::exp(-x));
-        const T e = std::exp(x);
-        return g * e / (T(1) + e);
-    }
-};
-inline Tensor softplus(const Tensor& x) { return unary::apply(x, Softplus{}); }
+/// softplus(x) = log(1 + e^x) (the formula: ops/functors/unary.hpp).
+inline Tensor softplus(const Tensor& x) { return unary::apply(x, unary::Softplus{}); }
 
 inline Tensor reduce(const Tensor& loss, Reduction reduction) {
     switch (reduction) {
@@ -185,7 +174,9 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Te
     FBSEG_CHECK(logits.dim() >= 1, op, ": logits must be [N, C, ...] or [C] but got ", logits.describe());
     FBSEG_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, ": label_smoothing must be in [0, 1] but got ",
                 label_smoothing);
-    detail::check_cpu(op, {&logits, &target, &weight});
+    detail::check_same_device_dtype(op, {&logits, &logits});  // defined
+    FBSEG_CHECK(target.device() == logits.device() && (!weight.defined() || weight.device() == logits.device()), op,
+                ": logits ", logits.describe(), ", target ", target.describe(), " and weight must be on one device");
     const bool unbatched = logits.dim() == 1;
     const Tensor x = unbatched ? logits.unsqueeze(0) : logits;
     const Tensor t = unbatched ? target.unsqueeze(0) : target;
@@ -199,7 +190,7 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Te
         FBSEG_CHECK(weight.dim() == 1 && weight.shape()[0] == classes && weight.dtype() == logits.dtype(), op,
                     ": weight must be a [", classes, "] tensor of the logits' dtype, got ", weight.describe());
     {
-        const Tensor tc = t.contiguous();
+        const Tensor tc = t.cpu().contiguous();  // the targets are checked on the host
         const std::int64_t* pt = tc.data_ptr<std::int64_t>();
         for (std::int64_t i = 0; i < tc.numel(); ++i)
             FBSEG_CHECK(pt[i] == ignore_index || (pt[i] >= 0 && pt[i] < classes), op, ": target value ", pt[i],
@@ -304,15 +295,18 @@ inline Tensor multiclass_dice_loss(const Tensor& logits, const Tensor& target,
                 " (for one foreground channel use dice_loss)");
     FBSEG_CHECK(options.smooth_nr >= 0 && options.smooth_dr >= 0, op, ": smooth_nr and smooth_dr must be >= 0 but got ",
                 options.smooth_nr, " and ", options.smooth_dr);
-    detail::check_cpu(op, {&logits, &target});
+    FBSEG_CHECK(target.device() == logits.device(), op, ": logits ", logits.describe(), " and target ",
+                target.describe(), " must be on one device");
     Shape expected = logits.shape();
     expected.erase(expected.begin() + 1);
     FBSEG_CHECK(target.shape() == expected, op, ": target ", shape_str(target.shape()), " does not match the logits ",
                 shape_str(logits.shape()), " (expected target ", shape_str(expected),
                 ": the logits' shape without the class dim 1)");
     const std::int64_t classes = logits.shape()[1];
-    auto [onehot, mask] =
-        loss_detail::one_hot_and_mask(target, classes, options.ignore_index, logits.dtype(), logits.shape(), op);
+    auto [onehot, mask] = loss_detail::one_hot_and_mask(target.cpu(), classes, options.ignore_index, logits.dtype(),
+                                                        logits.shape(), op);  // built on the host
+    onehot = onehot.to(logits.device());
+    mask = mask.to(logits.device());
     Tensor p = softmax(logits, 1);
     if (options.ignore_index) p = mul(p, mask);  // m p; the one-hot is already 0 where ignored
     if (!options.include_background) {

@@ -375,6 +375,26 @@ public:
         return *this;
     }
 
+    /// model.to(cuda_device(0)) / model.to(kCPU): moves every parameter and buffer (integer ones
+    /// too) to `device`. As with to(dtype), each tensor keeps its identity (an optimizer made
+    /// before the move still holds the moved parameters; move the model before making one, as in
+    /// PyTorch, so that its state is made on the device), and gradients are dropped.
+    Module& to(Device device) {
+        NoGradGuard no_grad;
+        for (const auto& list : {named_parameters(), named_buffers()})
+            for (const auto& [key, t] : list) {
+                if (!t.defined() || t.device() == device) continue;
+                const Tensor moved = t.detach().contiguous().to(device);
+                TensorImpl& impl = *t.impl();  // rewrite the shared impl: every handle sees it
+                impl.storage = moved.storage();
+                impl.sizes = moved.shape();
+                impl.strides = moved.strides();
+                impl.offset = moved.offset();
+                impl.grad.reset();
+            }
+        return *this;
+    }
+
     /// Number of scalars in the parameters (only those that require grad if trainable_only).
     std::int64_t num_parameters(bool trainable_only = false) const {
         std::int64_t n = 0;

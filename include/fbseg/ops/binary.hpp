@@ -34,13 +34,12 @@ inline Tensor compute_add(const Tensor& a, const Tensor& b, double alpha, const 
     return out;
 }
 
-/// out = f(a, b) over float32, float64 and int64, for the binary kernels that have no CUDA twin
-/// yet: this is their dispatch point.
+/// out = f(a, b) over float32, float64 and int64 through the binary map's dispatcher: `f` on the
+/// CPU, the CUDA kernel of `code` (the same formula, kernels/map.cu) on a GPU.
 template <typename F>
-Tensor compute(const Tensor& a, const Tensor& b, const char* op, F f) {
+Tensor compute(const Tensor& a, const Tensor& b, cuda::BinaryOp code, const char* op, F f) {
     Tensor out = make_output(a, b, op, a.dtype());
-    detail::require_cpu_kernel(op, {&a, &b});
-    dispatch_numeric(a.dtype(), op, [&]<typename T>() { cpu::map2<T, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); }); });
+    kernel::binary_map(out, a, b, code, op, f);
     return out;
 }
 
@@ -66,13 +65,7 @@ void record(const char* name, const Tensor& a, const Tensor& b, Tensor& out, boo
 /// The gradient of maximum/minimum: g where `a` wins, 0 where it loses, g/2 on ties.
 inline Tensor select_grad(const Tensor& g, const Tensor& a, const Tensor& b, bool a_is_max) {
     Tensor out = empty(g.shape(), options_of(g));
-    detail::require_cpu_kernel("maximum_backward", {&g, &a, &b});
-    dispatch_floating(g.dtype(), "maximum", [&]<typename T>() {
-        cpu::map3<T, T, T, T>(out, g, a, b, [a_is_max](T gv, T x, T y) {
-            if (x == y) return gv / T(2);
-            return ((x > y) == a_is_max) ? gv : T(0);
-        });
-    });
+    kernel::select_grad(out, g, a, b, a_is_max);
     return out;
 }
 
@@ -93,7 +86,7 @@ inline Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor mul(const Tensor& a, const Tensor& b) {
-    Tensor out = binary::compute(a, b, "mul", [](auto x, auto y) { return x * y; });
+    Tensor out = binary::compute(a, b, cuda::BinaryOp::Mul, "mul", [](auto x, auto y) { return x * y; });
     // d(ab)/da = b, d(ab)/db = a
     binary::record("Mul", a, b, out, b.requires_grad(), a.requires_grad(),
                    [](const Tensor& g, const Tensor&, const Tensor& vb) { return mul(g, vb); },
@@ -103,7 +96,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
 
 inline Tensor div(const Tensor& a, const Tensor& b) {
     FBSEG_CHECK(is_floating(a.dtype()), "div: expected floating operands but got ", a.describe());
-    Tensor out = binary::compute(a, b, "div", [](auto x, auto y) { return x / y; });
+    Tensor out = binary::compute(a, b, cuda::BinaryOp::Div, "div", [](auto x, auto y) { return x / y; });
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
     binary::record("Div", a, b, out, b.requires_grad(), true,
                    [](const Tensor& g, const Tensor&, const Tensor& vb) { return div(g, vb); },
@@ -114,7 +107,7 @@ inline Tensor div(const Tensor& a, const Tensor& b) {
 // maximum and minimum propagate NaN (x != x only for NaN), as PyTorch does: a NaN must not be
 // swallowed by a comparison that is false for it.
 inline Tensor maximum(const Tensor& a, const Tensor& b) {
-    Tensor out = binary::compute(a, b, "maximum", [](auto x, auto y) { return (x != x || x > y) ? x : y; });
+    Tensor out = binary::compute(a, b, cuda::BinaryOp::Maximum, "maximum", [](auto x, auto y) { return (x != x || x > y) ? x : y; });
     binary::record("Maximum", a, b, out, true, true,
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, true); },
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, vb, va, true); });
@@ -122,7 +115,7 @@ inline Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor minimum(const Tensor& a, const Tensor& b) {
-    Tensor out = binary::compute(a, b, "minimum", [](auto x, auto y) { return (x != x || x < y) ? x : y; });
+    Tensor out = binary::compute(a, b, cuda::BinaryOp::Minimum, "minimum", [](auto x, auto y) { return (x != x || x < y) ? x : y; });
     binary::record("Minimum", a, b, out, true, true,
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, false); },
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, vb, va, false); });
@@ -219,15 +212,10 @@ struct DivGrads {
 }  // namespace binary
 
 namespace binary {
-/// The CPU-only in-place kernels: out = f(a, b), behind their dispatch point.
+/// The in-place kernels out = f(a, b) through the binary map's dispatcher (CPU loop or CUDA).
 template <typename F>
-auto cpu_inplace(const char* op, F f) {
-    return [op, f](const Tensor& out, const Tensor& a, const Tensor& b) {
-        detail::require_cpu_kernel(op, {&out, &b});
-        dispatch_numeric(out.dtype(), op, [&]<typename T>() {
-            cpu::map2<T, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); });
-        });
-    };
+auto inplace_map(cuda::BinaryOp code, const char* op, F f) {
+    return [code, op, f](const Tensor& out, const Tensor& a, const Tensor& b) { kernel::binary_map(out, a, b, code, op, f); };
 }
 }  // namespace binary
 
@@ -242,11 +230,11 @@ inline Tensor& sub_(Tensor& self, const Tensor& other) {
         binary::SubGrads{});
 }
 inline Tensor& mul_(Tensor& self, const Tensor& other) {
-    return binary::apply_(self, other, "mul_", binary::cpu_inplace("mul_", [](auto x, auto y) { return x * y; }),
+    return binary::apply_(self, other, "mul_", binary::inplace_map(cuda::BinaryOp::Mul, "mul_", [](auto x, auto y) { return x * y; }),
                           binary::MulGrads{});
 }
 inline Tensor& div_(Tensor& self, const Tensor& other) {
-    return binary::apply_(self, other, "div_", binary::cpu_inplace("div_", [](auto x, auto y) { return x / y; }),
+    return binary::apply_(self, other, "div_", binary::inplace_map(cuda::BinaryOp::Div, "div_", [](auto x, auto y) { return x / y; }),
                           binary::DivGrads{});
 }
 namespace binary {
@@ -274,20 +262,19 @@ inline Tensor& operator/=(Tensor& a, double b) { return div_(a, b); }
 // ---- comparisons: bool results, no gradient -----------------------------------------------------
 namespace binary {
 template <typename F>
-Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f) {
+Tensor compare(const Tensor& a, const Tensor& b, cuda::BinaryOp code, const char* op, F f) {
     Tensor out = make_output(a, b, op, DType::Bool);
-    detail::require_cpu_kernel(op, {&a, &b});
-    dispatch_numeric(a.dtype(), op, [&]<typename T>() { cpu::map2<bool, T, T>(out, a, b, [&f](T x, T y) { return f(x, y); }); });
+    kernel::binary_map(out, a, b, code, op, f);
     return out;
 }
 }  // namespace binary
 
-inline Tensor gt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "gt", [](auto x, auto y) { return x > y; }); }
-inline Tensor lt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "lt", [](auto x, auto y) { return x < y; }); }
-inline Tensor ge(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "ge", [](auto x, auto y) { return x >= y; }); }
-inline Tensor le(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "le", [](auto x, auto y) { return x <= y; }); }
-inline Tensor eq(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "eq", [](auto x, auto y) { return x == y; }); }
-inline Tensor ne(const Tensor& a, const Tensor& b) { return binary::compare(a, b, "ne", [](auto x, auto y) { return x != y; }); }
+inline Tensor gt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Gt, "gt", [](auto x, auto y) { return x > y; }); }
+inline Tensor lt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Lt, "lt", [](auto x, auto y) { return x < y; }); }
+inline Tensor ge(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Ge, "ge", [](auto x, auto y) { return x >= y; }); }
+inline Tensor le(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Le, "le", [](auto x, auto y) { return x <= y; }); }
+inline Tensor eq(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Eq, "eq", [](auto x, auto y) { return x == y; }); }
+inline Tensor ne(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Ne, "ne", [](auto x, auto y) { return x != y; }); }
 inline Tensor gt(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return gt(p, scalar_like(b, p)); }
 inline Tensor lt(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return lt(p, scalar_like(b, p)); }
 inline Tensor ge(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return ge(p, scalar_like(b, p)); }

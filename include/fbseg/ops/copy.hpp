@@ -72,9 +72,6 @@ inline Tensor Tensor::clone() const {
     {
         NoGradGuard no_grad;
         out = Tensor::empty(shape(), TensorOptions(dtype()).device(device()));
-        if (device().is_cuda() && !is_contiguous()) {
-            FBSEG_FAIL("clone: non-contiguous CUDA tensors are not supported yet (", describe(), ")");
-        }
         out.copy_(*this);
     }
     if (autograd::needs_grad({this})) {
@@ -92,7 +89,6 @@ inline Tensor Tensor::to(DType target) const {
     {
         NoGradGuard no_grad;
         out = Tensor::empty(shape(), TensorOptions(target).device(device()));
-        detail::require_cpu_kernel("to(dtype)", {this});
         kernel::copy(out, *this);
     }
     if (autograd::needs_grad({this})) {

@@ -20,7 +20,6 @@ inline Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const Tensor& t = tensors[i];
         detail::check_same_device_dtype("concat", {&first, &t});
-        detail::require_cpu_kernel("concat", {&t});
         bool same = t.dim() == first.dim();
         for (std::int64_t k = 0; same && k < t.dim(); ++k) same = k == dim || t.shape()[k] == first.shape()[k];
         FBSEG_CHECK(same, "concat: tensor ", i, " has shape ", shape_str(t.shape()), " but tensor 0 has shape ",
@@ -76,7 +75,6 @@ inline Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
 inline Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value = 0.0) {
     FBSEG_CHECK(pads.size() % 2 == 0 && std::int64_t(pads.size()) <= 2 * x.dim(), "pad: expected an even number of pad "
                 "amounts, at most 2 per dim, for a tensor of shape ", shape_str(x.shape()), " but got ", pads.size());
-    detail::require_cpu_kernel("pad", {&x});
     Shape out_shape = x.shape();
     Tensor cropped = x;  // negative pads first crop the input
     std::vector<std::int64_t> before(std::size_t(x.dim()), 0);
@@ -111,12 +109,11 @@ inline Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double
 inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     FBSEG_CHECK(condition.dtype() == DType::Bool, "where: condition must be bool but got ", condition.describe());
     detail::check_same_device_dtype("where", {&a, &b});
-    detail::require_cpu_kernel("where", {&condition, &a, &b});
+    FBSEG_CHECK(condition.device() == a.device(), "where: condition ", condition.describe(), " and values ",
+                a.describe(), " are on different devices; move one with .to(device)");
     const Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
     Tensor out = empty(shape, options_of(a));
-    dispatch_all(a.dtype(), "where", [&]<typename T>() {
-        cpu::map3<T, bool, T, T>(out, condition, a, b, [](bool c, T x, T y) { return c ? x : y; });
-    });
+    kernel::where(out, condition, a, b);
     if (autograd::needs_grad({&a, &b})) {
         const bool need_a = a.requires_grad(), need_b = b.requires_grad();
         autograd::record("WhereBackward", {&a, &b}, {&out},

@@ -7,6 +7,7 @@
 #include "fbseg/ops/cpu/dropout.hpp"
 #include "fbseg/ops/cpu/elementwise.hpp"
 #include "fbseg/ops/device_check.hpp"
+#include "fbseg/ops/kernel/elementwise.hpp"
 
 namespace fbseg::kernel {
 
@@ -22,9 +23,7 @@ inline void dropout_mask(const Tensor& mask, double p, Generator& gen, std::uint
 
 /// out = x * mask, mask broadcast to x's shape (the forward and the backward of dropout).
 inline void apply_mask(const Tensor& out, const Tensor& x, const Tensor& mask) {
-    detail::require_cpu_kernel("dropout_apply_mask", {&out, &x, &mask});
-    dispatch_floating(x.dtype(), "dropout",
-                      [&]<typename T>() { cpu::map2<T, T, T>(out, x, mask, [](T a, T m) { return a * m; }); });
+    binary_map(out, x, mask, cuda::BinaryOp::Mul, "dropout", [](auto a, auto m) { return a * m; });
 }
 
 }  // namespace fbseg::kernel

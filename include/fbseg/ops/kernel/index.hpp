@@ -10,6 +10,8 @@
 #include "fbseg/ops/cpu/elementwise.hpp"
 #include "fbseg/ops/cpu/index.hpp"
 #include "fbseg/ops/device_check.hpp"
+#include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/kernel/elementwise.hpp"
 
 namespace fbseg::kernel {
 
@@ -40,6 +42,12 @@ inline void scatter_add(const Tensor& grad, const Tensor& g, const Tensor& index
 
 /// out = mask ? value : x, mask (bool) broadcast to x's shape; out may be x: see cpu::masked_fill.
 inline void masked_fill(const Tensor& out, const Tensor& x, const Tensor& mask, double value) {
+    if (out.device().is_cuda()) {  // CUDA: where(mask, value, x) (kernels/map.cu)
+        FBSEG_CHECK(mask.device() == x.device(), "masked_fill: mask ", mask.describe(), " and input ", x.describe(),
+                    " are on different devices");
+        kernel::where(out, mask, full({}, value, options_of(x)), x);
+        return;
+    }
     detail::require_cpu_kernel("masked_fill", {&out, &x, &mask});
     dispatch_all(x.dtype(), "masked_fill", [&]<typename T>() {
         cpu::masked_fill<T>(x.shape(), out.data_ptr<T>(), out.strides(), x.data_ptr<T>(), x.strides(),
@@ -50,6 +58,23 @@ inline void masked_fill(const Tensor& out, const Tensor& x, const Tensor& mask, 
 
 /// out (contiguous) = x reversed along every dim d with flipped[d]: see cpu::flip.
 inline void flip(const Tensor& x, const Tensor& out, const bool* flipped) {
+    if (out.device().is_cuda()) {
+        // CUDA: a copy from x read backwards along the flipped dims (its last element first, the
+        // stride negated), through cuda::copy_strided (kernels/map.cu).
+        check_cuda_rank(out, "flip");
+        cuda::StridedOperand src{nullptr, {}};
+        std::int64_t first = 0;  // element offset of x's element that lands at out's index 0
+        for (std::int64_t d = 0; d < x.dim(); ++d) {
+            const std::int64_t stride = x.strides()[std::size_t(d)], size = x.shape()[std::size_t(d)];
+            if (flipped[d] && size > 0) first += (size - 1) * stride;
+            src.strides[d] = flipped[d] ? -stride : stride;
+        }
+        src.data = static_cast<const char*>(x.raw_data()) + first * std::int64_t(element_size(x.dtype()));
+        cuda_twin(cuda::backend("flip").copy_strided, "copy_strided")(
+            out.dtype(), int(out.dim()), out.shape().data(), out.raw_data(), out.strides().data(), x.dtype(), src,
+            out.device().index);
+        return;
+    }
     detail::require_cpu_kernel("flip", {&x, &out});
     dispatch_all(x.dtype(), "flip", [&]<typename T>() {
         cpu::flip<T>(x.data_ptr<T>(), x.shape().data(), x.strides().data(), x.dim(), flipped, out.data_ptr<T>());
