@@ -26,6 +26,14 @@ Fn cuda_twin(Fn fn, std::string_view kernel) {
     return fn;
 }
 
+/// The same, naming the CUDA tensor that asked for it in the error.
+template <typename Fn>
+Fn cuda_twin(Fn fn, std::string_view kernel, const Tensor& operand) {
+    FBSEG_CHECK(fn != nullptr, kernel, ": no CUDA kernel for ", kernel, " yet (got ", operand.describe(),
+                "); move the tensor to the CPU with .cpu()");
+    return fn;
+}
+
 // fill: out[i] = value (converted to out's dtype; bool(x) is x != 0)
 //   out: any shape, any dtype
 //   CPU:  cpu::fill<T>  (ops/cpu/elementwise.hpp), any strides
@@ -128,7 +136,7 @@ void unary_map(const Tensor& out, const Tensor& x, const Op& op) {
     }
     check_cuda_rank(out, Op::name);
     const auto params = unary::parameters(op);
-    cuda_twin(cuda::backend(Op::name).unary, "unary")(Op::code, out.dtype(), int(out.dim()), out.shape().data(),
+    cuda_twin(cuda::backend(Op::name).unary, Op::name, x)(Op::code, out.dtype(), int(out.dim()), out.shape().data(),
                                                       out.raw_data(), out.strides().data(),
                                                       strided_operand(x, out.shape()), params[0], params[1],
                                                       out.device().index);
@@ -150,7 +158,7 @@ void unary_backward_map(const Tensor& gx, const Tensor& g, const Tensor& saved, 
     }
     check_cuda_rank(gx, Op::name);
     const auto params = unary::parameters(op);
-    cuda_twin(cuda::backend(Op::name).unary_backward, "unary_backward")(
+    cuda_twin(cuda::backend(Op::name).unary_backward, Op::name, g)(
         Op::code, gx.dtype(), int(gx.dim()), gx.shape().data(), gx.raw_data(), gx.strides().data(),
         strided_operand(g, gx.shape()), strided_operand(saved, gx.shape()), params[0], params[1], gx.device().index);
 }
@@ -171,7 +179,7 @@ void binary_map(const Tensor& out, const Tensor& a, const Tensor& b, cuda::Binar
         return;
     }
     check_cuda_rank(out, op);
-    cuda_twin(cuda::backend(op).binary, "binary")(code, a.dtype(), int(out.dim()), out.shape().data(), out.raw_data(),
+    cuda_twin(cuda::backend(op).binary, op, a)(code, a.dtype(), int(out.dim()), out.shape().data(), out.raw_data(),
                                                   out.strides().data(), strided_operand(a, out.shape()),
                                                   strided_operand(b, out.shape()), out.device().index);
 }
@@ -189,7 +197,7 @@ inline void select_grad(const Tensor& out, const Tensor& g, const Tensor& a, con
         return;
     }
     check_cuda_rank(out, "maximum_backward");
-    cuda_twin(cuda::backend("maximum_backward").select_grad, "select_grad")(
+    cuda_twin(cuda::backend("maximum_backward").select_grad, "maximum_backward")(
         out.dtype(), int(out.dim()), out.shape().data(), out.raw_data(), out.strides().data(),
         strided_operand(g, out.shape()), strided_operand(a, out.shape()), strided_operand(b, out.shape()), a_is_max,
         out.device().index);
