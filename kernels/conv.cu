@@ -630,6 +630,20 @@ int resolve(int version, const ConvGeometry& g) {
 
 int automatic_version(const ConvGeometry& g) { return depthwise_fits(g) ? 3 : (gemm_fits(g) ? 2 : 1); }
 
+// Measured exceptions (H200, benchmarks/gpu/bench_conv.cpp): the backward-data GEMM's rows are the
+// input channels per group, so with Cg < 8 most of its 64-row tile is wasted (the ResNet stem,
+// Cg = 1: v2 25.6 ms, v1 7.7 ms): v1 there. The depthwise weight gradient with one block per
+// weight element (v1, 864 blocks for 96 channels) beats one block per channel (v3, 96 blocks):
+// 301 us against 406 us.
+int automatic_backward_data_version(const ConvGeometry& g) {
+    const int v = automatic_version(g);
+    return (v == 2 && g.cg() < 8) ? 1 : v;
+}
+int automatic_backward_weight_version(const ConvGeometry& g) {
+    const int v = automatic_version(g);
+    return v == 3 ? 1 : v;
+}
+
 dim3 gemm_grid(int64_t M, int64_t N, int64_t splits, int64_t groups, int& tiles_m) {
     tiles_m = int(std::max<int64_t>(1, ceil_div(M, kTileM)));
     const int64_t tiles_n = std::max<int64_t>(1, ceil_div(N, kTileN));
@@ -735,6 +749,7 @@ void launch_backward_weight(int version, const ConvGeometry& g, const T* x, cons
 // ---- the dispatchers (public entry points, cuda/api.hpp) -----------------------------------------
 // Rule: depthwise shapes (Cg == 1, Coutg <= 4, kh kw <= 25) take v3 (the depthwise kernels);
 // everything else takes v2 (implicit GEMM) when its sizes fit the GEMM's 32-bit indices, else v1.
+// Two measured exceptions: backward-data with Cg < 8 takes v1, depthwise backward-weight takes v1.
 // A forced v3 on a non-depthwise shape runs v2, a forced v2 that does not fit runs v1.
 
 void conv2d_forward(DType dtype, const ConvGeometry& g, const void* x, const void* weight, const void* bias, void* y,
@@ -756,7 +771,8 @@ void conv2d_backward_data(DType dtype, const ConvGeometry& g, const void* gy, co
     if (g.n == 0 || g.c_in == 0 || g.hw() == 0) return;
     FBSEG_CHECK(gx != nullptr, "conv2d_backward_data: null pointer");
     detail::DeviceGuard guard(device, "conv2d_backward_data");
-    const int version = resolve(detail::choose_version("conv2d_backward_data", automatic_version(g), 3), g);
+    const int automatic = automatic_backward_data_version(g);
+    const int version = resolve(detail::choose_version("conv2d_backward_data", automatic, 3), g);
     dispatch_floating(dtype, "conv2d_backward_data", [&]<typename T>() {
         launch_backward_data<T>(version, g, static_cast<const T*>(gy), static_cast<const T*>(weight),
                                 static_cast<T*>(gx), device);
@@ -768,7 +784,8 @@ void conv2d_backward_weight(DType dtype, const ConvGeometry& g, const void* x, c
     if (g.c_out == 0 || g.k() == 0) return;
     FBSEG_CHECK(gw != nullptr, "conv2d_backward_weight: null pointer");
     detail::DeviceGuard guard(device, "conv2d_backward_weight");
-    const int version = resolve(detail::choose_version("conv2d_backward_weight", automatic_version(g), 3), g);
+    const int automatic = automatic_backward_weight_version(g);
+    const int version = resolve(detail::choose_version("conv2d_backward_weight", automatic, 3), g);
     dispatch_floating(dtype, "conv2d_backward_weight", [&]<typename T>() {
         launch_backward_weight<T>(version, g, static_cast<const T*>(x), static_cast<const T*>(gy),
                                   static_cast<T*>(gw), device);
