@@ -1,20 +1,48 @@
-// fbseg/ops/kernel/conv.hpp - the device seam of the convolution kernels (CPU only so far).
+// fbseg/ops/kernel/conv.hpp - the device seam of the convolution kernels: CPU tensors go to
+// ops/cpu/conv_kernels.hpp, CUDA tensors to the twins of kernels/conv.cu (cuda/api.hpp).
 // See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
 // Every kernel is described in conv2d terms by one ConvGeometry (ops/geometry/conv.hpp): x
 // [n, c_in, h, w], weight [c_out, c_in / groups, kh, kw], y [n, c_out, ho, wo], all contiguous.
 // conv_transpose2d is conv2d's backward-data, and its backward uses conv2d's forward.
 #pragma once
 
+#include <initializer_list>
+#include <string_view>
+
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/cpu/conv_kernels.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
+#include "fbseg/ops/kernel/elementwise.hpp"
 
 namespace fbseg::kernel {
+
+namespace conv_seam {
+/// The CUDA kernels read and write every operand as a dense, contiguous buffer of out's dtype on
+/// out's device.
+inline void require_contiguous(std::string_view kernel, const Tensor& out,
+                               std::initializer_list<const Tensor*> operands) {
+    for (const Tensor* t : operands) {
+        if (!t->defined()) continue;
+        FBSEG_CHECK(t->device() == out.device() && t->dtype() == out.dtype(), kernel, ": operand ", t->describe(),
+                    " is not on the device or of the dtype of ", out.describe());
+        FBSEG_CHECK(t->is_contiguous(), kernel, ": the CUDA kernel needs contiguous operands (got ", t->describe(),
+                    ")");
+    }
+}
+inline const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+}  // namespace conv_seam
 
 /// y = conv2d(x, weight) + bias (bias may be undefined): cpu::conv::forward.
 inline void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
                            const Tensor& y) {
+    if (!y.device().is_cpu()) {
+        const auto fn = cuda_twin(cuda::backend("conv2d").conv2d_forward, "conv2d_forward");
+        conv_seam::require_contiguous("conv2d_forward", y, {&x, &weight, &bias, &y});
+        fn(y.dtype(), g, x.raw_data(), weight.raw_data(), conv_seam::data_or_null(bias), y.raw_data(),
+           y.device().index);
+        return;
+    }
     detail::require_cpu_kernel("conv2d_forward", {&x, &weight, &bias, &y});
     dispatch_floating(x.dtype(), "conv2d", [&]<typename T>() {
         cpu::conv::forward<T>(g, x.data_ptr<T>(), weight.data_ptr<T>(), bias.defined() ? bias.data_ptr<T>() : nullptr,
@@ -24,6 +52,12 @@ inline void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor&
 
 /// gx = the gradient of conv2d's input, from gy [n, c_out, ho, wo]: cpu::conv::backward_data.
 inline void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& weight, const Tensor& gx) {
+    if (!gx.device().is_cpu()) {
+        const auto fn = cuda_twin(cuda::backend("conv2d_backward").conv2d_backward_data, "conv2d_backward_data");
+        conv_seam::require_contiguous("conv2d_backward_data", gx, {&gy, &weight, &gx});
+        fn(gx.dtype(), g, gy.raw_data(), weight.raw_data(), gx.raw_data(), gx.device().index);
+        return;
+    }
     detail::require_cpu_kernel("conv2d_backward_data", {&gy, &weight, &gx});
     dispatch_floating(gy.dtype(), "conv2d_backward", [&]<typename T>() {
         cpu::conv::backward_data<T>(g, gy.data_ptr<T>(), weight.data_ptr<T>(), gx.data_ptr<T>());
@@ -32,6 +66,12 @@ inline void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const 
 
 /// gw = the gradient of conv2d's weight, from x and gy: cpu::conv::backward_weight.
 inline void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& gy, const Tensor& gw) {
+    if (!gw.device().is_cpu()) {
+        const auto fn = cuda_twin(cuda::backend("conv2d_backward").conv2d_backward_weight, "conv2d_backward_weight");
+        conv_seam::require_contiguous("conv2d_backward_weight", gw, {&x, &gy, &gw});
+        fn(gw.dtype(), g, x.raw_data(), gy.raw_data(), gw.raw_data(), gw.device().index);
+        return;
+    }
     detail::require_cpu_kernel("conv2d_backward_weight", {&x, &gy, &gw});
     dispatch_floating(gy.dtype(), "conv2d_backward", [&]<typename T>() {
         cpu::conv::backward_weight<T>(g, x.data_ptr<T>(), gy.data_ptr<T>(), gw.data_ptr<T>());
@@ -40,6 +80,12 @@ inline void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const
 
 /// gb[c] = sum over images and pixels of gy [n, c, p]: cpu::conv::bias_grad.
 inline void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t p) {
+    if (!gb.device().is_cpu()) {
+        const auto fn = cuda_twin(cuda::backend("conv_bias_backward").conv_bias_backward, "conv_bias_backward");
+        conv_seam::require_contiguous("conv_bias_backward", gb, {&gy, &gb});
+        fn(gb.dtype(), gy.raw_data(), gb.raw_data(), n, c, p, gb.device().index);
+        return;
+    }
     detail::require_cpu_kernel("conv_bias_backward", {&gy, &gb});
     dispatch_floating(gy.dtype(), "conv_bias_backward",
                       [&]<typename T>() { cpu::conv::bias_grad<T>(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>()); });
@@ -47,6 +93,12 @@ inline void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t 
 
 /// y[i, k, :] += b[k] for y [n, c, p] (conv_transpose2d's bias): cpu::conv::add_channel_bias.
 inline void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, std::int64_t c, std::int64_t p) {
+    if (!y.device().is_cpu()) {
+        const auto fn = cuda_twin(cuda::backend("conv_transpose2d").add_channel_bias, "add_channel_bias");
+        conv_seam::require_contiguous("add_channel_bias", y, {&y, &b});
+        fn(y.dtype(), y.raw_data(), b.raw_data(), n, c, p, y.device().index);
+        return;
+    }
     detail::require_cpu_kernel("add_channel_bias", {&y, &b});
     dispatch_floating(y.dtype(), "conv_transpose2d",
                       [&]<typename T>() { cpu::conv::add_channel_bias<T>(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p); });
