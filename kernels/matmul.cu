@@ -688,7 +688,8 @@ void launch(int version, const Gemm<T>& g, const DeviceInfo& info) {
 /// - else enough 64x64 tiles: v4; else v3 (32x32 tiles: more, smaller blocks to fill the GPU).
 template <typename T>
 int automatic_version(const Gemm<T>& g, const DeviceInfo& info) {
-    if (g.batch * g.m * g.n * std::max<int64_t>(g.k, 1) <= (int64_t(1) << 18)) return 2;
+    // (in double: batch m n k can overflow int64)
+    if (double(g.batch) * double(g.m) * double(g.n) * double(std::max<int64_t>(g.k, 1)) <= double(1 << 18)) return 2;
     if (std::is_same_v<T, float> && info.major >= 8 && matmul_precision() != MatmulPrecision::Float32) return 8;
     const int64_t tiles128 = g.batch * ceil_div(g.m, 128) * ceil_div(g.n, 128);
     if (tiles128 >= info.sm_count) return std::is_same_v<T, float> ? 7 : 5;
