@@ -218,9 +218,14 @@ __global__ void __launch_bounds__(kThreads4) bmm_v4_blocktile_1d(Gemm<T> g) {
 // tile and 4 of b's 8x128 tile per step.
 constexpr int kBm = 128, kBn = 128, kBk = 8, kTm = 8, kTn = 8;
 constexpr int kThreads = kBm * kBn / (kTm * kTn);  // 256
+/// Blocks per SM the 128x128 kernels ask the compiler to fit: 2 for float32, which caps them at
+/// 128 registers a thread (at 130, one block a SM would fit, and the SM would idle at every
+/// __syncthreads); 1 for float64, whose 64 double accumulators alone take 128 registers.
+template <typename T>
+constexpr int kMinBlocks = sizeof(T) == sizeof(float) ? 2 : 1;
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) bmm_v5_blocktile_2d(Gemm<T> g) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T>) bmm_v5_blocktile_2d(Gemm<T> g) {
     __shared__ T as[kBm][kBk];
     __shared__ T bs[kBk][kBn];
     const int tid = threadIdx.x;
@@ -315,7 +320,7 @@ __device__ inline void store4(float* c_row, int64_t col, int64_t n, float4 v) {
 //   do the 8 values of b. Shared-memory instructions drop from 16 to 4 per 64 multiply-adds.
 // The c block of each thread is stored with float4 stores.
 template <typename T>
-__global__ void __launch_bounds__(kThreads) bmm_v6_vectorized(Gemm<T> g) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T>) bmm_v6_vectorized(Gemm<T> g) {
     static_assert(sizeof(T) == sizeof(float), "v6 is a float32 kernel");
     __shared__ __align__(16) float as_t[kBk][kBm];
     __shared__ __align__(16) float bs[kBk][kBn];
@@ -386,7 +391,7 @@ constexpr int kSubM = 4, kSubN = 4;      // a thread's sub-block
 constexpr int kPadA7 = 4;
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) bmm_v7_warptile(Gemm<T> g) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T>) bmm_v7_warptile(Gemm<T> g) {
     static_assert(sizeof(T) == sizeof(float), "v7 is a float32 kernel");
     __shared__ __align__(16) float as_t[kBk][kBm + kPadA7];
     __shared__ __align__(16) float bs[kBk][kBn];
