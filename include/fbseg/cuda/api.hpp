@@ -133,6 +133,15 @@ void bmm_forward(DType dtype, const void* a, const std::int64_t* a_strides, cons
                  const std::int64_t* b_strides, void* c, std::int64_t batch, std::int64_t m, std::int64_t k,
                  std::int64_t n, int device);
 
+/// How bmm_forward may compute float32 products. Float32 (the default): exact FP32 math (every
+/// product and sum in float32, as the CPU). TF32: the dispatcher may use the tensor cores with
+/// inputs rounded to TF32 (10-bit mantissa, float32 accumulation; sm_80 and later). BF16: the
+/// dispatcher may round inputs to bfloat16 (no BF16 kernel yet: runs the TF32 kernel, which is
+/// more accurate). float64 is always exact. Process-wide, thread-safe.
+enum class MatmulPrecision { Float32, TF32, BF16 };
+void set_matmul_precision(MatmulPrecision precision);
+MatmulPrecision matmul_precision();
+
 // ---- batch norm (kernels/batch_norm.cu; CPU twin: ops/cpu/batch_norm.hpp) ---------------------
 // x, y, gy, gx: (n, c, s) contiguous; gamma, beta, mean, invstd, var_unbiased: host arrays of c
 // doubles, as the CPU kernel takes them (mean, invstd and var_unbiased are written when
