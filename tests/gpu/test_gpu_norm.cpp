@@ -84,7 +84,8 @@ void check_batch_norm(const BnCase& bc, int version, bool training, bool running
     const Tensor gy = random_cpu(bc.shape, 16, -1.0, 1.0, dtype);
 
     auto run = [&](Device dev, Tensor& y, Tensor& gx, Tensor& gw, Tensor& gb, Tensor& rm, Tensor& rv) {
-        Tensor xd = x.to(dev), w = affine ? w0.to(dev) : Tensor(), b = affine ? b0.to(dev) : Tensor();
+        Tensor xd = x.to(dev).detach(), w = affine ? w0.to(dev).detach() : Tensor(),
+               b = affine ? b0.to(dev).detach() : Tensor();
         xd.set_requires_grad(true);
         if (affine) w.set_requires_grad(true), b.set_requires_grad(true);
         rm = running ? rm0.to(dev) : Tensor();
