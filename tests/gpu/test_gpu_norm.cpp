@@ -88,8 +88,9 @@ void check_batch_norm(const BnCase& bc, int version, bool training, bool running
                b = affine ? b0.to(dev).detach() : Tensor();
         xd.set_requires_grad(true);
         if (affine) w.set_requires_grad(true), b.set_requires_grad(true);
-        rm = running ? rm0.to(dev) : Tensor();
-        rv = running ? rv0.to(dev) : Tensor();
+        // clone: on the CPU .to(kCPU) is the same tensor, which batch_norm updates in place
+        rm = running ? rm0.clone().to(dev) : Tensor();
+        rv = running ? rv0.clone().to(dev) : Tensor();
         if (dev == kGpu) poison_cache(2 * x.numel() + 64);
         y = batch_norm(xd, rm, rv, w, b, training, 0.1, 1e-5);
         if (dev == kGpu) poison_cache(2 * x.numel() + 64);
