@@ -1,4 +1,5 @@
-// fbseg/ops/kernel/dropout.hpp - the device seam of the dropout kernels (CPU only so far).
+// fbseg/ops/kernel/dropout.hpp - the device seam of the dropout kernels: dropout_mask has a CUDA
+// twin (kernels/dropout.cu, the same Philox numbers as the CPU); apply_mask is CPU only so far.
 // See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
 #pragma once
 
@@ -14,6 +15,13 @@ namespace fbseg::kernel {
 /// mask (contiguous) = 1 / (1 - p) with probability 1 - p, else 0, drawn from gen's counters
 /// first, first + 1, ...: cpu::dropout_mask.
 inline void dropout_mask(const Tensor& mask, double p, Generator& gen, std::uint64_t first) {
+    if (!mask.device().is_cpu()) {
+        FBSEG_CHECK(mask.is_contiguous(), "dropout: a CUDA mask must be contiguous (", mask.describe(), ")");
+        cuda_twin(cuda::backend("dropout").dropout_mask, "dropout_mask")(mask.dtype(), mask.raw_data(), mask.numel(),
+                                                                          1.0 - p, gen.seed(), first,
+                                                                          mask.device().index);
+        return;
+    }
     detail::require_cpu_kernel("dropout_mask", {&mask});
     dispatch_floating(mask.dtype(), "dropout", [&]<typename T>() {
         cpu::dropout_mask<T>(mask.data_ptr<T>(), mask.numel(), 1.0 - p, first,
