@@ -118,7 +118,7 @@ TEST_CASE("gpu reduce: sum_rows, every version and dtype, vs the CPU kernel") {
                                              std::to_string(s.m) + ", " + std::to_string(s.r) + ") scale " +
                                              std::to_string(scale) + " v" + std::to_string(v);
                     ScopedKernelVersion force("sum_rows", v);
-                    poison_cache(s.m + 64);
+                    poison_cache(2 * s.m + 64);  // 2x: covers float64 / int64 outputs too
                     const Tensor out = empty({s.m}, TensorOptions(dtype).device(kGpu));
                     kernel::sum_rows(rows_gpu, out, s.r, scale);
                     if (dtype == DType::Int64) {
@@ -209,7 +209,7 @@ TEST_CASE("gpu reduce: extreme_rows (max / min, first index, NaN wins), every ve
                                                  std::to_string(s.m) + ", " + std::to_string(s.r) + ") variant " +
                                                  std::to_string(variant) + " v" + std::to_string(v);
                         ScopedKernelVersion force("extreme_rows", v);
-                        poison_cache(2 * s.m + 64);
+                        poison_cache(3 * s.m + 64);
                         const Tensor out_v = empty({s.m}, TensorOptions(dtype).device(kGpu));
                         const Tensor out_i = empty({s.m}, TensorOptions(DType::Int64).device(kGpu));
                         kernel::extreme_rows(rows_gpu, out_v, out_i, s.r, is_max, "max");
@@ -251,14 +251,14 @@ TEST_CASE("gpu reduce: max, min, argmax (public ops) and max's gradient") {
     run_or_skip("max over dim 1 (a permuted copy)", [&] {
         CHECK(bitwise_equal(argmax(xg, 1), argmax(x, 1)));
     });
-    // max's gradient: scatter_add_along_dim
+    // max's gradient: scatter_add_along_dim (along the last dim: no permuted copy needed)
     run_or_skip("max backward", [&] {
-        const Tensor y = random_cpu({4, 7, 5}, 22);
+        const Tensor y = random_cpu({4, 5, 7}, 22);
         Tensor yc = y.clone().set_requires_grad(true);
         Tensor yg = gpu(y).set_requires_grad(true);
         const Tensor g = random_cpu({4, 5}, 23);
-        max(yc, 1).values.backward(g);
-        max(yg, 1).values.backward(gpu(g));
+        max(yc, -1).values.backward(g);
+        max(yg, -1).values.backward(gpu(g));
         REQUIRE(yg.grad().defined());
         check_close(yg.grad(), yc.grad(), 1e-6, 1.3e-6, "d max / dx");
     });
@@ -343,7 +343,7 @@ TEST_CASE("gpu softmax: softmax and log_softmax, every version, over dim 1 of NC
                 const Tensor ref = log ? log_softmax(x, c.dim) : softmax(x, c.dim);
                 for (int v = 1; v <= 3; ++v) {
                     ScopedKernelVersion force("softmax_forward", v);
-                    poison_cache(x.numel() + 64);
+                    poison_cache(2 * x.numel() + 64);
                     const Tensor y = log ? log_softmax(xg, c.dim) : softmax(xg, c.dim);
                     check_close(y, ref, kSoftmaxAtol, kSoftmaxRtol,
                                 std::string(log ? "log_softmax " : "softmax ") + dname(dtype) + " " +
@@ -437,7 +437,7 @@ TEST_CASE("gpu index: scatter_add (gather's backward), both versions, with colli
     };
     const std::vector<Case> cases = {{{3, 9, 5}, {3, 6, 5}, 1}, {{9, 4, 5}, {4, 4, 5}, 0}, {{3, 4, 33}, {3, 4, 7}, 2},
                                      {{8, 1, 33, 31}, {8, 3, 33, 31}, 1}, {{250}, {100}, 0},  {{1, 1}, {1, 1}, 1},
-                                     {{2, 3000}, {2, 5}, 1}};
+                                     {{2, 300}, {2, 5}, 1}};
     std::uint64_t seed = 1000;
     for (const Case& c : cases) {
         for (DType dtype : {DType::Float32, DType::Float64}) {
@@ -487,7 +487,7 @@ TEST_CASE("gpu index: cumsum forward and reverse along every dim") {
                 for (bool reverse : {false, true}) {
                     const Tensor ref = empty(shape, TensorOptions(dtype));
                     kernel::cumsum(x, ref, outer, n, inner, reverse);
-                    poison_cache(x.numel() + 64);
+                    poison_cache(2 * x.numel() + 64);
                     const Tensor out = empty(shape, TensorOptions(dtype).device(kGpu));
                     kernel::cumsum(xg, out, outer, n, inner, reverse);
                     // the same double (int64) running sum in the same order: bitwise equal
