@@ -204,6 +204,8 @@ void sum_rows(DType dtype, const void* rows, void* out, std::int64_t m, std::int
 /// of it; a NaN wins.
 void extreme_rows(DType dtype, const void* rows, void* values, std::int64_t* indices, std::int64_t m, std::int64_t r,
                   bool is_max, int device);
+/// out[i] = all (is_all) or any of row i of the bool rows (m, r), contiguous (true / false for r = 0).
+void all_any_rows(const void* rows /*bool*/, bool* out, std::int64_t m, std::int64_t r, bool is_all, int device);
 /// grad[o, index[o, j], j] += src[o, j]; grad (outer, n, inner), src and index (outer, inner).
 void scatter_add_along_dim(DType dtype, void* grad, const void* src, const std::int64_t* index, std::int64_t outer,
                            std::int64_t n, std::int64_t inner, int device);

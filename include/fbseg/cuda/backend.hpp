@@ -71,6 +71,7 @@ struct Backend {
     decltype(&cuda::dropout_mask) dropout_mask = nullptr;
     decltype(&cuda::sum_rows) sum_rows = nullptr;
     decltype(&cuda::extreme_rows) extreme_rows = nullptr;
+    decltype(&cuda::all_any_rows) all_any_rows = nullptr;
     decltype(&cuda::scatter_add_along_dim) scatter_add_along_dim = nullptr;
     decltype(&cuda::softmax_forward) softmax_forward = nullptr;
     decltype(&cuda::gather) gather = nullptr;

@@ -1,5 +1,7 @@
 // fbseg/ops/kernel/index.hpp - the device seam of the indexing kernels (gather and its
-// scatter-add, masked_fill, flip, repeat, cumsum, topk): CPU only so far. Each function is the one
+// scatter-add, masked_fill, flip, repeat, cumsum, topk). gather, scatter_add and cumsum have CUDA
+// twins (kernels/index.cu), masked_fill and flip go through the maps (kernels/map.cu: where and
+// the converting copy); repeat and topk are CPU only so far. Each function is the one
 // place its kernel's device is chosen; see ops/kernel/elementwise.hpp for the pattern and
 // docs/architecture.md, "The device seam".
 #pragma once
@@ -16,9 +18,21 @@
 namespace fbseg::kernel {
 
 /// out = x gathered along dim at `index` (contiguous int64, out's shape): see cpu::gather.
-/// Every index must lie in [0, x.size(dim)); the CPU path checks them as it reads them.
+/// Every index must lie in [0, x.size(dim)); the CPU path checks them as it reads them, the CUDA
+/// kernel (cuda::gather: x strided, rank <= cuda::kMaxDims; index and out contiguous) on the
+/// device, and both throw naming the bad index.
 inline void gather(const Tensor& x, const Tensor& index, const Tensor& out, std::int64_t dim) {
-    detail::require_cpu_kernel("gather", {&x, &index, &out});
+    if (x.device().is_cuda() || index.device().is_cuda() || out.device().is_cuda()) {
+        const auto cuda_gather = cuda_twin(cuda::backend("gather").gather, "gather");
+        FBSEG_CHECK(x.device() == index.device() && x.device() == out.device() && index.is_contiguous() &&
+                        out.is_contiguous() && x.dim() <= cuda::kMaxDims,
+                    "gather: CUDA operands must be on one device, index and out contiguous, rank <= ", cuda::kMaxDims,
+                    " (", x.describe(), ", ", index.describe(), ", ", out.describe(), ")");
+        cuda_gather(x.dtype(), x.raw_data(), x.shape().data(), x.strides().data(),
+                    index.device_data_ptr<std::int64_t>(), index.shape().data(), int(index.dim()), dim,
+                    out.raw_data(), x.device().index);
+        return;
+    }
     const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[std::size_t(dim)];
     const std::int64_t* pi = index.data_ptr<std::int64_t>();
     for (std::int64_t i = 0; i < index.numel(); ++i)
@@ -32,8 +46,18 @@ inline void gather(const Tensor& x, const Tensor& index, const Tensor& out, std:
 
 /// grad (contiguous, zero-filled by the caller) += g scattered along dim at `index`; g and index
 /// contiguous, of one shape: see cpu::scatter_add (the gradient of gather and topk).
+/// CUDA: cuda::scatter_add (float32, float64; rank <= cuda::kMaxDims), every operand contiguous.
 inline void scatter_add(const Tensor& grad, const Tensor& g, const Tensor& index, std::int64_t dim) {
-    detail::require_cpu_kernel("scatter_add", {&grad, &g, &index});
+    if (grad.device().is_cuda() || g.device().is_cuda() || index.device().is_cuda()) {
+        const auto cuda_scatter = cuda_twin(cuda::backend("scatter_add").scatter_add, "scatter_add");
+        FBSEG_CHECK(grad.device() == g.device() && grad.device() == index.device() && grad.is_contiguous() &&
+                        g.is_contiguous() && index.is_contiguous() && grad.dim() <= cuda::kMaxDims,
+                    "scatter_add: CUDA operands must be contiguous, on one device, rank <= ", cuda::kMaxDims, " (",
+                    grad.describe(), ", ", g.describe(), ", ", index.describe(), ")");
+        cuda_scatter(grad.dtype(), g.raw_data(), index.device_data_ptr<std::int64_t>(), index.shape().data(),
+                     int(index.dim()), dim, grad.raw_data(), grad.shape().data(), grad.device().index);
+        return;
+    }
     dispatch_floating(grad.dtype(), "scatter_add", [&]<typename T>() {
         cpu::scatter_add<T>(g.data_ptr<T>(), index.data_ptr<std::int64_t>(), index.shape().data(), index.dim(), dim,
                             grad.data_ptr<T>(), grad.shape().data());
@@ -96,7 +120,15 @@ inline void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strid
 /// `reverse`: see cpu::cumsum.
 inline void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n, std::int64_t inner,
                    bool reverse) {
-    detail::require_cpu_kernel(reverse ? "cumsum_backward" : "cumsum", {&x, &out});
+    if (x.device().is_cuda() || out.device().is_cuda()) {
+        // CUDA: cuda::cumsum (float32, float64, int64), x and out contiguous.
+        const char* op = reverse ? "cumsum_backward" : "cumsum";
+        const auto cuda_cumsum = cuda_twin(cuda::backend(op).cumsum, "cumsum");
+        FBSEG_CHECK(x.device() == out.device() && x.is_contiguous() && out.is_contiguous(), op,
+                    ": CUDA operands must be contiguous and on one device (", x.describe(), ", ", out.describe(), ")");
+        cuda_cumsum(x.dtype(), x.raw_data(), out.raw_data(), outer, n, inner, reverse, x.device().index);
+        return;
+    }
     dispatch_numeric(x.dtype(), reverse ? "cumsum_backward" : "cumsum", [&]<typename T>() {
         cpu::cumsum<T>(x.data_ptr<T>(), out.data_ptr<T>(), outer, n, inner, reverse);
     });

@@ -1,5 +1,6 @@
-// fbseg/ops/kernel/logical.hpp - the device seam of any/all (CPU only so far); see
-// ops/kernel/elementwise.hpp for the pattern.
+// fbseg/ops/kernel/logical.hpp - the device seam of any/all: cpu::any_all for CPU tensors,
+// cuda::all_any_rows (kernels/reduce.cu) for CUDA ones; see ops/kernel/elementwise.hpp for the
+// pattern.
 #pragma once
 
 #include <cstdint>
@@ -7,12 +8,22 @@
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/cpu/logical.hpp"
 #include "fbseg/ops/device_check.hpp"
+#include "fbseg/ops/kernel/elementwise.hpp"
 
 namespace fbseg::kernel {
 
 /// out[i] = all (is_all) or any of row i of the contiguous bool rows (m, r): see cpu::any_all.
+///   CUDA: cuda::all_any_rows, rows and out contiguous bool.
 inline void any_all(const Tensor& rows, const Tensor& out, std::int64_t r, bool is_all) {
-    detail::require_cpu_kernel(is_all ? "all" : "any", {&rows, &out});
+    if (rows.device().is_cuda() || out.device().is_cuda()) {
+        const char* op = is_all ? "all" : "any";
+        const auto cuda_all_any = cuda_twin(cuda::backend(op).all_any_rows, "all_any_rows");
+        FBSEG_CHECK(rows.device() == out.device() && rows.is_contiguous() && out.is_contiguous(), op,
+                    ": CUDA operands must be contiguous and on one device (", rows.describe(), ", ", out.describe(),
+                    ")");
+        cuda_all_any(rows.raw_data(), out.device_data_ptr<bool>(), out.numel(), r, is_all, out.device().index);
+        return;
+    }
     cpu::any_all(rows.data_ptr<bool>(), out.numel(), r, is_all, out.data_ptr<bool>());
 }
 

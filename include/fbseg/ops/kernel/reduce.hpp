@@ -1,5 +1,7 @@
-// fbseg/ops/kernel/reduce.hpp - the device seam of the reduction kernels (CPU only so far).
-// See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
+// fbseg/ops/kernel/reduce.hpp - the device seam of the reduction kernels: CPU tensors go to the
+// CPU kernels (ops/cpu/reduce.hpp), CUDA tensors to their twins (kernels/reduce.cu, through the
+// backend table). See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The
+// device seam".
 #pragma once
 
 #include <utility>
@@ -7,14 +9,23 @@
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/cpu/reduce.hpp"
 #include "fbseg/ops/device_check.hpp"
+#include "fbseg/ops/kernel/elementwise.hpp"
 
 namespace fbseg::kernel {
 
 /// out[i] = scale * (sum of row i of rows (m, r)), contiguous; out has m elements. Sums
 /// accumulate in double (int64 for integers): cpu::fold_rows. `scale` is how many times each row
 /// repeats in the tensor being summed (reduced dims of stride 0, see sum() in ops/reduce.hpp).
+///   CUDA: cuda::sum_rows (float32, float64, int64), rows and out contiguous.
 inline void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std::int64_t scale = 1) {
-    detail::require_cpu_kernel("sum_rows", {&rows, &out});
+    if (rows.device().is_cuda() || out.device().is_cuda()) {
+        const auto cuda_sum = cuda_twin(cuda::backend("sum").sum_rows, "sum_rows");
+        FBSEG_CHECK(rows.device() == out.device() && rows.is_contiguous() && out.is_contiguous(),
+                    "sum_rows: CUDA operands must be contiguous and on one device (", rows.describe(), ", ",
+                    out.describe(), ")");
+        cuda_sum(rows.dtype(), rows.raw_data(), out.raw_data(), out.numel(), r, scale, out.device().index);
+        return;
+    }
     dispatch_numeric(rows.dtype(), "sum", [&]<typename T>() {
         using Acc = cpu::acc_t<T>;
         T* po = out.data_ptr<T>();
@@ -30,7 +41,17 @@ inline void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std:
 ///   rows: (m, r) contiguous; values: m elements of rows' dtype; indices: m int64
 inline void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r, bool is_max,
                          const char* op) {
-    detail::require_cpu_kernel("extreme_rows", {&rows, &values, &indices});
+    if (rows.device().is_cuda() || values.device().is_cuda() || indices.device().is_cuda()) {
+        // CUDA: cuda::extreme_rows (float32, float64, int64), every operand contiguous.
+        const auto cuda_extreme = cuda_twin(cuda::backend(op).extreme_rows, "extreme_rows");
+        FBSEG_CHECK(rows.device() == values.device() && rows.device() == indices.device() && rows.is_contiguous() &&
+                        values.is_contiguous() && indices.is_contiguous(),
+                    op, ": CUDA operands must be contiguous and on one device (", rows.describe(), ", ",
+                    values.describe(), ", ", indices.describe(), ")");
+        cuda_extreme(rows.dtype(), rows.raw_data(), values.raw_data(), indices.device_data_ptr<std::int64_t>(),
+                     values.numel(), r, is_max, rows.device().index);
+        return;
+    }
     dispatch_numeric(rows.dtype(), op, [&]<typename T>() {
         T* pv = values.data_ptr<T>();
         std::int64_t* pi = indices.data_ptr<std::int64_t>();
@@ -52,7 +73,18 @@ inline void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor&
 /// src and index (outer, inner), all contiguous.
 inline void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index, std::int64_t outer,
                                   std::int64_t n, std::int64_t inner) {
-    detail::require_cpu_kernel("scatter_add_along_dim", {&grad, &src, &index});
+    if (grad.device().is_cuda() || src.device().is_cuda() || index.device().is_cuda()) {
+        // CUDA: cuda::scatter_add_along_dim (float32, float64), one thread per (o, j), no collisions.
+        const auto cuda_scatter = cuda_twin(cuda::backend("scatter_add_along_dim").scatter_add_along_dim,
+                                            "scatter_add_along_dim");
+        FBSEG_CHECK(grad.device() == src.device() && grad.device() == index.device() && grad.is_contiguous() &&
+                        src.is_contiguous() && index.is_contiguous(),
+                    "scatter_add_along_dim: CUDA operands must be contiguous and on one device (", grad.describe(),
+                    ", ", src.describe(), ", ", index.describe(), ")");
+        cuda_scatter(grad.dtype(), grad.raw_data(), src.raw_data(), index.device_data_ptr<std::int64_t>(), outer, n,
+                     inner, grad.device().index);
+        return;
+    }
     dispatch_floating(grad.dtype(), "scatter_add_along_dim", [&]<typename T>() {
         cpu::scatter_add_along_dim<T>(grad.data_ptr<T>(), src.data_ptr<T>(), index.data_ptr<std::int64_t>(), outer, n,
                                       inner);
