@@ -4,7 +4,7 @@
 # report. Either builds fbseg there first, or runs a folder prebuilt elsewhere.
 #
 #     bash tools/gpu_check.sh REPORT_DIR                                    # build here, then run
-#     FBSEG_GPU_PREBUILT=gpu-carry bash tools/gpu_check.sh REPORT_DIR       # run what gpu_prepare.sh built
+#     FBSEG_GPU_PREBUILT=gpu-carry.tar.xz bash tools/gpu_check.sh REPORT_DIR   # run what gpu_prepare.sh built
 #
 # The prebuilt form is for scarce GPU time (docs/kernels.md, "Using scarce GPU time"): build with
 # `bash tools/gpu_prepare.sh` on any machine with nvcc, carry gpu-carry/ to the GPU machine, and
@@ -18,7 +18,8 @@
 #     FBSEG_CUDA_ARCH          GPU architecture to compile for (default: read from nvidia-smi,
 #                              else 90 for Hopper)
 #     FBSEG_SANITIZER_TIMEOUT  seconds allowed to each compute-sanitizer run (default 300)
-#     FBSEG_GPU_PREBUILT       a folder made by tools/gpu_prepare.sh: skip steps 2-3 and run its bin/
+#     FBSEG_GPU_PREBUILT       gpu-carry.tar.xz (or the gpu-carry/ folder) made by tools/gpu_prepare.sh:
+#                              skip steps 2-3 and run its bin/
 #     FBSEG_SKIP_SANITIZERS    1: leave out the compute-sanitizer runs
 #     FBSEG_DEPS_DIR           a folder of .deb files (default .debs) for a machine that cannot
 #                              download: they are unpacked under build/deps-root (never into /)
@@ -120,6 +121,12 @@ case "$ARCH" in '' | *[!0-9]*) ARCH=90 ;; esac
 
 PREBUILT=${FBSEG_GPU_PREBUILT:-}
 if [ -n "$PREBUILT" ]; then
+    if [ -f "$PREBUILT" ]; then  # gpu-carry.tar.xz: unpack it (tar, or Python's tarfile where tar has no xz)
+        mkdir -p build/prebuilt
+        tar -xJf "$PREBUILT" -C build/prebuilt 2>/dev/null ||
+            python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$PREBUILT" build/prebuilt
+        PREBUILT=build/prebuilt/gpu-carry
+    fi
     PREBUILT=$(cd "$PREBUILT" && pwd)
     BUILD_DIR=$PREBUILT/bin
     ARCH="$(cat "$PREBUILT/arch" 2>/dev/null || echo "$ARCH") (prebuilt at $(cat "$PREBUILT/commit" 2>/dev/null))"

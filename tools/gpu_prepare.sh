@@ -6,18 +6,18 @@
 #     bash tools/gpu_prepare.sh [ARCH]        # ARCH: 90 (H100/H200, the default), 80 (A100), ...
 #
 # Builds build/gpu-prebuilt (Release, -DFBSEG_CUDA_ARCHITECTURES=ARCH, tests and GPU benchmarks)
-# and copies into gpu-carry/ (ignored by git):
+# and copies into gpu-carry/ (ignored by git), packed as gpu-carry.tar.xz (a few MiB):
 #     bin/      fbseg_gpu_tests, fbseg_link_seam_test, fbseg_gpu_bench_*, and the host-side
 #               programs the check compares against PyTorch with
 #     lib/      the shared libraries those programs need that a bare CUDA machine may lack
 #               (libcudart of the toolkit they were built with, Google Benchmark)
 #     tools/, benchmarks/*.py   the scripts gpu_check.sh runs there
-# Then, on the GPU machine: FBSEG_GPU_PREBUILT=gpu-carry bash tools/gpu_check.sh REPORT_DIR
+# Then, on the GPU machine: FBSEG_GPU_PREBUILT=gpu-carry.tar.xz bash tools/gpu_check.sh REPORT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${1:-90}
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
-BUILD=build/gpu-prebuilt
+BUILD=${FBSEG_GPU_BUILD_DIR:-build/gpu-prebuilt}  # another folder may be reused, e.g. one built for "80;90"
 GENERATOR=()
 if [ ! -f "$BUILD/CMakeCache.txt" ] && command -v ninja >/dev/null; then GENERATOR=(-G Ninja); fi
 cmake -S . -B "$BUILD" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release -DFBSEG_CUDA=ON \
@@ -46,6 +46,10 @@ for bin in "$CARRY"/bin/*; do
 done | sort -u | while read -r lib; do cp -L "$lib" "$CARRY/lib/"; done
 echo "$ARCH" >"$CARRY/arch"
 git rev-parse --short HEAD >"$CARRY/commit" 2>/dev/null || echo unknown >"$CARRY/commit"
-du -sh "$CARRY"
-size=$(du -sm "$CARRY" | cut -f1)
-if [ "$size" -gt 60 ]; then echo "gpu_prepare: $CARRY is ${size} MiB, more than a device run can carry" >&2; exit 1; fi
+# Every program links the whole kernel library (its fat binary is most of each file), so the
+# folder is large (about 130 MiB for sm_80 + sm_90) but compresses to a few MiB with xz, whose
+# large window finds the repeats across files. The archive is what travels.
+XZ_OPT="-9 -T0" tar -cJf "$CARRY.tar.xz" "$CARRY"
+echo "gpu_prepare: $(du -sh "$CARRY" | cut -f1) in $CARRY/, $(du -sh "$CARRY.tar.xz" | cut -f1) in $CARRY.tar.xz"
+size=$(du -sm "$CARRY.tar.xz" | cut -f1)
+if [ "$size" -gt 60 ]; then echo "gpu_prepare: $CARRY.tar.xz is ${size} MiB, more than a device run can carry" >&2; exit 1; fi

@@ -1,6 +1,7 @@
 // fbseg: the application. Commands (docs/application.md):
 //   fbseg synth --modality mri|us --out DIR --count N [--seed S]   the phantom as a dataset on disk
 //   fbseg check DATA [--format auto|folder|hc18|csv|bids]          read a dataset, print it, list problems
+//   fbseg train [--data phantom|DATA] [--model M] ... --out RUN    train; fbseg train --resume RUN continues
 // Options come from the command line or from a config file (--config FILE, CLI11's TOML/INI form).
 #include <exception>
 #include <iostream>
@@ -11,6 +12,7 @@
 
 #include "check_command.hpp"
 #include "synth_command.hpp"
+#include "train_command.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"fbseg: fetal brain and head segmentation"};
@@ -42,10 +44,52 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "folder", "hc18", "csv", "bids"}))
         ->capture_default_str();
 
+    fbseg::app::TrainOptions train;
+    auto* train_cmd = app.add_subcommand("train", "train a model; everything about the run goes to --out");
+    train_cmd->add_option("--data", train.data, "phantom (generated in memory) or a dataset folder / .csv manifest")
+        ->capture_default_str();
+    train_cmd->add_option("--format", train.format, "auto, folder, hc18, csv or bids")->capture_default_str();
+    train_cmd->add_option("--modality", train.modality, "phantom: us or mri")->capture_default_str();
+    train_cmd->add_option("--count", train.count, "phantom: number of samples")->capture_default_str();
+    train_cmd->add_option("--model", train.model, "unet, resnet18-unet, resnet34-unet or efficientnet-b0-unet")
+        ->capture_default_str();
+    train_cmd->add_option("--classes", train.classes, "binary (foreground vs background) or labels (the dataset's set)")
+        ->capture_default_str();
+    auto* epochs_opt = train_cmd->add_option("--epochs", train.epochs, "epochs (with --resume: extends the run)")
+                           ->capture_default_str();
+    train_cmd->add_option("--batch-size", train.batch_size, "images per step")->capture_default_str();
+    train_cmd->add_option("--image-size", train.image_size, "images are letterboxed to this square size")
+        ->capture_default_str();
+    train_cmd->add_option("--optimizer", train.optimizer, "sgd, adam or adamw")->capture_default_str();
+    train_cmd->add_option("--lr", train.lr, "learning rate")->capture_default_str();
+    train_cmd->add_option("--weight-decay", train.weight_decay, "weight decay")->capture_default_str();
+    train_cmd->add_option("--schedule", train.schedule, "constant, cosine or poly (per step)")->capture_default_str();
+    train_cmd->add_option("--loss", train.loss, "bce, dice, bce+dice (binary); ce, ce+dice (labels)")
+        ->capture_default_str();
+    train_cmd->add_option("--augment", train.augment, "none, flips, default or strong")->capture_default_str();
+    train_cmd->add_option("--strength", train.strength, "augmentation strength in [0, 1]")->capture_default_str();
+    train_cmd->add_option("--seed", train.seed, "seed of the split, the initial weights and every batch")
+        ->capture_default_str();
+    train_cmd->add_option("--device", train.device, "cpu or cuda")->capture_default_str();
+    train_cmd->add_option("--threads", train.threads, "CPU threads (0: FBSEG_NUM_THREADS or all cores)")
+        ->capture_default_str();
+    train_cmd->add_option("--workers", train.workers, "loader threads")->capture_default_str();
+    train_cmd->add_option("--val-fraction", train.val_fraction, "share of subjects kept for validation")
+        ->capture_default_str();
+    train_cmd->add_option("--patience", train.patience, "stop after this many epochs without a better Dice (0: never)")
+        ->capture_default_str();
+    train_cmd->add_option("--out", train.out, "the run folder")->capture_default_str();
+    train_cmd->add_option("--resume", train.resume, "a run folder to continue (its config.json and last checkpoint)");
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (*synth_cmd) return fbseg::app::run_synth(synth);
         if (*check_cmd) return fbseg::app::run_check(check);
+        if (*train_cmd) {
+            std::string command_line;
+            for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+            return fbseg::app::run_train(train, command_line, epochs_opt->count() > 0);
+        }
     } catch (const std::exception& e) {
         std::cerr << "fbseg: error: " << e.what() << "\n";
         return 1;

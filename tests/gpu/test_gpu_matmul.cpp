@@ -184,7 +184,7 @@ TEST_CASE("gpu matmul: a broadcast batch (stride 0) and matmul of 2-D operands")
     const Tensor w2 = gpu_test::random_cpu({40, 20}, 502);
     for (int version = 0; version < kVersions; ++version) {
         gpu_test::ScopedKernelVersion forced(kKernel, version);
-        const std::string what = "v" + std::to_string(version);
+        const std::string what = std::string("v").append(std::to_string(version));  // (GCC 12 -O3 warns on "v" + string)
         // b's batch stride is 0: the same (40, 20) matrix for the three batches.
         gpu_test::check_close(bmm(a.to(gpu_test::kGpu), w.to(gpu_test::kGpu).expand({3, 40, 20})),
                               bmm(a, w.expand({3, 40, 20})), kTol32, kTol32, what + ", (3,33,40) @ (1->3,40,20)");
