@@ -68,14 +68,31 @@ struct TrainOptions {
 };
 
 inline nlohmann::json to_json(const TrainOptions& o) {
-    return {{"data", o.data},           {"format", o.format},       {"modality", o.modality},
-            {"count", o.count},         {"model", o.model},         {"classes", o.classes},
-            {"epochs", o.epochs},       {"batch_size", o.batch_size}, {"image_size", o.image_size},
-            {"optimizer", o.optimizer}, {"lr", o.lr},               {"weight_decay", o.weight_decay},
-            {"schedule", o.schedule},   {"loss", o.loss},           {"augment", o.augment},
-            {"strength", o.strength},   {"seed", o.seed},           {"device", o.device},
-            {"threads", o.threads},     {"workers", o.workers},     {"val_fraction", o.val_fraction},
-            {"patience", o.patience},   {"out", o.out}};
+    nlohmann::json j = nlohmann::json::object();
+    j["data"] = o.data;
+    j["format"] = o.format;
+    j["modality"] = o.modality;
+    j["count"] = o.count;
+    j["model"] = o.model;
+    j["classes"] = o.classes;
+    j["epochs"] = o.epochs;
+    j["batch_size"] = o.batch_size;
+    j["image_size"] = o.image_size;
+    j["optimizer"] = o.optimizer;
+    j["lr"] = o.lr;
+    j["weight_decay"] = o.weight_decay;
+    j["schedule"] = o.schedule;
+    j["loss"] = o.loss;
+    j["augment"] = o.augment;
+    j["strength"] = o.strength;
+    j["seed"] = o.seed;
+    j["device"] = o.device;
+    j["threads"] = o.threads;
+    j["workers"] = o.workers;
+    j["val_fraction"] = o.val_fraction;
+    j["patience"] = o.patience;
+    j["out"] = o.out;
+    return j;
 }
 
 inline TrainOptions train_options_from_json(const nlohmann::json& j, const std::string& what) {
@@ -300,7 +317,10 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
                 split.train.indices.size(), " training and ", split.val.indices.size(),
                 " validation samples; more subjects (or another --val-fraction) are needed");
     data::Subset train_set(*dataset, split.train.indices), val_set(*dataset, split.val.indices);
-    nlohmann::json resize = {{"name", "resize"}, {"height", options.image_size}, {"width", options.image_size}};
+    nlohmann::json resize = nlohmann::json::object();
+    resize["name"] = "resize";
+    resize["height"] = options.image_size;
+    resize["width"] = options.image_size;
     nlohmann::json train_config = data::augment::preset_config(options.augment);
     train_config.insert(train_config.begin(), resize);
     const auto train_transform = data::augment::Pipeline::from_json(train_config, options.strength);
@@ -336,14 +356,17 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
     }
 
     // ---- the run folder ------------------------------------------------------------------------
-    nlohmann::json config = {{"options", to_json(options)},
-                             {"command_line", command_line},
-                             {"fbseg_commit", FBSEG_APP_GIT_COMMIT},
-                             {"build", FBSEG_APP_BUILD_FLAGS},
-                             {"device", device.is_cuda() ? "cuda:0" : "cpu"},
-                             {"threads", num_threads()},
-                             {"dataset", {{"samples", dataset->size()}, {"subjects_fnv1a", dataset_fingerprint(*dataset)}}},
-                             {"out_channels", out_channels}};
+    nlohmann::json config = nlohmann::json::object();  // (built key by key: a braced list of pairs
+    config["options"] = to_json(options);               // can turn into an array of arrays)
+    config["command_line"] = command_line;
+    config["fbseg_commit"] = FBSEG_APP_GIT_COMMIT;
+    config["build"] = FBSEG_APP_BUILD_FLAGS;
+    config["device"] = device.is_cuda() ? "cuda:0" : "cpu";
+    config["threads"] = num_threads();
+    config["dataset"] = nlohmann::json::object();
+    config["dataset"]["samples"] = dataset->size();
+    config["dataset"]["subjects_fnv1a"] = dataset_fingerprint(*dataset);
+    config["out_channels"] = out_channels;
     {
         std::ofstream out(run / "config.json");
         out << config.dump(2) << '\n';
@@ -496,8 +519,10 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
     }
     std::signal(SIGINT, SIG_DFL);
 
-    nlohmann::json summary = {{"best_epoch", best_epoch + 1}, {"best_val_dice_mean", best_dice},
-                              {"last_val_loss", last_validation.loss}};
+    nlohmann::json summary = nlohmann::json::object();
+    summary["best_epoch"] = best_epoch + 1;
+    summary["best_val_dice_mean"] = best_dice;
+    summary["last_val_loss"] = last_validation.loss;
     nlohmann::json per_class = nlohmann::json::object();
     for (std::size_t k = 0; k < scored.size() && k < last_validation.dice.size(); ++k)
         per_class[scored[k].first] = std::isnan(last_validation.dice[k]) ? nlohmann::json(nullptr)
