@@ -2,6 +2,8 @@
 //   fbseg synth --modality mri|us --out DIR --count N [--seed S]   the phantom as a dataset on disk
 //   fbseg check DATA [--format auto|folder|hc18|csv|bids]          read a dataset, print it, list problems
 //   fbseg train [--data phantom|DATA] [--model M] ... --out RUN    train; fbseg train --resume RUN continues
+//   fbseg eval --model RUN DATA|val|phantom                        score a run's predictions per case and class
+//   fbseg predict --model RUN INPUT... --out DIR                   label maps, overlays, HC18's CSV
 // Options come from the command line or from a config file (--config FILE, CLI11's TOML/INI form).
 #include <exception>
 #include <iostream>
@@ -11,6 +13,8 @@
 #include <fbseg/fbseg.hpp>
 
 #include "check_command.hpp"
+#include "eval_command.hpp"
+#include "predict_command.hpp"
 #include "synth_command.hpp"
 #include "train_command.hpp"
 
@@ -81,10 +85,38 @@ int main(int argc, char** argv) {
     train_cmd->add_option("--out", train.out, "the run folder")->capture_default_str();
     train_cmd->add_option("--resume", train.resume, "a run folder to continue (its config.json and last checkpoint)");
 
+    fbseg::app::EvalOptions eval;
+    auto* eval_cmd = app.add_subcommand("eval", "score a trained run's predictions against a dataset's references");
+    eval_cmd->add_option("--model", eval.run, "the run folder (from fbseg train)")->required();
+    eval_cmd->add_option("data", eval.data, "a dataset folder or .csv, `val` (the run's validation split) or `phantom`")
+        ->required();
+    eval_cmd->add_option("--format", eval.format, "auto, folder, hc18, csv or bids")->capture_default_str();
+    eval_cmd->add_option("--checkpoint", eval.checkpoint, "best or last")->capture_default_str();
+    eval_cmd->add_option("--out", eval.out, "where summary.json and cases.csv go (default RUN/eval)");
+    eval_cmd->add_option("--device", eval.device, "cpu or cuda")->capture_default_str();
+    eval_cmd->add_option("--threads", eval.threads, "CPU threads (0: FBSEG_NUM_THREADS or all cores)");
+    eval_cmd->add_flag("!--no-surface", eval.surface, "skip HD95 and ASSD");
+
+    fbseg::app::PredictOptions predict;
+    auto* predict_cmd = app.add_subcommand("predict", "label maps for PNG images, folders of them, or NIfTI volumes");
+    predict_cmd->add_option("--model", predict.run, "the run folder (from fbseg train)")->required();
+    predict_cmd->add_option("inputs", predict.inputs, "images, folders of images, or .nii/.nii.gz volumes")->required();
+    predict_cmd->add_option("--out", predict.out, "output folder")->required();
+    predict_cmd->add_option("--checkpoint", predict.checkpoint, "best or last")->capture_default_str();
+    predict_cmd->add_option("--device", predict.device, "cpu or cuda")->capture_default_str();
+    predict_cmd->add_option("--threshold", predict.threshold, "binary: foreground where the probability exceeds this")
+        ->capture_default_str();
+    predict_cmd->add_flag("--tta", predict.tta, "average with the horizontal and vertical flips");
+    predict_cmd->add_flag("--largest-component", predict.largest_component, "keep each class's largest region");
+    predict_cmd->add_option("--pixel-size", predict.pixel_size_mm, "ultrasound: mm per pixel for the HC18 CSV");
+    predict_cmd->add_option("--threads", predict.threads, "CPU threads (0: FBSEG_NUM_THREADS or all cores)");
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (*synth_cmd) return fbseg::app::run_synth(synth);
         if (*check_cmd) return fbseg::app::run_check(check);
+        if (*eval_cmd) return fbseg::app::run_eval(eval);
+        if (*predict_cmd) return fbseg::app::run_predict(predict);
         if (*train_cmd) {
             std::string command_line;
             for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);

@@ -367,6 +367,13 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
     config["dataset"]["samples"] = dataset->size();
     config["dataset"]["subjects_fnv1a"] = dataset_fingerprint(*dataset);
     config["out_channels"] = out_channels;
+    config["labels"] = nlohmann::json::array();  // the classes the outputs stand for (predict writes them)
+    for (const auto& [name, value] : labels.labels) {
+        nlohmann::json entry = nlohmann::json::object();
+        entry["name"] = name;
+        entry["value"] = value;
+        config["labels"].push_back(entry);
+    }
     {
         std::ofstream out(run / "config.json");
         out << config.dump(2) << '\n';
