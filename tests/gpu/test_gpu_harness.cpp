@@ -25,7 +25,7 @@
 
 using namespace fbseg;
 
-namespace {
+namespace harness_gpu_tests {  // (named, not anonymous: the GPU suites are compiled as a unity build)
 
 constexpr std::int64_t kPad = 17;  // guard elements on each side (odd: misaligns the base too)
 constexpr double kGuard = 12345.0;
@@ -73,7 +73,8 @@ bool is_missing_kernel(const std::string& message) {
     return false;
 }
 
-}  // namespace
+}  // namespace harness_gpu_tests
+using namespace harness_gpu_tests;
 
 TEST_CASE("gpu harness: every case on CUDA against the CPU") {
     int compared = 0;

@@ -7,7 +7,7 @@
 
 using namespace fbseg;
 
-namespace {
+namespace tensor_gpu_tests {  // (named, not anonymous: the GPU suites are compiled as a unity build)
 /// The largest |a - b| / (atol + rtol |b|) over the elements (per element; <= 1 passes).
 double worst_ratio(const Tensor& a, const Tensor& b, double atol, double rtol) {
     const auto x = a.to_vector<double>(), y = b.to_vector<double>();
@@ -19,7 +19,8 @@ double worst_ratio(const Tensor& a, const Tensor& b, double atol, double rtol) {
     }
     return worst;
 }
-}  // namespace
+}  // namespace tensor_gpu_tests
+using namespace tensor_gpu_tests;
 
 TEST_CASE("gpu tensor: round trip CPU -> CUDA -> CPU keeps every value") {
     const Tensor host = randn({3, 5, 7});
