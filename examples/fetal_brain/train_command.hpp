@@ -40,18 +40,19 @@
 
 namespace fbseg::app {
 
+/// The defaults are the measured ultrasound recipe (docs/application.md, "Measured recipes").
 struct TrainOptions {
     std::string data = "phantom";  // "phantom" (generated in memory) or a dataset folder / .csv
     std::string format = "auto";
     std::string modality = "us";   // phantom: us or mri
-    std::size_t count = 64;        // phantom: samples
+    std::size_t count = 96;        // phantom: samples
     std::string model = "unet";
     std::string classes = "binary";  // binary: foreground vs background; labels: the dataset's label set
-    int epochs = 10;
+    int epochs = 12;
     int batch_size = 8;
     int image_size = 128;            // every image is letterboxed to image_size x image_size
     std::string optimizer = "adamw";  // sgd, adam, adamw
-    double lr = 1e-3;
+    double lr = 2e-3;
     double weight_decay = 1e-4;
     std::string schedule = "cosine";  // constant, cosine, poly
     std::string loss = "bce+dice";    // bce, dice, bce+dice (binary); ce, ce+dice (labels)
