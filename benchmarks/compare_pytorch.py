@@ -72,6 +72,18 @@ def torch_model(name, in_channels):
     return UNet(in_channels)
 
 
+def bce_dice(logits, target):
+    """fbseg's nn::bce_dice_loss: BCE on logits plus the per-image soft Dice loss (smooth 1)."""
+    import torch
+    import torch.nn.functional as F
+
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    p = torch.sigmoid(logits)
+    dims = tuple(range(1, p.dim()))
+    dice = 1 - (2 * (p * target).sum(dims) + 1) / (p.sum(dims) + target.sum(dims) + 1)
+    return bce + dice.mean()
+
+
 def torch_worker(args):
     import resource
     import torch
@@ -84,12 +96,7 @@ def torch_worker(args):
     masks = (torch.rand(args.batch, 1, args.size, args.size) > 0.5).float()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
 
-    def loss_fn(logits, target):
-        bce = F.binary_cross_entropy_with_logits(logits, target)
-        p = torch.sigmoid(logits)
-        dims = tuple(range(1, p.dim()))
-        dice = 1 - (2 * (p * target).sum(dims) + 1) / (p.sum(dims) + target.sum(dims) + 1)
-        return bce + dice.mean()
+    loss_fn = bce_dice
 
     times = []
     for s in range(args.warmup + args.steps):

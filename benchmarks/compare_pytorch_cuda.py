@@ -26,8 +26,7 @@ MODELS = [("unet", 1, 8, 256), ("resnet34-unet", 1, 16, 256), ("efficientnet-b0-
 
 def torch_worker(args):
     import torch
-    import torch.nn.functional as F
-    from compare_pytorch import torch_model
+    from compare_pytorch import bce_dice, torch_model
 
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -44,12 +43,7 @@ def torch_worker(args):
     masks = (torch.rand(args.batch, 1, args.size, args.size, device="cuda") > 0.5).float()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
 
-    def loss_fn(logits, target):
-        bce = F.binary_cross_entropy_with_logits(logits, target)
-        p = torch.sigmoid(logits)
-        dims = tuple(range(1, p.dim()))
-        dice = 1 - (2 * (p * target).sum(dims) + 1) / (p.sum(dims) + target.sum(dims) + 1)
-        return bce + dice.mean()
+    loss_fn = bce_dice
 
     times = []
     net.train()

@@ -26,6 +26,7 @@
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/cuda/api.hpp"
+#include "gpu_bench.hpp"
 
 namespace cuda = fbseg::cuda;
 using fbseg::ConvGeometry;
@@ -34,38 +35,13 @@ using std::int64_t;
 
 namespace {
 
+using fbseg::gpu_bench::check;
+using fbseg::gpu_bench::EventTimer;
+
 constexpr int kDevice = 0;
 constexpr std::size_t kFlushBytes = std::size_t(128) << 20;  // more than the L2 of any GPU we target
 
-void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) throw fbseg::Error(std::string(what) + ": " + cudaGetErrorString(status));
-}
 
-class EventTimer {
-public:
-    EventTimer() {
-        check(cudaEventCreate(&start_), "cudaEventCreate");
-        check(cudaEventCreate(&stop_), "cudaEventCreate");
-    }
-    ~EventTimer() {
-        (void)cudaEventDestroy(start_);
-        (void)cudaEventDestroy(stop_);
-    }
-    EventTimer(const EventTimer&) = delete;
-    EventTimer& operator=(const EventTimer&) = delete;
-    void start() { check(cudaEventRecord(start_, nullptr), "cudaEventRecord"); }
-    double stop_seconds() {
-        check(cudaEventRecord(stop_, nullptr), "cudaEventRecord");
-        check(cudaEventSynchronize(stop_), "cudaEventSynchronize");
-        float milliseconds = 0.0f;
-        check(cudaEventElapsedTime(&milliseconds, start_, stop_), "cudaEventElapsedTime");
-        return double(milliseconds) / 1e3;
-    }
-
-private:
-    cudaEvent_t start_{};
-    cudaEvent_t stop_{};
-};
 
 /// Device memory filled with small non-zero values, freed into the allocator's cache at the end.
 class DeviceBuffer {

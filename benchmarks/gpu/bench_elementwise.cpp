@@ -17,6 +17,7 @@
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/cuda/api.hpp"
+#include "gpu_bench.hpp"
 
 namespace cuda = fbseg::cuda;
 using fbseg::DType;
@@ -24,42 +25,15 @@ using std::int64_t;
 
 namespace {
 
+using fbseg::gpu_bench::check;
+using fbseg::gpu_bench::EventTimer;
+
 constexpr int kDevice = 0;
 constexpr int64_t kRows = 4096, kCols = 4096;
 constexpr int64_t kNumel = kRows * kCols;  // 2^24 float32 elements, 64 MiB per tensor
 constexpr int64_t kFloatBytes = sizeof(float);
 
-void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) throw fbseg::Error(std::string(what) + ": " + cudaGetErrorString(status));
-}
 
-/// GPU time between two events recorded on the default stream, where fbseg launches its kernels.
-class EventTimer {
-public:
-    EventTimer() {
-        check(cudaEventCreate(&start_), "cudaEventCreate");
-        check(cudaEventCreate(&stop_), "cudaEventCreate");
-    }
-    ~EventTimer() {
-        (void)cudaEventDestroy(start_);
-        (void)cudaEventDestroy(stop_);
-    }
-    EventTimer(const EventTimer&) = delete;
-    EventTimer& operator=(const EventTimer&) = delete;
-
-    void start() { check(cudaEventRecord(start_, nullptr), "cudaEventRecord"); }
-    double stop_seconds() {
-        check(cudaEventRecord(stop_, nullptr), "cudaEventRecord");
-        check(cudaEventSynchronize(stop_), "cudaEventSynchronize");
-        float milliseconds = 0.0f;
-        check(cudaEventElapsedTime(&milliseconds, start_, stop_), "cudaEventElapsedTime");
-        return double(milliseconds) / 1e3;
-    }
-
-private:
-    cudaEvent_t start_{};
-    cudaEvent_t stop_{};
-};
 
 /// Device memory for one benchmark, freed (into the allocator's cache) at the end.
 class DeviceBuffer {

@@ -23,6 +23,7 @@
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/cuda/api.hpp"
+#include "gpu_bench.hpp"
 
 namespace cuda = fbseg::cuda;
 using fbseg::DType;
@@ -30,38 +31,13 @@ using std::int64_t;
 
 namespace {
 
+using fbseg::gpu_bench::check;
+using fbseg::gpu_bench::EventTimer;
+
 constexpr int kDevice = 0;
 constexpr int64_t kF = sizeof(float);
 
-void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) throw fbseg::Error(std::string(what) + ": " + cudaGetErrorString(status));
-}
 
-class EventTimer {
-public:
-    EventTimer() {
-        check(cudaEventCreate(&start_), "cudaEventCreate");
-        check(cudaEventCreate(&stop_), "cudaEventCreate");
-    }
-    ~EventTimer() {
-        (void)cudaEventDestroy(start_);
-        (void)cudaEventDestroy(stop_);
-    }
-    EventTimer(const EventTimer&) = delete;
-    EventTimer& operator=(const EventTimer&) = delete;
-    void start() { check(cudaEventRecord(start_, nullptr), "cudaEventRecord"); }
-    double stop_seconds() {
-        check(cudaEventRecord(stop_, nullptr), "cudaEventRecord");
-        check(cudaEventSynchronize(stop_), "cudaEventSynchronize");
-        float ms = 0.0f;
-        check(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
-        return double(ms) / 1e3;
-    }
-
-private:
-    cudaEvent_t start_{};
-    cudaEvent_t stop_{};
-};
 
 /// Device memory of `bytes`, filled with `value` as float32 (so inputs are not all zero).
 class DeviceBuffer {
