@@ -237,17 +237,8 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (cuda::device_count() == 0) {
-        std::cout << "skipped: no CUDA device" << std::endl;
-        return 0;
-    }
 #if !FBSEG_BENCH_HAVE_CUDNN
     std::cout << "note: built without cuDNN, no yardstick (pct_of_cudnn) is reported" << std::endl;
 #endif
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return fbseg::gpu_bench::run_benchmarks(argc, argv, register_all);
 }

@@ -185,14 +185,5 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (cuda::device_count() == 0) {
-        std::cout << "skipped: no CUDA device" << std::endl;
-        return 0;
-    }
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return fbseg::gpu_bench::run_benchmarks(argc, argv, register_all);
 }

@@ -3,11 +3,15 @@
 // before the kernel has run).
 #pragma once
 
+#include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
+#include <functional>
+#include <iostream>
 #include <string>
 
 #include "fbseg/core/error.hpp"
+#include "fbseg/cuda/api.hpp"
 
 namespace fbseg::gpu_bench {
 
@@ -44,5 +48,20 @@ private:
     cudaEvent_t start_{};
     cudaEvent_t stop_{};
 };
+
+/// A GPU benchmark program's main: "skipped: no CUDA device" and exit 0 without a GPU; otherwise
+/// registers the benchmarks made at run time (`register_all`, may be empty) and runs them all.
+inline int run_benchmarks(int argc, char** argv, const std::function<void()>& register_all = {}) {
+    if (fbseg::cuda::device_count() == 0) {
+        std::cout << "skipped: no CUDA device" << std::endl;
+        return 0;
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    if (register_all) register_all();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
 
 }  // namespace fbseg::gpu_bench
