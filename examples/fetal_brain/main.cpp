@@ -4,6 +4,8 @@
 //   fbseg train [--data phantom|DATA] [--model M] ... --out RUN    train; fbseg train --resume RUN continues
 //   fbseg eval --model RUN DATA|val|phantom                        score a run's predictions per case and class
 //   fbseg predict --model RUN INPUT... --out DIR                   label maps, overlays, HC18's CSV
+//   fbseg report RUN                                               RUN/report.html (train writes it too)
+//   fbseg summary MODEL [--in-channels N] [--classes K]            a model's layers and parameter names
 // Options come from the command line or from a config file (--config FILE, CLI11's TOML/INI form).
 #include <exception>
 #include <iostream>
@@ -15,6 +17,7 @@
 #include "check_command.hpp"
 #include "eval_command.hpp"
 #include "predict_command.hpp"
+#include "report.hpp"
 #include "synth_command.hpp"
 #include "train_command.hpp"
 
@@ -111,16 +114,41 @@ int main(int argc, char** argv) {
     predict_cmd->add_option("--pixel-size", predict.pixel_size_mm, "ultrasound: mm per pixel for the HC18 CSV");
     predict_cmd->add_option("--threads", predict.threads, "CPU threads (0: FBSEG_NUM_THREADS or all cores)");
 
+    std::string report_run, report_device = "cpu";
+    auto* report_cmd = app.add_subcommand("report", "write RUN/report.html: curves, cases, gallery, provenance");
+    report_cmd->add_option("run", report_run, "the run folder")->required();
+    report_cmd->add_option("--device", report_device, "cpu or cuda")->capture_default_str();
+
+    std::string summary_model;
+    std::int64_t summary_in = 1, summary_classes = 1;
+    auto* summary_cmd = app.add_subcommand("summary", "print a model's layers, shapes and parameter names");
+    summary_cmd->add_option("model", summary_model, "unet, resnet18-unet, resnet34-unet or efficientnet-b0-unet")
+        ->required();
+    summary_cmd->add_option("--in-channels", summary_in, "input channels")->capture_default_str();
+    summary_cmd->add_option("--classes", summary_classes, "output channels")->capture_default_str();
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (*synth_cmd) return fbseg::app::run_synth(synth);
         if (*check_cmd) return fbseg::app::run_check(check);
         if (*eval_cmd) return fbseg::app::run_eval(eval);
         if (*predict_cmd) return fbseg::app::run_predict(predict);
+        if (*report_cmd) {
+            std::cout << "report: " << fbseg::app::write_report(report_run, report_device) << "\n";
+            return 0;
+        }
+        if (*summary_cmd) {
+            fbseg::models::print_summary(std::cout, *fbseg::models::make_model(summary_model, summary_in, summary_classes));
+            return 0;
+        }
         if (*train_cmd) {
             std::string command_line;
             for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-            return fbseg::app::run_train(train, command_line, epochs_opt->count() > 0);
+            const int status = fbseg::app::run_train(train, command_line, epochs_opt->count() > 0);
+            if (status != 0) return status;
+            const std::string run_dir = train.resume.empty() ? train.out : train.resume;
+            std::cout << "report: " << fbseg::app::write_report(run_dir, train.device) << "\n";
+            return 0;
         }
     } catch (const std::exception& e) {
         std::cerr << "fbseg: error: " << e.what() << "\n";

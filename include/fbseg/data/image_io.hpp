@@ -269,18 +269,27 @@ inline void write_file_atomically(const std::string& path, const std::string& by
     }
 }
 
-/// Encodes interleaved 8-bit samples as PNG and writes them atomically.
-inline void write_png_bytes(const std::string& path, const std::vector<std::uint8_t>& pixels, std::int64_t h,
-                            std::int64_t w, int channels, const char* op) {
-    FBSEG_CHECK(h > 0 && w > 0 && h <= INT_MAX / 4 && w <= INT_MAX / 4 / channels, op, ": '", path, "': cannot ",
+/// Encodes interleaved 8-bit samples (h rows of w pixels of `channels` samples) as PNG bytes;
+/// `what` names the image in errors.
+inline std::string encode_png(const std::vector<std::uint8_t>& pixels, std::int64_t h, std::int64_t w, int channels,
+                              const std::string& what, const char* op) {
+    FBSEG_CHECK(h > 0 && w > 0 && h <= INT_MAX / 4 && w <= INT_MAX / 4 / channels, op, ": '", what, "': cannot ",
                 "write an image of ", h, " x ", w, " pixels (expected positive sizes within stb_image_write's range)");
+    FBSEG_CHECK(pixels.size() == std::size_t(h * w * channels), op, ": '", what, "': ", pixels.size(),
+                " samples for ", h, " x ", w, " x ", channels);
     std::string png;
     auto append = [](void* context, void* data, int size) {
         static_cast<std::string*>(context)->append(static_cast<const char*>(data), std::size_t(size));
     };
     const int ok = stbi_write_png_to_func(append, &png, int(w), int(h), channels, pixels.data(), int(w) * channels);
-    FBSEG_CHECK(ok != 0 && !png.empty(), op, ": stb_image_write could not encode '", path, "' as PNG");
-    write_file_atomically(path, png, op);
+    FBSEG_CHECK(ok != 0 && !png.empty(), op, ": stb_image_write could not encode '", what, "' as PNG");
+    return png;
+}
+
+/// Encodes interleaved 8-bit samples as PNG and writes them atomically.
+inline void write_png_bytes(const std::string& path, const std::vector<std::uint8_t>& pixels, std::int64_t h,
+                            std::int64_t w, int channels, const char* op) {
+    write_file_atomically(path, encode_png(pixels, h, w, channels, path, op), op);
 }
 
 /// Reads element (i, j) / (c, i, j) of a CPU tensor of any strides.
