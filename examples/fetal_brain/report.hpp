@@ -157,8 +157,9 @@ inline std::string chart(const std::string& title, const std::string& x_label, c
           << "\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">" << escape(label) << "</text>";
     if (std::isfinite(marker))
         o << "<line x1=\"" << px(marker) << "\" x2=\"" << px(marker) << "\" y1=\"" << T << "\" y2=\"" << H - B
-          << "\" stroke=\"#2ca02c\" stroke-dasharray=\"3 3\"/><text x=\"" << px(marker) + 3 << "\" y=\"" << T + 11
-          << "\" font-size=\"10\" fill=\"#2ca02c\">best</text>";
+          << "\" stroke=\"#2ca02c\" stroke-dasharray=\"3 3\"/><text x=\""
+          << (px(marker) > W - R - 30 ? px(marker) - 3 : px(marker) + 3) << "\" y=\"" << H - B - 4 << "\" text-anchor=\""
+          << (px(marker) > W - R - 30 ? "end" : "start") << "\" font-size=\"10\" fill=\"#2ca02c\">best</text>";
     for (std::size_t s = 0; s < series.size(); ++s) {
         const Series& ser = series[s];
         if (points) {
