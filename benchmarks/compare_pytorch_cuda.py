@@ -72,7 +72,7 @@ def run_json(cmd):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--binary", required=True, help="fbseg_model_step_cuda")
+    p.add_argument("--binary", help="fbseg_model_step_cuda (required)")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--models", default=",".join(m[0] for m in MODELS))
@@ -86,6 +86,8 @@ def main():
     args = p.parse_args()
     if args.torch_worker:
         return torch_worker(args)
+    if not args.binary:
+        p.error("--binary is required (the fbseg_model_step_cuda program)")
 
     rows = []
     header = (f"{'model':<22} {'batch':>5} {'size':>5} {'fbseg ms':>9} {'torch ms':>9} {'layout':>14} {'ratio':>6} "

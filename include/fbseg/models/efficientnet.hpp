@@ -89,8 +89,9 @@ inline Tensor drop_path(const Tensor& x, double rate, bool training) {
     const double keep = 1.0 - rate;
     Shape mask_shape(std::size_t(x.dim()), 1);
     mask_shape[0] = x.size(0);
-    // floor(keep + U[0, 1)) is 1 with probability keep, else 0.
-    Tensor mask = ge(rand(mask_shape, TensorOptions(x.dtype())), rate).to(x.dtype());
+    // floor(keep + U[0, 1)) is 1 with probability keep, else 0. The draws are made on the CPU from
+    // the default generator and moved to x's device, so a CUDA run drops the same samples.
+    Tensor mask = ge(rand(mask_shape, TensorOptions(x.dtype())), rate).to(x.dtype()).to(x.device());
     return mul(x, div(mask, keep));
 }
 

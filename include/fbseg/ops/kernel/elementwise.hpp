@@ -37,15 +37,28 @@ Fn cuda_twin(Fn fn, std::string_view kernel, const Tensor& operand) {
 // fill: out[i] = value (converted to out's dtype; bool(x) is x != 0)
 //   out: any shape, any dtype
 //   CPU:  cpu::fill<T>  (ops/cpu/elementwise.hpp), any strides
-//   CUDA: cuda::fill    (kernels/elementwise.cu), contiguous out
+//   CUDA: cuda::fill    (kernels/elementwise.cu) for a contiguous out; a strided one through
+//         cuda::copy_strided from one filled element (kernels/map.cu)
 inline void fill(const Tensor& out, double value) {
     if (out.device().is_cpu()) {
         dispatch_all(out.dtype(), "fill_", [&]<typename T>() { cpu::fill<T>(out, cpu::convert<T>(value)); });
         return;
     }
     const auto cuda_fill = cuda_twin(cuda::backend("fill_").fill, "fill");
-    FBSEG_CHECK(out.is_contiguous(), "fill_: no CUDA kernel for a non-contiguous fill yet (", out.describe(), ")");
-    cuda_fill(out.raw_data(), out.dtype(), out.numel(), value, out.device().index);
+    if (out.is_contiguous()) {
+        cuda_fill(out.raw_data(), out.dtype(), out.numel(), value, out.device().index);
+        return;
+    }
+    // A strided destination: one element filled on the device, broadcast into every position of
+    // `out` by the converting copy (kernels/map.cu), stride 0 for the source.
+    const Tensor one = Tensor::empty({}, TensorOptions(out.dtype()).device(out.device()));
+    cuda_fill(one.raw_data(), one.dtype(), 1, value, one.device().index);
+    FBSEG_CHECK(out.dim() <= cuda::kMaxDims, "fill_: CUDA tensors of rank > ", cuda::kMaxDims,
+                " are not supported (", out.describe(), ")");
+    cuda::StridedOperand src{one.raw_data(), {}};
+    cuda_twin(cuda::backend("fill_").copy_strided, "copy_strided")(out.dtype(), int(out.dim()), out.shape().data(),
+                                                                    out.raw_data(), out.strides().data(), out.dtype(),
+                                                                    src, out.device().index);
 }
 
 /// The StridedOperand of `t` read as `shape` (t broadcast to it: stride 0 where it repeats).
