@@ -47,6 +47,7 @@
 #include <cstdint>
 
 #include "cuda_check.cuh"
+#include "launch.cuh"
 #include "install.cuh"
 #include "lab.cuh"
 
@@ -61,10 +62,7 @@ constexpr int kBlocksPerSm = 16;  // grid-size cap for the grid-stride loops
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int grid_size(int64_t work_items, int device) {
-    int sm_count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    const int64_t max_blocks = int64_t(std::max(sm_count, 1)) * kBlocksPerSm;
-    return int(std::max<int64_t>(1, std::min(ceil_div(work_items, kBlockSize), max_blocks)));
+    return detail::capped_grid(ceil_div(work_items, kBlockSize), device, kBlocksPerSm);
 }
 
 __device__ inline int64_t first_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }

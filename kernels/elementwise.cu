@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "cuda_check.cuh"
+#include "launch.cuh"
 
 namespace fbseg::cuda {
 namespace {
@@ -27,14 +28,11 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; 
 
 /// Blocks for `work_items` > 0 items of work on `device` (the current device).
 int grid_size(std::int64_t work_items, int device) {
-    int sm_count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    const std::int64_t max_blocks = std::int64_t(std::max(sm_count, 1)) * kBlocksPerSm;
-    return int(std::min(ceil_div(work_items, kBlockSize), max_blocks));
+    return detail::capped_grid(ceil_div(work_items, kBlockSize), device, kBlocksPerSm);
 }
 
-__device__ inline std::int64_t first_index() { return std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ inline std::int64_t grid_stride() { return std::int64_t(gridDim.x) * blockDim.x; }
+using detail::first_index;
+using detail::grid_stride;
 
 /// The value stored for `value` in a tensor of type T, as the CPU side converts it
 /// (a C++ cast, except bool(x) is x != 0).

@@ -30,6 +30,7 @@
 #include <type_traits>
 
 #include "cuda_check.cuh"
+#include "launch.cuh"
 #include "install.cuh"
 #include "lab.cuh"
 
@@ -43,14 +44,11 @@ constexpr std::int64_t kLinesToFill = 1 << 15;  // scatter_add: lines that keep 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 int grid_for_threads(std::int64_t threads, int device) {
-    int sm_count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    const std::int64_t cap = std::int64_t(std::max(sm_count, 1)) * kBlocksPerSm;
-    return int(std::max<std::int64_t>(1, std::min(ceil_div(threads, kBlockSize), cap)));
+    return detail::capped_grid(ceil_div(threads, kBlockSize), device, kBlocksPerSm);
 }
 
-__device__ inline std::int64_t first_index() { return std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ inline std::int64_t grid_stride() { return std::int64_t(gridDim.x) * blockDim.x; }
+using detail::first_index;
+using detail::grid_stride;
 
 /// Where a kernel reports the first out-of-range index it met.
 struct IndexError {

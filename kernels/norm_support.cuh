@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cuda_check.cuh"
+#include "launch.cuh"
 #include "lab.cuh"
 
 namespace fbseg::cuda::norm_detail {
@@ -20,21 +21,14 @@ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1
 
 /// Blocks for `work_items` > 0 items of one-thread-each work on `device` (the current device).
 inline int grid_size(std::int64_t work_items, int device, int block = kBlockSize) {
-    int sm_count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    const std::int64_t max_blocks = std::int64_t(std::max(sm_count, 1)) * kBlocksPerSm;
-    return int(std::max<std::int64_t>(1, std::min(ceil_div(work_items, block), max_blocks)));
+    return cuda::detail::capped_grid(ceil_div(work_items, block), device, kBlocksPerSm);
 }
 
 /// Number of SMs of `device`.
-inline int sm_count(int device) {
-    int count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    return std::max(count, 1);
-}
+using cuda::detail::sm_count;
 
-__device__ inline std::int64_t first_index() { return std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ inline std::int64_t grid_stride() { return std::int64_t(gridDim.x) * blockDim.x; }
+using cuda::detail::first_index;
+using cuda::detail::grid_stride;
 
 /// `count` elements of T in device memory from the caching allocator, returned to it on scope
 /// exit. Work queued on the default stream before the release finishes before any later reuse

@@ -42,6 +42,7 @@
 #include <type_traits>
 
 #include "cuda_check.cuh"
+#include "launch.cuh"
 #include "install.cuh"
 #include "lab.cuh"
 
@@ -56,26 +57,18 @@ constexpr unsigned kFullMask = 0xffffffffu;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-int sm_count(int device) {
-    int count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    return std::max(count, 1);
-}
+using detail::sm_count;
 
 /// Blocks for `threads` > 0 threads of work, capped at kBlocksPerSm blocks per SM.
 int grid_for_threads(std::int64_t threads, int device) {
-    const std::int64_t cap = std::int64_t(sm_count(device)) * kBlocksPerSm;
-    return int(std::max<std::int64_t>(1, std::min(ceil_div(threads, kBlockSize), cap)));
+    return detail::capped_grid(ceil_div(threads, kBlockSize), device, kBlocksPerSm);
 }
 
 /// Blocks for `tasks` > 0 block-sized tasks (one block each), capped likewise.
-int grid_for_blocks(std::int64_t tasks, int device) {
-    const std::int64_t cap = std::int64_t(sm_count(device)) * kBlocksPerSm;
-    return int(std::max<std::int64_t>(1, std::min(tasks, cap)));
-}
+int grid_for_blocks(std::int64_t tasks, int device) { return detail::capped_grid(tasks, device, kBlocksPerSm); }
 
-__device__ inline std::int64_t first_index() { return std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ inline std::int64_t grid_stride() { return std::int64_t(gridDim.x) * blockDim.x; }
+using detail::first_index;
+using detail::grid_stride;
 
 /// The accumulator of a sum of T: double for floating types, int64 for int64 (cpu::acc_t).
 template <typename T>

@@ -41,6 +41,7 @@
 #include <cstdint>
 
 #include "cuda_check.cuh"
+#include "launch.cuh"
 #include "install.cuh"
 #include "lab.cuh"
 
@@ -56,14 +57,11 @@ constexpr unsigned kFullMask = 0xffffffffu;
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 int grid_for_threads(std::int64_t threads, int device) {
-    int sm_count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    const std::int64_t cap = std::int64_t(std::max(sm_count, 1)) * kBlocksPerSm;
-    return int(std::max<std::int64_t>(1, std::min(ceil_div(threads, kBlockSize), cap)));
+    return detail::capped_grid(ceil_div(threads, kBlockSize), device, kBlocksPerSm);
 }
 
-__device__ inline std::int64_t first_index() { return std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ inline std::int64_t grid_stride() { return std::int64_t(gridDim.x) * blockDim.x; }
+using detail::first_index;
+using detail::grid_stride;
 
 template <typename T>
 __device__ inline T neg_infinity() {

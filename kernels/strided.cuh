@@ -21,6 +21,7 @@
 #include <limits>
 
 #include "cuda_check.cuh"
+#include "launch.cuh"
 #include "fbseg/cuda/api.hpp"
 
 namespace fbseg::cuda::detail {
@@ -143,10 +144,7 @@ __global__ void map_strided_kernel(F f, std::int64_t numel, MapLayout<N, Index> 
 
 /// Blocks for `items` > 0 items on `device`.
 inline int map_grid_size(std::int64_t items, int device) {
-    int sm_count = 0;
-    FBSEG_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    const std::int64_t max_blocks = std::int64_t(std::max(sm_count, 1)) * kMapBlocksPerSm;
-    return int(std::min((items + kMapBlockSize - 1) / kMapBlockSize, max_blocks));
+    return capped_grid((items + kMapBlockSize - 1) / kMapBlockSize, device, kMapBlocksPerSm);
 }
 
 /// Builds the MapDims of N operands from the public arguments (sizes, the output's strides, the
