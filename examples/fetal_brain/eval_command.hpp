@@ -129,6 +129,7 @@ inline int run_eval(const EvalOptions& o) {
             ++unlabelled;
             continue;
         }
+        check_image_size(s.image, "eval: case '" + s.id + "'");
         const Prediction p = predict_image(run, s.image);
         const Tensor ref = run.binary ? gt(s.label, 0.0).to(DType::Int64) : s.label;
         metrics::EvaluateOptions eo;

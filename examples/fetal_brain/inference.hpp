@@ -70,6 +70,19 @@ inline TrainedRun load_run(const std::string& run_dir, const std::string& which,
     return run;
 }
 
+/// The smallest image side predict and eval accept: the networks halve their input four times,
+/// and an image smaller than their stride holds too little to segment (it would only be enlarged).
+inline constexpr std::int64_t kMinImageSide = 16;
+
+/// Refuses an image [C, H, W] (or a slice) smaller than kMinImageSide on a side, naming it.
+inline void check_image_size(const Tensor& image, const std::string& what) {
+    FBSEG_CHECK(image.dim() == 3 && image.size(1) >= kMinImageSide && image.size(2) >= kMinImageSide, what, " is ",
+                image.dim() == 3 ? std::to_string(image.size(2)) + " x " + std::to_string(image.size(1)) + " pixels"
+                                 : "not an image [C, H, W]",
+                "; the smallest image fbseg segments is ", kMinImageSide, " x ", kMinImageSide,
+                " (the networks' stride)");
+}
+
 /// The prediction for one image [C, H, W]: class probabilities [K, H, W] (K = 1 for binary: the
 /// foreground's) and the label map [H, W] (int64), both at the image's own size.
 struct Prediction {

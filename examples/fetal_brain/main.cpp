@@ -17,6 +17,7 @@
 #include "check_command.hpp"
 #include "eval_command.hpp"
 #include "predict_command.hpp"
+#include "recipes.hpp"
 #include "report.hpp"
 #include "synth_command.hpp"
 #include "train_command.hpp"
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     train_cmd->add_option("--classes", train.classes, "binary (foreground vs background) or labels (the dataset's set)")
         ->capture_default_str();
-    auto* epochs_opt = train_cmd->add_option("--epochs", train.epochs, "epochs (with --resume: extends the run)")
+    train_cmd->add_option("--epochs", train.epochs, "epochs (with --resume: extends the run)")
                            ->capture_default_str();
     train_cmd->add_option("--batch-size", train.batch_size, "images per step")->capture_default_str();
     train_cmd->add_option("--image-size", train.image_size, "images are letterboxed to this square size")
@@ -87,6 +88,17 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     train_cmd->add_option("--out", train.out, "the run folder")->capture_default_str();
     train_cmd->add_option("--resume", train.resume, "a run folder to continue (its config.json and last checkpoint)");
+    train_cmd->add_option("--recipe", train.recipe, "default (the measured best) or seed (the original project's)")
+        ->capture_default_str();
+    train_cmd->add_option("--init", train.init.file, "start from these weights (a weights file or a run's checkpoint)");
+    train_cmd->add_option("--init-strip", train.init.strip_prefix, "--init: remove this prefix from the file's keys");
+    train_cmd->add_option("--init-prefix", train.init.add_prefix, "--init: then prepend this (e.g. encoder.)");
+    train_cmd->add_option("--init-exclude", train.init.exclude, "--init: leave out the file's keys matching these globs");
+    train_cmd->add_flag("--init-strict", train.init.strict, "--init: every key and shape must match");
+    train_cmd->add_option("--encoder-lr", train.encoder_lr, "the encoder's learning rate as a multiple of --lr")
+        ->capture_default_str();
+    train_cmd->add_option("--freeze-encoder-epochs", train.freeze_encoder_epochs,
+                          "keep the encoder frozen for this many epochs")->capture_default_str();
 
     fbseg::app::EvalOptions eval;
     auto* eval_cmd = app.add_subcommand("eval", "score a trained run's predictions against a dataset's references");
@@ -142,9 +154,21 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (*train_cmd) {
+            const auto given = [&](const std::string& name) { return train_cmd->get_option(name)->count() > 0; };
+            if (!train.resume.empty()) {
+                // a resumed run keeps its own options (config.json); only these may change
+                for (const CLI::Option* option : train_cmd->get_options()) {
+                    const std::string name = option->get_name();
+                    if (option->count() > 0 && name != "--resume" && name != "--epochs" && name != "--threads" &&
+                        name != "--workers" && name != "--device" && name != "--help")
+                        throw std::runtime_error("train --resume: " + name + " cannot change a run; only --epochs, "
+                                                 "--threads, --workers and --device can be given with --resume");
+                }
+            }
+            fbseg::app::apply_recipe(train.recipe, train, given);
             std::string command_line;
             for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-            const int status = fbseg::app::run_train(train, command_line, epochs_opt->count() > 0);
+            const int status = fbseg::app::run_train(train, command_line, given);
             if (status != 0) return status;
             const std::string run_dir = train.resume.empty() ? train.out : train.resume;
             std::cout << "report: " << fbseg::app::write_report(run_dir, train.device) << "\n";

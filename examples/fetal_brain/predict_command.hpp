@@ -120,6 +120,9 @@ inline int run_predict(const PredictOptions& o) {
     fs::create_directories(o.out, ec);
     FBSEG_CHECK(!ec && fs::is_directory(o.out), "predict: cannot create '", o.out, "' (", ec.message(), ")");
     const bool ultrasound = run.binary && run.options.modality == "us";
+    std::cout << "predict: each image is letterboxed to the run's training size " << run.options.image_size << " x "
+              << run.options.image_size << " (scaled to fit, the aspect kept) and its prediction mapped back to the "
+              << "image's own size\n";
 
     std::ofstream csv;
     if (ultrasound) {
@@ -135,6 +138,7 @@ inline int run_predict(const PredictOptions& o) {
             Tensor out = zeros(volume.data.shape(), TensorOptions(DType::Int64));
             for (std::int64_t k = 0; k < volume.data.size(axis); ++k) {
                 const Tensor slice = data::slice(volume.data, axis, k).unsqueeze(0).contiguous();  // [1, h, w]
+                if (k == 0) check_image_size(slice, "predict: the slices of '" + file + "'");
                 out.select(axis, k).copy_(predict_labels(run, slice, o));
             }
             const std::string path = (fs::path(o.out) / (stem + "_dseg.nii.gz")).string();
@@ -144,6 +148,7 @@ inline int run_predict(const PredictOptions& o) {
             continue;
         }
         const Tensor image = data::read_image(file);
+        check_image_size(image, "predict: '" + file + "'");
         const Tensor pred = predict_labels(run, image, o);
         const std::string mask_path = (fs::path(o.out) / (stem + "_mask.png")).string();
         data::write_png_mask(mask_path, pred, run.labels);

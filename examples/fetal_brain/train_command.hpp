@@ -22,7 +22,9 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -36,6 +38,7 @@
 #include <fbseg/fbseg.hpp>
 #include <nlohmann/json.hpp>
 
+#include "init_weights.hpp"
 #include "open_dataset.hpp"
 
 namespace fbseg::app {
@@ -66,6 +69,10 @@ struct TrainOptions {
     int patience = 0;  // epochs without a better validation Dice before stopping; 0: never stop early
     std::string out = "runs/run";
     std::string resume;  // a run folder to continue
+    std::string recipe = "default";  // default, or seed (recipes.hpp); options given explicitly win
+    InitOptions init;                // --init FILE and its key mapping (init_weights.hpp)
+    double encoder_lr = 1.0;         // the encoder's learning rate as a multiple of --lr
+    int freeze_encoder_epochs = 0;   // the encoder is frozen (BatchNorm statistics too) for these epochs
 };
 
 inline nlohmann::json to_json(const TrainOptions& o) {
@@ -93,6 +100,14 @@ inline nlohmann::json to_json(const TrainOptions& o) {
     j["val_fraction"] = o.val_fraction;
     j["patience"] = o.patience;
     j["out"] = o.out;
+    j["recipe"] = o.recipe;
+    j["init"] = o.init.file;
+    j["init_strip"] = o.init.strip_prefix;
+    j["init_prefix"] = o.init.add_prefix;
+    j["init_exclude"] = o.init.exclude;
+    j["init_strict"] = o.init.strict;
+    j["encoder_lr"] = o.encoder_lr;
+    j["freeze_encoder_epochs"] = o.freeze_encoder_epochs;
     return j;
 }
 
@@ -122,6 +137,15 @@ inline TrainOptions train_options_from_json(const nlohmann::json& j, const std::
         o.val_fraction = j.at("val_fraction");
         o.patience = j.at("patience");
         o.out = j.at("out");
+        // added after the first runs were made: a config.json without them had their defaults
+        o.recipe = j.value("recipe", o.recipe);
+        o.init.file = j.value("init", o.init.file);
+        o.init.strip_prefix = j.value("init_strip", o.init.strip_prefix);
+        o.init.add_prefix = j.value("init_prefix", o.init.add_prefix);
+        o.init.exclude = j.value("init_exclude", o.init.exclude);
+        o.init.strict = j.value("init_strict", o.init.strict);
+        o.encoder_lr = j.value("encoder_lr", o.encoder_lr);
+        o.freeze_encoder_epochs = j.value("freeze_encoder_epochs", o.freeze_encoder_epochs);
     } catch (const nlohmann::json::exception& e) {
         FBSEG_FAIL(what, ": the options are incomplete or of the wrong type (", e.what(), ")");
     }
@@ -153,6 +177,29 @@ private:
     std::ofstream file_;
 };
 
+/// Where an epoch is, for the progress line.
+struct Progress {
+    std::int64_t epoch = 0, epochs = 0, step = 0, steps = 0;
+    std::int64_t steps_here = 0, images_here = 0;  // done by this process (a resumed epoch started later)
+    double seconds_here = 0, loss = 0, dice = 0;   // dice: the running training Dice (NaN: none yet)
+};
+
+/// One progress line, redrawn in place on a terminal:
+///   epoch 3/12 [#########...........]  step 5/11  loss 0.4121  dice 0.712  9.8 img/s  eta 6 s
+inline void print_progress(const Progress& p) {
+    constexpr int kWidth = 20;
+    const int filled = int(kWidth * p.step / std::max<std::int64_t>(p.steps, 1));
+    const double per_step = p.steps_here > 0 ? p.seconds_here / double(p.steps_here) : 0.0;
+    std::ostringstream line;
+    line << "\repoch " << p.epoch << "/" << p.epochs << " [" << std::string(std::size_t(filled), '#')
+         << std::string(std::size_t(kWidth - filled), '.') << "]  step " << p.step << "/" << p.steps << "  loss "
+         << std::fixed << std::setprecision(4) << p.loss << "  dice ";
+    if (std::isnan(p.dice)) line << "-"; else line << std::setprecision(3) << p.dice;
+    line << "  " << std::setprecision(1) << (p.seconds_here > 0 ? double(p.images_here) / p.seconds_here : 0.0)
+         << " img/s  eta " << std::setprecision(0) << per_step * double(p.steps - p.step) << " s   ";
+    std::cout << line.str() << std::flush;
+}
+
 /// The options checked against each other before any data is read or time is spent.
 inline void check_options(const TrainOptions& o) {
     auto one_of = [](const std::string& v, std::initializer_list<const char*> set, const char* what) {
@@ -179,8 +226,14 @@ inline void check_options(const TrainOptions& o) {
     FBSEG_CHECK(o.lr > 0, "train: --lr must be positive, got ", o.lr);
     FBSEG_CHECK(o.val_fraction > 0 && o.val_fraction < 1, "train: --val-fraction must be in (0, 1), got ",
                 o.val_fraction);
-    FBSEG_CHECK(o.workers >= 0 && o.threads >= 0 && o.patience >= 0, "train: --workers, --threads and --patience ",
-                "must be >= 0");
+    FBSEG_CHECK(o.workers >= 0 && o.threads >= 0 && o.patience >= 0 && o.freeze_encoder_epochs >= 0,
+                "train: --workers, --threads, --patience and --freeze-encoder-epochs must be >= 0");
+    FBSEG_CHECK(o.encoder_lr >= 0, "train: --encoder-lr must be >= 0, got ", o.encoder_lr);
+    if (!o.init.file.empty()) {
+        std::error_code ec;
+        FBSEG_CHECK(std::filesystem::is_regular_file(o.init.file, ec), "train: --init '", o.init.file,
+                    "' does not exist or is not a file");
+    }
     if (o.device == "cuda")
         FBSEG_CHECK(cuda_is_available(), "train: --device cuda, but ",
                     cuda::registered_backend() ? "no CUDA device is available" : "this build of fbseg has no CUDA support",
@@ -221,13 +274,19 @@ inline std::vector<std::pair<std::string, std::int64_t>> scored_classes(const da
     return out;
 }
 
-inline std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const std::vector<Tensor>& params) {
+/// The optimizer over the model's parameters: one group, or with --encoder-lr other than 1 two
+/// (the encoder at lr * encoder_lr, the rest at lr; models/fine_tune.hpp).
+inline std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const nn::Module& model) {
+    std::vector<optim::ParamGroup> groups =
+        o.encoder_lr == 1.0 ? std::vector<optim::ParamGroup>{optim::ParamGroup(model.parameters())}
+                            : models::param_groups_by_prefix(model, o.lr, {{"encoder.", o.encoder_lr}});
     if (o.optimizer == "sgd")
-        return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = o.lr, .momentum = 0.99,
-                                                                      .weight_decay = o.weight_decay, .nesterov = true});
+        return std::make_unique<optim::SGD>(std::move(groups), optim::SGDOptions{.lr = o.lr, .momentum = 0.99,
+                                                                                 .weight_decay = o.weight_decay,
+                                                                                 .nesterov = true});
     if (o.optimizer == "adam")
-        return std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
-    return std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+        return std::make_unique<optim::Adam>(std::move(groups), optim::AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+    return std::make_unique<optim::AdamW>(std::move(groups), optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
 }
 
 inline std::unique_ptr<optim::LRScheduler> make_schedule(const TrainOptions& o, optim::Optimizer& optimizer,
@@ -268,10 +327,20 @@ struct Validation {
 
 }  // namespace train_detail
 
-inline int run_train(TrainOptions options, const std::string& command_line, bool epochs_given) {
+/// `given(option)` says whether the command line gave "--option" (with --resume, the run's own
+/// options are read from its config.json, and only --epochs, --threads, --workers and --device
+/// given on the command line replace them).
+inline int run_train(TrainOptions options, const std::string& command_line,
+                     const std::function<bool(const std::string&)>& given) {
+    const bool epochs_given = given("--epochs");
     namespace fs = std::filesystem;
     using namespace train_detail;
     std::int64_t start_epoch = 0;
+    // A checkpoint written by Ctrl-C in the middle of an epoch: that epoch goes on from batch
+    // start_batch, with the loss and image count of its first part.
+    std::int64_t start_batch = 0, partial_images = 0;
+    double partial_loss_sum = 0, partial_seconds = 0;
+    int planned_epochs = 0;  // the epochs the run had before --epochs extended it
     io::Checkpoint resumed;
     if (!options.resume.empty()) {
         const fs::path dir = options.resume;
@@ -285,14 +354,40 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
         } catch (const nlohmann::json::exception& e) {
             FBSEG_FAIL("train --resume: '", config.string(), "' is not valid JSON (", e.what(), ")");
         }
-        const int epochs = options.epochs;
-        const std::string resume = options.resume;
+        const TrainOptions command = options;
         options = train_options_from_json(j.at("options"), config.string());
-        options.resume = resume;
+        options.resume = command.resume;
         options.out = dir.string();
-        if (epochs_given) options.epochs = epochs;  // a finished run may be extended
+        planned_epochs = options.epochs;
+        if (epochs_given) options.epochs = command.epochs;  // a finished run may be extended
+        if (given("--threads")) options.threads = command.threads;
+        if (given("--workers")) options.workers = command.workers;
+        if (given("--device")) options.device = command.device;
         resumed = io::read_checkpoint(last.string());
-        start_epoch = std::stoll(resumed.info.at("epoch")) + 1;
+        const auto number = [&](const char* key) {
+            const auto it = resumed.info.find(key);
+            FBSEG_CHECK(it != resumed.info.end(), "train --resume: '", last.string(), "' has no '", key, "' entry");
+            return io::parse_double(it->second, last.string() + ": " + key);
+        };
+        start_epoch = std::int64_t(number("epoch")) + 1;
+        if (resumed.info.count("batches_done")) {
+            start_batch = std::int64_t(number("batches_done"));
+            partial_loss_sum = number("partial_loss_sum");
+            partial_images = std::int64_t(number("partial_images"));
+            partial_seconds = number("partial_seconds");
+        }
+        const bool finished = start_epoch >= options.epochs ||
+                              (options.patience > 0 && std::int64_t(number("stale_epochs")) >= options.patience);
+        if (finished && !epochs_given) {
+            std::cout << "train --resume: " << dir.string() << " has finished (" << start_epoch << " of "
+                      << options.epochs << " epochs" << (start_epoch < options.epochs ? ", stopped early" : "")
+                      << "); extend it with --epochs N (N > " << start_epoch << ")\n";
+            return 0;
+        }
+        FBSEG_CHECK(options.epochs > start_epoch || (options.epochs == start_epoch && start_batch == 0),
+                    "train --resume: --epochs ", options.epochs, " is fewer than the ", start_epoch,
+                    " epochs the run has done");
+        if (finished) start_batch = 0;
     }
     check_options(options);
     if (options.threads > 0) set_num_threads(options.threads);
@@ -337,7 +432,9 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
     manual_seed(options.seed);
     auto model = models::make_model(options.model, 1, out_channels);
     model->to(device);
-    std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(options, model->parameters());
+    if (!options.init.file.empty() && options.resume.empty())  // a resumed run has its weights already
+        log.line("init: " + options.init.file + ": " + load_init_weights(*model, options.model, options.init));
+    std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(options, *model);
     const std::int64_t steps_per_epoch = (std::int64_t(train_set.size()) + options.batch_size - 1) / options.batch_size;
     std::unique_ptr<optim::LRScheduler> schedule = make_schedule(options, *optimizer, steps_per_epoch * options.epochs);
     double best_dice = -1;
@@ -353,7 +450,13 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
         best_epoch = std::stoll(resumed.info.at("best_epoch"));
         stale_epochs = std::stoll(resumed.info.at("stale_epochs"));
         log.line("resuming " + run.string() + " at epoch " + std::to_string(start_epoch + 1) + " of " +
-                 std::to_string(options.epochs));
+                 std::to_string(options.epochs) +
+                 (start_batch > 0 ? ", step " + std::to_string(start_batch + 1) + " of " + std::to_string(steps_per_epoch)
+                                  : std::string()));
+        if (options.epochs != planned_epochs && schedule)
+            log.line("the run is extended from " + std::to_string(planned_epochs) + " to " +
+                     std::to_string(options.epochs) + " epochs: the " + options.schedule +
+                     " schedule is stretched to the new length from the next step on (docs/application.md)");
     }
 
     // ---- the run folder ------------------------------------------------------------------------
@@ -407,14 +510,31 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
     interrupted().store(false);
     std::signal(SIGINT, on_sigint);
     const bool tty = isatty(STDOUT_FILENO);
+    // Fault injection for the tests: FBSEG_STOP_AFTER_STEPS=N sends this process SIGINT after its
+    // N-th optimizer step, so that an interruption in the middle of an epoch is reproducible.
+    const char* stop_env = std::getenv("FBSEG_STOP_AFTER_STEPS");
+    const std::int64_t stop_after_steps = stop_env ? std::atoll(stop_env) : 0;
+    std::int64_t steps_this_process = 0;
 
-    auto save = [&](const fs::path& path, std::int64_t epoch) {
+    // `epoch`: the last finished epoch (0-based; -1 before the first). A save in the middle of the
+    // next epoch (Ctrl-C) adds how far it got, so that --resume goes on from the next batch.
+    struct Partial {
+        std::int64_t batches_done = 0, images = 0;
+        double loss_sum = 0, seconds = 0;
+    };
+    auto save = [&](const fs::path& path, std::int64_t epoch, const Partial* partial) {
         io::Metadata info = {{"epoch", std::to_string(epoch)},
                              {"best_dice", io::format_double(best_dice)},
                              {"best_epoch", std::to_string(best_epoch)},
                              {"stale_epochs", std::to_string(stale_epochs)},
                              {"model", options.model},
                              {"out_channels", std::to_string(out_channels)}};
+        if (partial) {
+            info["batches_done"] = std::to_string(partial->batches_done);
+            info["partial_images"] = std::to_string(partial->images);
+            info["partial_loss_sum"] = io::format_double(partial->loss_sum);
+            info["partial_seconds"] = io::format_double(partial->seconds);
+        }
         io::put_generator(info, "default", default_generator());
         io::save_checkpoint(path.string(), io::make_checkpoint(*model, optimizer.get(),
                                                                  schedule ? schedule->state_dict() : optim::StateDict{},
@@ -423,17 +543,25 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
 
     Validation last_validation;
     for (std::int64_t epoch = start_epoch; epoch < options.epochs; ++epoch) {
-        const auto epoch_start = std::chrono::steady_clock::now();
+        // the first epoch of a resumed run may go on from the middle (a Ctrl-C checkpoint)
+        const std::int64_t first_batch = epoch == start_epoch ? start_batch : 0;
+        const auto epoch_start = std::chrono::steady_clock::now() -
+                                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(first_batch ? partial_seconds : 0.0));
+        if (options.freeze_encoder_epochs > 0) models::freeze_encoder_for(*model, epoch, options.freeze_encoder_epochs);
         model->train();
-        double loss_sum = 0;
-        std::int64_t images = 0, step = 0;
-        data::Epoch batches = train_loader.epoch(epoch);
+        double loss_sum = first_batch ? partial_loss_sum : 0.0;
+        std::int64_t images = first_batch ? partial_images : 0, step = first_batch;
+        double running_dice_sum = 0;  // the running training Dice of the progress line (mean over cases and classes)
+        std::int64_t running_dice_count = 0;
+        data::Epoch batches = train_loader.epoch(epoch, first_batch);
         for (const data::Batch& batch : batches) {
             if (interrupted().load()) break;
             const Tensor x = batch.images.to(device);
             const Tensor target = make_target(batch.labels, binary, device);
             optimizer->zero_grad();
-            const Tensor loss = compute_loss(options.loss, model->forward(x), target);
+            const Tensor logits = model->forward(x);
+            const Tensor loss = compute_loss(options.loss, logits, target);
             const double value = loss.item<double>();
             if (!std::isfinite(value)) {
                 log.line("train: the loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch + 1) +
@@ -447,19 +575,33 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
             loss_sum += value * double(batch.images.size(0));
             images += batch.images.size(0);
             ++step;
-            if (tty) {
-                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-                std::cout << "\repoch " << epoch + 1 << "/" << options.epochs << "  step " << step << "/"
-                          << steps_per_epoch << "  loss " << std::fixed << std::setprecision(4) << loss_sum / double(images)
-                          << "  " << std::setprecision(1) << double(images) / s << " img/s  eta "
-                          << std::setprecision(0) << s / double(step) * double(steps_per_epoch - step) << " s   "
-                          << std::flush;
+            if (++steps_this_process == stop_after_steps) std::raise(SIGINT);
+            if (tty) {  // a progress line, redrawn in place; plain log lines only when not a terminal
+                NoGradGuard no_grad;
+                const Tensor pred = (binary ? gt(logits.select(1, 0), 0.0).to(DType::Int64) : argmax(logits, 1)).cpu();
+                const Tensor ref = binary ? gt(batch.labels, 0.0).to(DType::Int64) : batch.labels;
+                for (std::int64_t i = 0; i < pred.size(0); ++i)
+                    for (const auto& [name, value] : scored) {
+                        const double d = metrics::dice(pred.select(0, i), ref.select(0, i), value).value;
+                        if (!std::isnan(d)) running_dice_sum += d, ++running_dice_count;
+                    }
+                const double here = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count() -
+                                    (first_batch ? partial_seconds : 0.0);  // seconds of this process's part
+                print_progress({.epoch = epoch + 1, .epochs = options.epochs, .step = step, .steps = steps_per_epoch,
+                                .steps_here = step - first_batch, .images_here = images - (first_batch ? partial_images : 0),
+                                .seconds_here = here, .loss = loss_sum / double(images),
+                                .dice = running_dice_count ? running_dice_sum / double(running_dice_count) : std::nan("")});
             }
         }
-        if (tty) std::cout << "\r" << std::string(78, ' ') << "\r" << std::flush;
+        if (tty) std::cout << "\r" << std::string(100, ' ') << "\r" << std::flush;
         if (interrupted().load()) {
-            log.line("train: interrupted during epoch " + std::to_string(epoch + 1) + "; the run is saved after epoch " +
-                     std::to_string(epoch) + ". Resume with: fbseg train --resume " + run.string());
+            // saved where it stopped: --resume goes on from the next batch of this epoch
+            const Partial partial{.batches_done = step, .images = images, .loss_sum = loss_sum,
+                                  .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count()};
+            save(run / "last.safetensors", epoch - 1, step > 0 ? &partial : nullptr);
+            log.line("train: interrupted at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step) +
+                     " of " + std::to_string(steps_per_epoch) + "; saved in " + (run / "last.safetensors").string() +
+                     ". Resume with: fbseg train --resume " + run.string());
             return 130;
         }
         const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
@@ -493,7 +635,7 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
         }
         last_validation = v;
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-        const double lr = optimizer->param_groups()[0].get("lr");
+        const double lr = optimizer->param_groups().back().get("lr");  // the decoder's (the encoder's may be scaled)
         const double mean_dice = v.mean_dice();
         metrics << epoch + 1 << ',' << io::format_double(loss_sum / double(std::max<std::int64_t>(images, 1))) << ','
                 << io::format_double(v.loss);
@@ -511,7 +653,7 @@ inline int run_train(TrainOptions options, const std::string& command_line, bool
         } else {
             ++stale_epochs;
         }
-        save(run / "last.safetensors", epoch);
+        save(run / "last.safetensors", epoch, nullptr);
         if (better) fs::copy_file(run / "last.safetensors", run / "best.safetensors", fs::copy_options::overwrite_existing);
         std::ostringstream line;
         line << "epoch " << epoch + 1 << "/" << options.epochs << "  train loss " << std::setprecision(4)
