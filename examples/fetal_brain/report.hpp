@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numbers>
 #include <set>
 #include <sstream>
 #include <string>
@@ -188,7 +189,10 @@ inline std::string chart(const std::string& title, const std::string& x_label, c
 /// top-left pixel), so the page stays small (a few hundred KB for six pictures).
 inline constexpr std::int64_t kPictureWidth = 320;
 
-inline std::string contour_picture(const Tensor& image, const Tensor& ref, const Tensor& pred) {
+/// `ellipse` (ultrasound), when given and defined, is drawn in yellow over the outlines: the
+/// ellipse fitted to the prediction, whose perimeter is the predicted head circumference.
+inline std::string contour_picture(const Tensor& image, const Tensor& ref, const Tensor& pred,
+                                   const metrics::Ellipse* ellipse = nullptr) {
     const Tensor full_grey = image.select(0, 0).contiguous();
     const std::int64_t fh = full_grey.size(0), fw = full_grey.size(1);
     const std::int64_t f = std::max<std::int64_t>(1, (fw + kPictureWidth - 1) / kPictureWidth);
@@ -227,6 +231,21 @@ inline std::string contour_picture(const Tensor& image, const Tensor& ref, const
             if (edge(p, y, x)) rgb[0] = 240, rgb[1] = 40, rgb[2] = 40;
             for (int c = 0; c < 3; ++c) px[i * 3 + std::size_t(c)] = rgb[c];
         }
+    if (ellipse && ellipse->defined() && std::isfinite(ellipse->center_x) && std::isfinite(ellipse->semi_axis_a)) {
+        // (x, y) = centre + a cos t (cos th, sin th) + b sin t (-sin th, cos th), in full-size
+        // pixels, then divided by the reduction f; about two points per shown pixel of perimeter
+        const double a = ellipse->semi_axis_a, b = ellipse->semi_axis_b, th = ellipse->angle_rad;
+        const int n = std::max(64, int(2.0 * metrics::ramanujan_perimeter(a, b) / double(f)));
+        for (int k = 0; k < n; ++k) {
+            const double t = 2.0 * std::numbers::pi * k / n;
+            const double x = ellipse->center_x + a * std::cos(t) * std::cos(th) - b * std::sin(t) * std::sin(th);
+            const double y = ellipse->center_y + a * std::cos(t) * std::sin(th) + b * std::sin(t) * std::cos(th);
+            const auto xi = std::int64_t(std::floor(x / double(f))), yi = std::int64_t(std::floor(y / double(f)));
+            if (xi < 0 || xi >= w || yi < 0 || yi >= h) continue;
+            const std::size_t i = std::size_t(yi * w + xi) * 3;
+            px[i] = 255, px[i + 1] = 210, px[i + 2] = 0;
+        }
+    }
     return "data:image/png;base64," +
            base64(data::image_io_detail::encode_png(px, h, w, 3, "report picture", "report"));
 }
@@ -235,6 +254,7 @@ struct ValCase {
     std::string id;
     double dice = std::nan("");
     double hc_pred = std::nan(""), hc_ref = std::nan("");
+    metrics::Ellipse ellipse;  // ultrasound: the ellipse fitted to the prediction (pixels; NaN: none)
     std::size_t index = 0;
 };
 
@@ -283,7 +303,9 @@ inline std::string write_report(const std::string& run_dir, const std::string& d
         }
         c.dice = n ? sum / n : std::nan("");
         if (ultrasound && s.spacing_mm) {
-            c.hc_pred = metrics::head_circumference(p.labels, (*s.spacing_mm)[1]).hc_mm;
+            const metrics::HeadCircumference hc = metrics::head_circumference(p.labels, (*s.spacing_mm)[1]);
+            c.hc_pred = hc.hc_mm;
+            c.ellipse = hc.ellipse;
             c.hc_ref = s.head_circumference_mm ? *s.head_circumference_mm
                                                : metrics::head_circumference(ref, (*s.spacing_mm)[1]).hc_mm;
         }
@@ -303,7 +325,7 @@ inline std::string write_report(const std::string& run_dir, const std::string& d
     o << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>fbseg run " << escape(run_dir)
       << "</title><style>body{font-family:sans-serif;margin:24px;max-width:1000px}table{border-collapse:collapse;"
          "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.charts svg{margin:4px}"
-         ".gallery figure{display:inline-block;margin:4px;font-size:11px}.gallery img{max-width:300px;"
+         ".gallery figure{display:inline-block;margin:4px;font-size:11px;max-width:300px;vertical-align:top}.gallery img{max-width:300px;"
          "image-rendering:pixelated}</style></head><body>";
     o << "<h1>fbseg run: " << escape(run.options.model) << " on " << escape(run.options.data)
       << (run.options.data == "phantom" ? " (" + escape(run.options.modality) + ")" : std::string()) << "</h1>";
@@ -353,10 +375,17 @@ inline std::string write_report(const std::string& run_dir, const std::string& d
         return "<figure><img alt=\"" + escape(c.id) + "\" src=\"" +
                contour_picture(samples[c.index].image,
                                run.binary ? gt(samples[c.index].label, 0.0).to(DType::Int64) : samples[c.index].label,
-                               predictions[c.index]) +
-               "\"><figcaption>" + escape(c.id) + ": Dice " + num(c.dice) + "</figcaption></figure>";
+                               predictions[c.index], ultrasound ? &c.ellipse : nullptr) +
+               "\"><figcaption>" + escape(c.id) + ": Dice " + num(c.dice) +
+               (ultrasound ? (c.ellipse.defined() && std::isfinite(c.hc_pred) ? ", ellipse: HC " + num(c.hc_pred, 4) + " mm (reference " +
+                                                        num(c.hc_ref, 4) + ")"
+                                                  : ", no ellipse fitted")
+                           : std::string()) +
+               "</figcaption></figure>";
     };
-    o << "<h2>Validation cases</h2><p>Green: the reference's outline; red: the prediction's.</p>"
+    o << "<h2>Validation cases</h2><p>Green: the reference's outline; red: the prediction's"
+      << (ultrasound ? "; yellow: the ellipse fitted to the prediction (its perimeter is the predicted HC)" : "")
+      << ".</p>"
       << "<div class=\"gallery\"><h3>Best</h3>";
     const std::size_t n_best = std::min<std::size_t>(3, ranked.size());
     const std::size_t n_worst = std::min<std::size_t>(3, ranked.size() - n_best);  // never a case twice

@@ -376,18 +376,20 @@ inline int run_train(TrainOptions options, const std::string& command_line,
             partial_images = std::int64_t(number("partial_images"));
             partial_seconds = number("partial_seconds");
         }
-        const bool finished = start_epoch >= options.epochs ||
-                              (options.patience > 0 && std::int64_t(number("stale_epochs")) >= options.patience);
-        if (finished && !epochs_given) {
+        // finished: every planned epoch done, or stopped early by --patience (then only a larger
+        // --epochs goes on)
+        const bool stopped_early = start_batch == 0 && options.patience > 0 &&
+                                   std::int64_t(number("stale_epochs")) >= options.patience;
+        FBSEG_CHECK(options.epochs >= start_epoch + (start_batch > 0 ? 1 : 0), "train --resume: --epochs ",
+                    options.epochs, " is fewer than the ", start_epoch + (start_batch > 0 ? 1 : 0),
+                    " epochs the run has begun");
+        if ((start_epoch >= options.epochs || stopped_early) && !(epochs_given && options.epochs > planned_epochs)) {
             std::cout << "train --resume: " << dir.string() << " has finished (" << start_epoch << " of "
-                      << options.epochs << " epochs" << (start_epoch < options.epochs ? ", stopped early" : "")
-                      << "); extend it with --epochs N (N > " << start_epoch << ")\n";
+                      << options.epochs << " epochs" << (stopped_early ? ", stopped early" : "")
+                      << "); extend it with --epochs N (N > " << std::max<std::int64_t>(start_epoch, planned_epochs)
+                      << ")\n";
             return 0;
         }
-        FBSEG_CHECK(options.epochs > start_epoch || (options.epochs == start_epoch && start_batch == 0),
-                    "train --resume: --epochs ", options.epochs, " is fewer than the ", start_epoch,
-                    " epochs the run has done");
-        if (finished) start_batch = 0;
     }
     check_options(options);
     if (options.threads > 0) set_num_threads(options.threads);

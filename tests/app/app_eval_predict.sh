@@ -57,4 +57,18 @@ if out=$("$fbseg" predict --model "$work/us" "$work/data/training_set_pixel_size
   fail "predict of a CSV should fail"
 fi
 grep -q "neither an image" <<<"$out" || fail "predict of a CSV: $out"
+# an image smaller than the networks' stride (12 x 9 pixels)
+python3 -c "from PIL import Image; Image.new('L', (12, 9), 128).save('$work/tiny.png')"
+if out=$("$fbseg" predict --model "$work/us" "$work/tiny.png" --out "$work/p3" 2>&1); then fail "predict of a 12 x 9 image should fail"; fi
+grep -q "tiny.png' is 12 x 9 pixels; the smallest image fbseg segments is 16 x 16" <<<"$out" || fail "predict of a tiny image: $out"
+# a run folder whose checkpoint does not fit its config.json (3 output channels said, 1 saved)
+cp -r "$work/us" "$work/us-broken"
+sed -i 's/"out_channels": 1/"out_channels": 3/' "$work/us-broken/config.json"
+if out=$("$fbseg" eval --model "$work/us-broken" val 2>&1); then fail "eval of a mismatched checkpoint should fail"; fi
+grep -q "us-broken/best.safetensors" <<<"$out" && grep -q "shape" <<<"$out" || fail "eval of a mismatched checkpoint: $out"
+# --device cuda where no GPU (or no CUDA build) is
+if ! "$fbseg" eval --model "$work/us" val --device cuda >/dev/null 2>&1; then
+  out=$("$fbseg" eval --model "$work/us" val --device cuda 2>&1 || true)
+  grep -q "no CUDA device is available" <<<"$out" || fail "eval --device cuda without a GPU: $out"
+fi
 echo "app_eval_predict: ok"

@@ -37,13 +37,16 @@ if ! python3 -c "import PIL" 2>/dev/null; then
   echo "app_report: rendered; Python's PIL is missing, so the screenshot's pixels are not inspected"
   exit 0
 fi
-python3 - "$work/shot.png" <<'PY' || fail "the rendered page lacks what it should show"
+ellipses=$(count ', ellipse: HC ')
+python3 - "$work/shot.png" "$ellipses" <<'PY' || fail "the rendered page lacks what it should show"
 import sys
+ellipses = int(sys.argv[2])
 from PIL import Image
 img = Image.open(sys.argv[1]).convert("RGB")
 px = img.load()
 w, h = img.size
-counts = {"train-loss blue": 0, "validation red": 0, "reference green": 0, "prediction red": 0, "non-white": 0}
+counts = {"train-loss blue": 0, "validation red": 0, "reference green": 0, "prediction red": 0, "non-white": 0,
+          "ellipse yellow": 0}
 for y in range(0, h, 2):
     for x in range(0, w, 2):
         r, g, b = px[x, y]
@@ -57,7 +60,12 @@ for y in range(0, h, 2):
             counts["reference green"] += 1
         if abs(r - 240) < 20 and abs(g - 40) < 30 and abs(b - 40) < 30:
             counts["prediction red"] += 1
-missing = [k for k, v in counts.items() if v < 20]
+        if r > 230 and abs(g - 210) < 30 and b < 60:
+            counts["ellipse yellow"] += 1
+# the fitted ellipses are drawn only where a prediction had one (the page says how many)
+if ellipses == 0:
+    del counts["ellipse yellow"]
+missing = [k for k, v in counts.items() if v < (5 if k == "ellipse yellow" else 20)]
 print("app_report: rendered pixels", counts)
 sys.exit(1 if missing else 0)
 PY
