@@ -25,6 +25,9 @@
 int main(int argc, char** argv) {
     CLI::App app{"fbseg: fetal brain and head segmentation"};
     app.set_config("--config", "", "read options from a config file (TOML or INI)");
+    // a key in the config file that no option has (a typo) is an error, not silently ignored;
+    // subcommands made below inherit the setting
+    app.allow_config_extras(CLI::config_extras_mode::error);
     app.require_subcommand(1);
 
     fbseg::app::SynthOptions synth;

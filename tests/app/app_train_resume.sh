@@ -91,6 +91,18 @@ bad = {k: (o[k], v) for k, v in want.items() if o[k] != v}
 sys.exit(f"config.json options differ (found, wanted): {bad}" if bad else 0)
 PY
 
+# options from a config file (CLI11's TOML form); the command line still wins; an unknown key fails
+printf '[train]\nepochs = 1\ncount = 8\nimage-size = 32\nthreads = 2\nlr = 0.004\n' >"$work/run.toml"
+"$fbseg" --config "$work/run.toml" train --lr 0.003 --out "$work/cfg" >/dev/null || fail "train --config exited $?"
+python3 - "$work/cfg/config.json" <<'PY' || fail "--config: the options were not read"
+import json, sys
+o = json.load(open(sys.argv[1]))["options"]
+sys.exit(0 if (o["epochs"], o["count"], o["image_size"], o["lr"]) == (1, 8, 32, 0.003) else f"options: {o}")
+PY
+printf '[train]\nepochs = 1\nlearning-rate = 3\n' >"$work/typo.toml"
+if out=$("$fbseg" --config "$work/typo.toml" train --out "$work/bad" 2>&1); then fail "an unknown config key should fail"; fi
+grep -q "learning-rate" <<<"$out" || fail "an unknown config key: $out"
+
 # bad input: a clear message and a non-zero exit, before any training
 expect_error() {
   local want=$1; shift
