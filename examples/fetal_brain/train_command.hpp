@@ -646,6 +646,17 @@ inline int run_train(TrainOptions options, const std::string& command_line,
                 << std::setprecision(3) << seconds << ',' << std::setprecision(2) << double(images) / train_seconds
                 << std::defaultfloat << '\n';
         metrics.flush();
+        if (!std::isfinite(v.loss)) {
+            // finite training losses, but the model no longer is (weights or BatchNorm statistics
+            // overflowed): stop before this epoch's state overwrites the last good checkpoint
+            log.line("train: the validation loss is " + std::to_string(v.loss) + " after epoch " +
+                     std::to_string(epoch + 1) + ": the model's weights or statistics are no longer finite; stopping. " +
+                     (epoch > 0 ? "The last good checkpoint is " + (run / "last.safetensors").string() + " (epoch " +
+                                      std::to_string(epoch) + ")"
+                                : std::string("No epoch finished with a finite model")) +
+                     " (try a lower --lr)");
+            return 1;
+        }
 
         const bool better = !std::isnan(mean_dice) && mean_dice > best_dice;
         if (better) {

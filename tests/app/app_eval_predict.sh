@@ -58,7 +58,14 @@ if out=$("$fbseg" predict --model "$work/us" "$work/data/training_set_pixel_size
 fi
 grep -q "neither an image" <<<"$out" || fail "predict of a CSV: $out"
 # an image smaller than the networks' stride (12 x 9 pixels)
-python3 -c "from PIL import Image; Image.new('L', (12, 9), 128).save('$work/tiny.png')"
+python3 - "$work/tiny.png" <<'PY'  # a grey 12 x 9 PNG, written with the standard library only
+import struct, sys, zlib
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+rows = b"".join(b"\x00" + bytes([128] * 12) for _ in range(9))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 12, 9, 8, 0, 0, 0, 0))
+open(sys.argv[1], "wb").write(png + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PY
 if out=$("$fbseg" predict --model "$work/us" "$work/tiny.png" --out "$work/p3" 2>&1); then fail "predict of a 12 x 9 image should fail"; fi
 grep -q "tiny.png' is 12 x 9 pixels; the smallest image fbseg segments is 16 x 16" <<<"$out" || fail "predict of a tiny image: $out"
 # a run folder whose checkpoint does not fit its config.json (3 output channels said, 1 saved)

@@ -127,5 +127,29 @@ expect_error "holds the weights of a unet, but this run trains a resnet18-unet" 
   "${small[@]}" --model resnet18-unet --init "$work/whole/best.safetensors" --out "$work/bad"
 expect_error "size mismatch" "${small[@]}" --modality mri --classes labels --loss ce \
   --init "$work/whole/best.safetensors" --init-strict --out "$work/bad"
+# a learning rate that blows the model up: the run stops, says why, and keeps no broken checkpoint
+status=0
+"$fbseg" train "${small[@]}" --epochs 3 --optimizer sgd --lr 1e6 --out "$work/blowup" >"$work/blowup.log" 2>&1 || status=$?
+[ "$status" -eq 1 ] || fail "a run whose loss is not finite should exit with 1, got $status: $(cat "$work/blowup.log")"
+grep -Eq "loss is (nan|-nan|inf|-inf) .*stopping" "$work/blowup.log" || fail "no stop message: $(cat "$work/blowup.log")"
+grep -q "try a lower --lr" "$work/blowup.log" || fail "no advice: $(cat "$work/blowup.log")"
+if [ -e "$work/blowup/last.safetensors" ]; then
+  python3 - "$work/blowup/last.safetensors" <<'PY' || fail "the kept checkpoint holds non-finite numbers"
+# the standard library only: an 8-byte header length, the JSON header, then the raw tensors
+import array, json, math, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+bad = []
+for key, t in header.items():
+    if key == "__metadata__" or t["dtype"] != "F32":
+        continue
+    begin, end = t["data_offsets"]
+    values = array.array("f", data[8 + n + begin:8 + n + end])
+    if not all(math.isfinite(v) for v in values):
+        bad.append(key)
+sys.exit(f"non-finite tensors: {bad[:5]}" if bad else 0)
+PY
+fi
 if ! "$fbseg" train --help >/dev/null; then fail "train --help failed"; fi
 echo "app_train_resume: ok"
