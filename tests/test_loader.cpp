@@ -231,6 +231,50 @@ TEST_CASE("loader: every sample once per epoch; batch contents, metadata and bin
     CHECK_ERROR(binary_target(nolabels[0]), "binary_target", "no label maps");
 }
 
+TEST_CASE("loader: the ranks' shares of every batch are, in rank order, exactly one process's batch") {
+    ToyDataset dataset(23);  // batches of 6: 6, 6, 6, 5
+    DataLoader whole(dataset, options(6, 0, noisy_flip));
+    for (const int world : {2, 3, 5}) {
+        std::vector<std::vector<Batch>> shares;
+        for (int r = 0; r < world; ++r) {
+            LoaderOptions o = options(6, r % 2, noisy_flip);  // the worker count must not matter
+            o.rank = r;
+            o.world_size = world;
+            shares.push_back(all_batches(DataLoader(dataset, o), 1));
+        }
+        const std::vector<Batch> reference = all_batches(whole, 1);
+        for (std::size_t b = 0; b < reference.size(); ++b) {
+            // rank r holds positions [floor(r m / W), floor((r + 1) m / W)) of the batch's m samples
+            const auto m = std::int64_t(reference[b].indices.size());
+            std::vector<std::size_t> joined;
+            std::vector<Tensor> images;
+            for (int r = 0; r < world; ++r) {
+                const Batch& part = shares[std::size_t(r)][b];
+                CHECK(std::int64_t(part.indices.size()) == (r + 1) * m / world - r * m / world);
+                joined.insert(joined.end(), part.indices.begin(), part.indices.end());
+                images.push_back(part.images);
+            }
+            CHECK(joined == reference[b].indices);
+            // the same pixels: the transform's draws depend on (seed, epoch, index), not on the rank
+            const Tensor joined_images = cat(images, 0).contiguous();
+            REQUIRE(joined_images.shape() == reference[b].images.shape());
+            CHECK(std::memcmp(joined_images.data_ptr<float>(), reference[b].images.data_ptr<float>(),
+                              std::size_t(joined_images.numel()) * sizeof(float)) == 0);
+        }
+    }
+    // a last batch smaller than the number of ranks is refused up front, naming the sizes
+    LoaderOptions six = options(6, 0, noisy_flip);
+    six.world_size = 6;
+    CHECK_THROWS_WITH_AS(DataLoader(dataset, six), doctest::Contains("the last batch of this dataset (23 samples) has only 5"),
+                         fbseg::Error);
+    six.drop_last = true;
+    CHECK_NOTHROW(DataLoader(dataset, six));
+    LoaderOptions bad = options(6, 0, noisy_flip);
+    bad.rank = 2;
+    bad.world_size = 2;
+    CHECK_THROWS_WITH_AS(DataLoader(dataset, bad), doctest::Contains("rank 2 of world_size 2 is not a rank"), fbseg::Error);
+}
+
 TEST_CASE("loader: drop_last leaves out the short last batch") {
     ToyDataset dataset(23);
     LoaderOptions o = options(4, 3);

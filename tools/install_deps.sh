@@ -11,6 +11,7 @@ packages=(
   pkgconf  # pkg-config: finds libstb (stb has no CMake package)
   libnifti2-dev  # nifti_clib: NIfTI-1/2 volumes (include/fbseg/data/nifti.hpp)
   clang libclang-rt-14-dev  # the libFuzzer targets (tools/run.sh fuzz)
+  libopenmpi-dev openmpi-bin  # data parallel on MPI: the test data_parallel (tests/distributed/); optional for the library
   chromium  # renders the training report headless in the test app_report (tests/app/app_report.sh)
 )
 missing=()

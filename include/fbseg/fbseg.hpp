@@ -73,6 +73,8 @@
 #include "fbseg/data/phantom/write.hpp"
 #include "fbseg/data/split.hpp"
 #include "fbseg/data/volume_slice.hpp"
+#include "fbseg/distributed/data_parallel.hpp"  // data parallel; MPI: distributed/mpi.hpp (not included here)
+#include "fbseg/distributed/sync_batch_norm.hpp"
 
 #include "fbseg/io/checkpoint.hpp"
 #include "fbseg/io/safetensors.hpp"

@@ -61,6 +61,13 @@ struct LoaderOptions {
     int prefetch = 0;          // batches in flight (taken by a worker, not yet handed out); 0: 2 per worker
     std::uint64_t seed = 0;    // the shuffle and every transform draw from it
     Transform transform = {};  // optional; called from the worker threads
+    // Data parallel (docs/scaling.md): of every global batch of batch_size samples, this process
+    // (rank `rank` of `world_size`) reads only its contiguous share, positions
+    // [floor(r m / W), floor((r + 1) m / W)) of the batch's m samples. The order, the transforms'
+    // draws and the batch boundaries are those of one process, so the ranks' shares together are
+    // exactly one process's batch. Every global batch must hold at least W samples.
+    int rank = 0;
+    int world_size = 1;
 };
 
 /// The order in which epoch `epoch` visits the samples 0..n-1: Fisher-Yates from the last
@@ -159,8 +166,12 @@ private:
         Batch build(std::int64_t b) const {
             NoGradGuard no_grad;
             const std::int64_t bs = options.batch_size;
-            const std::size_t begin = std::size_t(b * bs);
-            const std::size_t end = std::min(order.size(), begin + std::size_t(bs));
+            const std::size_t global_begin = std::size_t(b * bs);
+            const std::size_t global_end = std::min(order.size(), global_begin + std::size_t(bs));
+            // this rank's share of the global batch (all of it in a single process)
+            const std::size_t m = global_end - global_begin, w = std::size_t(options.world_size),
+                              r = std::size_t(options.rank);
+            const std::size_t begin = global_begin + r * m / w, end = global_begin + (r + 1) * m / w;
             std::vector<Sample> samples;
             std::vector<std::size_t> indices;
             samples.reserve(end - begin);
@@ -292,6 +303,16 @@ public:
         FBSEG_CHECK(options_.num_workers >= 0, "DataLoader: num_workers must be >= 0 but is ", options_.num_workers);
         FBSEG_CHECK(options_.prefetch >= 0, "DataLoader: prefetch must be >= 0 (0: 2 per worker) but is ",
                     options_.prefetch);
+        FBSEG_CHECK(options_.world_size >= 1 && options_.rank >= 0 && options_.rank < options_.world_size,
+                    "DataLoader: rank ", options_.rank, " of world_size ", options_.world_size, " is not a rank");
+        if (options_.world_size > 1) {
+            // every global batch needs a sample for every rank, the last (partial) one included
+            const auto n = std::int64_t(dataset.size()), b = options_.batch_size;
+            const std::int64_t last = options_.drop_last || n % b == 0 ? b : n % b;
+            FBSEG_CHECK(n == 0 || last >= options_.world_size, "DataLoader: ", options_.world_size,
+                        " ranks share each batch of ", b, " samples, but the last batch of this dataset (", n,
+                        " samples) has only ", last, "; use drop_last or another batch size");
+        }
     }
 
     const LoaderOptions& options() const { return options_; }

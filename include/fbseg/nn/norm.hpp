@@ -18,6 +18,7 @@
 #include "fbseg/nn/check.hpp"
 #include "fbseg/nn/init.hpp"
 #include "fbseg/nn/module.hpp"
+#include "fbseg/distributed/sync_batch_norm.hpp"
 #include "fbseg/ops/batch_norm.hpp"
 
 namespace fbseg::nn {
@@ -86,8 +87,12 @@ public:
             // GPU is a synchronisation; a fixed momentum never reads it.
             factor = options.momentum_ ? *options.momentum_ : 1.0 / double(num_batches_tracked.item<std::int64_t>());
         }
-        // Training: batch statistics, and the running ones (if tracked) are updated with `factor`.
+        // Training: batch statistics, and the running ones (if tracked) are updated with `factor`;
+        // with a sync_group, the statistics of the whole batch over its ranks (data parallel).
         // Eval: the running statistics, or the batch ones when they are not tracked (undefined).
+        if (is_training() && sync_group != nullptr)
+            return distributed::sync_batch_norm(input, running_mean, running_var, weight, bias, factor, options.eps_,
+                                                *sync_group);
         return batch_norm(input, running_mean, running_var, weight, bias, is_training(), factor, options.eps_);
     }
 
@@ -102,6 +107,9 @@ public:
     BatchNorm2dOptions options;
     Tensor weight, bias;
     Tensor running_mean, running_var, num_batches_tracked;
+    /// Data parallel: the ranks whose batches together are the batch (distributed/data_parallel.hpp's
+    /// convert_sync_batchnorm sets it); nullptr: this process's batch alone.
+    distributed::Communicator* sync_group = nullptr;
 };
 
 }  // namespace fbseg::nn
