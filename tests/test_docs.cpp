@@ -17,6 +17,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -189,6 +190,106 @@ TEST_CASE("docs: docs/walkthrough.md quotes the walkthrough's output (examples/w
         INFO("line " << line_no << " of the quoted block; rebuild fbseg_walkthrough and paste its output into "
              "docs/walkthrough.md");
         REQUIRE(la == lp);
+    }
+}
+
+TEST_CASE("docs: layers.md's im2col table matches the UNet") {
+    // Every row of the table between the im2col-table markers, recomputed: K from the weight's
+    // shape in the default UNet, P from the level (encoder.l at 256 >> l, decoder.i at
+    // 256 >> (3 - i)), the MB of a full float32 col, the tile width, 2*Cout*K*P.
+    const std::string doc = read_text(std::string(FBSEG_SOURCE_DIR) + "/docs/layers.md");
+    const std::string begin = "<!-- im2col-table:begin -->", end = "<!-- im2col-table:end -->";
+    const auto b = doc.find(begin), e = doc.find(end);
+    REQUIRE(b != std::string::npos);
+    REQUIRE(e != std::string::npos);
+    const models::UNet unet;
+    std::map<std::string, Tensor> weights;
+    for (const auto& [name, t] : unet.named_parameters()) weights[name] = t;
+    const auto plain = [](std::string v) {  // "65,536" -> "65536", "`a`" -> "a"
+        v.erase(std::remove_if(v.begin(), v.end(), [](char c) { return c == ',' || c == '`' || c == ' '; }), v.end());
+        return v;
+    };
+    const auto fixed = [](double v, int digits) {
+        std::ostringstream o;
+        o.setf(std::ios::fixed);
+        o.precision(digits);
+        o << v;
+        return o.str();
+    };
+    int rows = 0;
+    std::istringstream block(doc.substr(b + begin.size(), e - b - begin.size()));
+    for (std::string line; std::getline(block, line);) {
+        if (line.rfind("| `", 0) != 0) continue;  // the header and the separator
+        std::vector<std::string> cells;
+        std::istringstream cs(line.substr(1));
+        for (std::string c; std::getline(cs, c, '|');) cells.push_back(c);
+        REQUIRE(cells.size() >= 8);
+        const std::string name = plain(cells[0]);
+        INFO("row " << name);
+        REQUIRE(weights.count(name + ".weight"));
+        const Tensor& w = weights[name + ".weight"];
+        const std::int64_t c_out = w.size(0), c_in = w.size(1), k = c_in * w.size(2) * w.size(3);
+        const std::int64_t level = name.rfind("encoder.", 0) == 0 ? std::stoll(name.substr(8, 1))
+                                                                  : 3 - std::stoll(name.substr(8, 1));
+        const std::int64_t side = 256 >> level, p = side * side;
+        CHECK(plain(cells[1]) == std::to_string(c_in) + "->" + std::to_string(c_out));
+        CHECK(plain(cells[2]) == std::to_string(side) + "x" + std::to_string(side));
+        CHECK(plain(cells[3]) == std::to_string(k));
+        CHECK(plain(cells[4]) == std::to_string(p));
+        CHECK(plain(cells[5]) == fixed(double(k) * double(p) * 4 / 1e6, 1) + "MB");
+        CHECK(plain(cells[6]) == std::to_string(cpu::conv::pixel_tile(k, p)));
+        CHECK(plain(cells[7]) == fixed(2.0 * double(c_out) * double(k) * double(p) / 1e9, 2));
+        ++rows;
+    }
+    CHECK(rows == 18);  // every 3x3 conv of the default UNet: 2 per level, 5 encoder + 4 decoder levels
+}
+
+TEST_CASE("docs: unet.md's receptive fields of the classic UNet") {
+    // Measured by perturbation: with positive weights (1 / fan_in), BatchNorm in eval mode (mean 0,
+    // var 1) and a positive input, every path from an input pixel to the output is a product of
+    // positive factors and max pooling passes a large value on, so putting 1e30 into input row i
+    // changes output row `row` exactly when row i is in its receptive field (float64: the
+    // farthest row's share, about 9^-18 * 1e30, is far above rounding). The field is an interval;
+    // binary search finds its ends. Expected values: tools/unet_receptive_fields.py, which
+    // propagates index intervals through the layers (18 and 44 for depth 1 and 2 everywhere; for
+    // depth 4, 188 or 204 depending on the output row modulo 16: 188 at row 128, 204 at row 136).
+    struct Case {
+        std::int64_t depth, row, expected;
+    };
+    const TensorOptions f64(DType::Float64);
+    for (const Case& c : {Case{1, 128, 18}, Case{2, 128, 44}, Case{4, 128, 188}, Case{4, 136, 204}}) {
+        CAPTURE(c.depth);
+        CAPTURE(c.row);
+        models::UNet unet(models::UNetOptions().depth(c.depth).base_channels(1));
+        unet.to(DType::Float64);
+        unet.eval();
+        NoGradGuard no_grad;
+        for (auto& [name, t] : unet.named_parameters()) {
+            if (t.dim() == 4) t.fill_(1.0 / double(t.size(1) * t.size(2) * t.size(3)));
+            else t.fill_(name.size() >= 6 && name.substr(name.size() - 6) == "weight" ? 1.0 : 0.0);
+        }
+        const auto output = [&](std::int64_t perturbed) {  // output (c.row, 128) with 1e30 in input row `perturbed`
+            Tensor x = ones({1, 1, 256, 256}, f64);
+            if (perturbed >= 0) x.select(2, perturbed).fill_(1e30);
+            return unet.forward(x).select(2, c.row).select(2, 128).item<double>();
+        };
+        const double base = output(-1);
+        const auto in_field = [&](std::int64_t i) { return output(i) != base; };
+        REQUIRE(in_field(c.row));
+        REQUIRE(!in_field(0));
+        REQUIRE(!in_field(255));
+        std::int64_t lo = 0, hi = c.row;  // the first row in the field is in (lo, hi]
+        while (hi - lo > 1) {
+            const std::int64_t mid = (lo + hi) / 2;
+            (in_field(mid) ? hi : lo) = mid;
+        }
+        const std::int64_t first = hi;
+        lo = c.row, hi = 255;  // the last row in the field is in [lo, hi)
+        while (hi - lo > 1) {
+            const std::int64_t mid = (lo + hi) / 2;
+            (in_field(mid) ? lo : hi) = mid;
+        }
+        CHECK(lo - first + 1 == c.expected);
     }
 }
 
