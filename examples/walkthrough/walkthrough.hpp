@@ -234,11 +234,12 @@ inline void print_matrix(std::string& out, const std::vector<double>& v, std::si
     for (std::int64_t i = 0; i < rows; ++i) {
         out += indent;
         for (std::int64_t j = 0; j < cols; ++j) {
-            std::snprintf(buf, sizeof buf, fmt, v[offset + std::size_t(i * cols + j)]);
-            std::string s(buf);
-            if (const auto pos = s.find("-0."); pos != std::string::npos && s.find_first_of("123456789") == std::string::npos)
-                s.replace(pos, 1, " ");
-            out += s;
+            const double value = v[offset + std::size_t(i * cols + j)];
+            std::snprintf(buf, sizeof buf, fmt, value);
+            bool negative_zero = value < 0;  // printed as "-0.0000": print +0 instead
+            for (const char* c = buf; *c && negative_zero; ++c) negative_zero = !(*c >= '1' && *c <= '9');
+            if (negative_zero) std::snprintf(buf, sizeof buf, fmt, 0.0);
+            out += buf;
         }
         out += '\n';
     }
