@@ -86,6 +86,17 @@ TEST_CASE("docs: the walkthrough's numbers equal PyTorch's (tools/walkthrough_re
     CHECK(r.mean[1] == doctest::Approx(4.0 / 36.0).epsilon(1e-14));
 }
 
+TEST_CASE("docs: autograd.md's worked example: z = sum(exp(x) * x), x.grad = e^x (1 + x)") {
+    Tensor x = from_vector<double>({1, 2, 3}, TensorOptions(DType::Float64).requires_grad());
+    const Tensor y = exp(x);
+    const Tensor z = sum(mul(y, x));
+    z.backward();
+    // By hand: z = e + 2e^2 + 3e^3 = 77.7530..., dz/dx_i = e^x_i (1 + x_i).
+    CHECK(z.item<double>() == doctest::Approx(std::exp(1.0) + 2 * std::exp(2.0) + 3 * std::exp(3.0)).epsilon(1e-15));
+    CHECK(z.item<double>() == doctest::Approx(77.7530).epsilon(1e-6));
+    check_close(to_doubles(x.grad()), {2 * std::exp(1.0), 3 * std::exp(2.0), 4 * std::exp(3.0)}, 1e-15);
+}
+
 TEST_CASE("docs: layers.md's small convolution (d2l): [[0,1,2],[3,4,5],[6,7,8]] * [[0,1],[2,3]]") {
     // By hand: 0*0 + 1*1 + 3*2 + 4*3 = 19, 1*0 + 2*1 + 4*2 + 5*3 = 25, 3*0 + 4*1 + 6*2 + 7*3 = 37,
     // 4*0 + 5*1 + 7*2 + 8*3 = 43.

@@ -49,11 +49,12 @@ std::string cpu_model() {
     return "unknown";
 }
 
+/// max |a - ref| / max |ref|, in double.
 double max_rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
     double num = 0, den = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        num = std::max(num, double(std::abs(a[i] - ref[i])));
-        den = std::max(den, double(std::abs(ref[i])));
+        num = std::max(num, std::abs(double(a[i]) - double(ref[i])));
+        den = std::max(den, std::abs(double(ref[i])));
     }
     return num / den;
 }
