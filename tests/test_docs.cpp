@@ -97,6 +97,33 @@ TEST_CASE("docs: autograd.md's worked example: z = sum(exp(x) * x), x.grad = e^x
     check_close(to_doubles(x.grad()), {2 * std::exp(1.0), 3 * std::exp(2.0), 4 * std::exp(3.0)}, 1e-15);
 }
 
+TEST_CASE("docs: tensor.md's table of views (shapes, strides, offsets of a [2, 3, 4] tensor)") {
+    // By hand: a contiguous [2, 3, 4] has strides [12, 4, 1]; each row of the table follows.
+    const Tensor x = zeros({2, 3, 4});
+    CHECK(x.strides() == Shape{12, 4, 1});
+    const Tensor p = x.permute({2, 0, 1});
+    CHECK(p.shape() == Shape{4, 2, 3});
+    CHECK(p.strides() == Shape{1, 12, 4});
+    CHECK(p.offset() == x.offset());
+    const Tensor s1 = x.slice(1, 1, 3);
+    CHECK(s1.shape() == Shape{2, 2, 4});
+    CHECK(s1.strides() == Shape{12, 4, 1});
+    CHECK(s1.offset() == x.offset() + 4);
+    const Tensor s2 = x.slice(2, 0, 4, 2);
+    CHECK(s2.shape() == Shape{2, 3, 2});
+    CHECK(s2.strides() == Shape{12, 4, 2});
+    const Tensor sel = x.select(0, 1);
+    CHECK(sel.shape() == Shape{3, 4});
+    CHECK(sel.strides() == Shape{4, 1});
+    CHECK(sel.offset() == x.offset() + 12);
+    const Tensor e = zeros({1, 3}).expand({5, 3});
+    CHECK(e.shape() == Shape{5, 3});
+    CHECK(e.strides() == Shape{0, 1});
+    const Tensor v = x.view({6, 4});
+    CHECK(v.shape() == Shape{6, 4});
+    CHECK(v.strides() == Shape{4, 1});
+}
+
 TEST_CASE("docs: layers.md's small convolution (d2l): [[0,1,2],[3,4,5],[6,7,8]] * [[0,1],[2,3]]") {
     // By hand: 0*0 + 1*1 + 3*2 + 4*3 = 19, 1*0 + 2*1 + 4*2 + 5*3 = 25, 3*0 + 4*1 + 6*2 + 7*3 = 37,
     // 4*0 + 5*1 + 7*2 + 8*3 = 43.
