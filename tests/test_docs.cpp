@@ -207,17 +207,22 @@ TEST_CASE("docs: the im2col sizes and BatchNorm factors quoted in layers.md and 
     CHECK(y.select(0, 0).item<double>() == doctest::Approx(-1.5 / std::sqrt(1.25)).epsilon(1e-14));
 }
 
-TEST_CASE("docs: docs/walkthrough.md quotes the walkthrough's output (examples/walkthrough) exactly") {
-    const std::string doc = read_text(std::string(FBSEG_SOURCE_DIR) + "/docs/walkthrough.md");
-    const std::string begin = "<!-- walkthrough-output:begin -->", end = "<!-- walkthrough-output:end -->";
+namespace {
+
+/// The lines between `begin` and `end` in `doc`, without the ``` fence lines.
+std::string quoted_block(const std::string& doc, const std::string& begin, const std::string& end) {
     const auto b = doc.find(begin), e = doc.find(end);
-    REQUIRE_MESSAGE(b != std::string::npos, "docs/walkthrough.md has no " << begin);
-    REQUIRE_MESSAGE(e != std::string::npos, "docs/walkthrough.md has no " << end);
-    std::string quoted;  // the block without its ``` fence lines
+    REQUIRE_MESSAGE(b != std::string::npos, "the doc has no " << begin);
+    REQUIRE_MESSAGE(e != std::string::npos, "the doc has no " << end);
+    std::string quoted;
     std::istringstream block(doc.substr(b + begin.size(), e - b - begin.size()));
     for (std::string line; std::getline(block, line);)
         if (line.rfind("```", 0) != 0 && !(quoted.empty() && line.empty())) quoted += line + "\n";
-    const std::string printed = walkthrough::format_walkthrough(walkthrough::run_walkthrough());
+    return quoted;
+}
+
+/// Line-by-line equality, failing at the first line that differs.
+void check_same_lines(const std::string& quoted, const std::string& printed) {
     std::istringstream a(quoted), p(printed);
     std::string la, lp;
     int line_no = 0;
@@ -229,6 +234,19 @@ TEST_CASE("docs: docs/walkthrough.md quotes the walkthrough's output (examples/w
              "docs/walkthrough.md");
         REQUIRE(la == lp);
     }
+}
+
+}  // namespace
+
+TEST_CASE("docs: docs/walkthrough.md quotes the walkthrough's output (examples/walkthrough) exactly") {
+    const std::string doc = read_text(std::string(FBSEG_SOURCE_DIR) + "/docs/walkthrough.md");
+    check_same_lines(quoted_block(doc, "<!-- walkthrough-output:begin -->", "<!-- walkthrough-output:end -->"),
+                     walkthrough::format_walkthrough(walkthrough::run_walkthrough()));
+    // fbseg_walkthrough --phantom
+    const walkthrough::Result r = walkthrough::run_walkthrough(walkthrough::phantom_input(32));
+    check_same_lines(quoted_block(doc, "<!-- walkthrough-phantom:begin -->", "<!-- walkthrough-phantom:end -->"),
+                     walkthrough::format_summary(r, "the ultrasound phantom (seed 0), averaged down to 32 x 32"));
+    CHECK(r.gradcheck_ok);
 }
 
 TEST_CASE("docs: layers.md's im2col table matches the UNet") {

@@ -26,10 +26,10 @@ namespace walkthrough {
 
 using fbseg::Tensor;
 
-constexpr std::int64_t kH = 6, kW = 6;  // image size
+constexpr std::int64_t kH = 6, kW = 6;  // the ellipse's size
 constexpr std::int64_t kCout = 2;       // channels of the 3x3 conv
 constexpr std::int64_t kK = 9;          // rows of col:    Cin * kh * kw = 1 * 3 * 3
-constexpr std::int64_t kP = 36;         // columns of col: Ho * Wo = 6 * 6
+constexpr std::int64_t kP = 36;         // columns of col for the ellipse: Ho * Wo = 6 * 6
 
 /// The ellipse ((col - 2.5) / 2.6)^2 + ((row - 2.5) / 1.9)^2 <= 1: 1 inside, 0 outside.
 inline std::vector<double> ellipse_6x6() {
@@ -51,22 +51,30 @@ inline std::vector<double> conv_weight() {
 inline std::vector<double> head_weight() { return {1.0, -0.5}; }
 inline double head_bias() { return 0.1; }
 
-/// Every number the walkthrough prints. Matrices are row-major std::vectors.
+/// One image and its target mask, row-major [h, w] (values of x in any range, target 0 or 1).
+struct Input {
+    std::int64_t h = kH, w = kW;
+    std::vector<double> x = ellipse_6x6(), target = ellipse_6x6();
+};
+
+/// Every number the walkthrough prints. Matrices are row-major std::vectors; P = h * w.
 struct Result {
-    std::vector<double> x;                 // [6*6] the image (also the target)
-    std::vector<double> col;               // [K=9, P=36] im2col of x
-    std::vector<double> y;                 // [2, 36] conv output, from conv2d
-    std::vector<double> y_by_hand;         // [2, 36] W [2, 9] @ col [9, 36]
-    std::vector<double> y_by_loops;        // [2, 36] the seven-loop definition
+    std::int64_t h = kH, w = kW;
+    std::vector<double> x;                 // [h*w] the image
+    std::vector<double> target;            // [h*w] the target mask
+    std::vector<double> col;               // [K=9, P] im2col of x
+    std::vector<double> y;                 // [2, P] conv output, from conv2d
+    std::vector<double> y_by_hand;         // [2, P] W [2, 9] @ col [9, P]
+    std::vector<double> y_by_loops;        // [2, P] the seven-loop definition
     std::vector<double> mean, var, var_unbiased;  // [2] batch statistics of Y per channel
     std::vector<double> running_mean, running_var;  // [2] after one training step (momentum 0.1)
-    std::vector<double> logits;            // [36]
+    std::vector<double> logits;            // [P]
     double loss = 0;
-    std::vector<double> d_bn_out;          // [2, 36] dL/dB (gradient at the BatchNorm output)
-    std::vector<double> dy;                // [2, 36] dL/dY from autograd
-    std::vector<double> dy_by_hand;        // [2, 36] BatchNorm's backward formula applied to dL/dB
+    std::vector<double> d_bn_out;          // [2, P] dL/dB (gradient at the BatchNorm output)
+    std::vector<double> dy;                // [2, P] dL/dY from autograd
+    std::vector<double> dy_by_hand;        // [2, P] BatchNorm's backward formula applied to dL/dB
     std::vector<double> dw;                // [2, 9] dL/dW from autograd
-    std::vector<double> dw_by_hand;        // [2, 9] dY [2, 36] @ col^T [36, 9]
+    std::vector<double> dw_by_hand;        // [2, 9] dY [2, P] @ col^T [P, 9]
     std::vector<double> dw_by_loops;       // [2, 9] the loop form of the weight gradient
     bool gradcheck_ok = false;
     double gradcheck_max_abs_error = 0;
@@ -88,12 +96,15 @@ inline Tensor loss_from_y(const Tensor& y, const Tensor& target, const Tensor& w
     return fbseg::nn::binary_cross_entropy_with_logits(logits, target);
 }
 
-inline Result run_walkthrough() {
+inline Result run_walkthrough(const Input& in = {}) {
     using namespace fbseg;
     Result r;
-    r.x = ellipse_6x6();
-    const Tensor x = from_vector<double>(r.x, {1, 1, kH, kW});
-    const Tensor target = x.clone();  // segment the bright ellipse
+    const std::int64_t H = in.h, W = in.w, P = H * W;
+    r.h = H, r.w = W;
+    r.x = in.x;
+    r.target = in.target;
+    const Tensor x = from_vector<double>(r.x, {1, 1, H, W});
+    const Tensor target = from_vector<double>(r.target, {1, 1, H, W});
     Tensor w = from_vector<double>(conv_weight(), {kCout, 1, 3, 3});
     w.set_requires_grad(true);
     const Tensor wh = from_vector<double>(head_weight(), {1, kCout, 1, 1});
@@ -123,28 +134,28 @@ inline Result run_walkthrough() {
         r.d_bn_out = values_of(b_leaf.grad());
     }
 
-    // 2. By hand. im2col: col[r, p] = x[oh - 1 + ki, ow - 1 + kj] (0 outside), r = ki*3 + kj, p = oh*6 + ow.
-    r.col.assign(kK * kP, 0.0);
+    // 2. By hand. im2col: col[r, p] = x[oh - 1 + ki, ow - 1 + kj] (0 outside), r = ki*3 + kj, p = oh*W + ow.
+    r.col.assign(kK * P, 0.0);
     for (std::int64_t ki = 0; ki < 3; ++ki)
         for (std::int64_t kj = 0; kj < 3; ++kj)
-            for (std::int64_t oh = 0; oh < kH; ++oh)
-                for (std::int64_t ow = 0; ow < kW; ++ow) {
+            for (std::int64_t oh = 0; oh < H; ++oh)
+                for (std::int64_t ow = 0; ow < W; ++ow) {
                     const std::int64_t ih = oh - 1 + ki, iw = ow - 1 + kj;
-                    if (ih >= 0 && ih < kH && iw >= 0 && iw < kW)
-                        r.col[std::size_t((ki * 3 + kj) * kP + oh * kW + ow)] = r.x[std::size_t(ih * kW + iw)];
+                    if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                        r.col[std::size_t((ki * 3 + kj) * P + oh * W + ow)] = r.x[std::size_t(ih * W + iw)];
                 }
-    const Tensor col = from_vector<double>(r.col, {kK, kP});
+    const Tensor col = from_vector<double>(r.col, {kK, P});
     const Tensor w_mat = w.detach().reshape({kCout, kK});
-    r.y_by_hand = values_of(matmul(w_mat, col));  // Y [2, 36] = W [2, 9] @ col [9, 36]
+    r.y_by_hand = values_of(matmul(w_mat, col));  // Y [2, P] = W [2, 9] @ col [9, P]
 
-    // Batch statistics over the M = 36 values of each channel; running estimates (momentum 0.1):
+    // Batch statistics over the M = P values of each channel; running estimates (momentum 0.1):
     //   running_mean = 0.9 * 0 + 0.1 * mean,  running_var = 0.9 * 1 + 0.1 * var * M / (M - 1)
-    const double m = double(kP);
+    const double m = double(P);
     for (std::int64_t c = 0; c < kCout; ++c) {
         double s = 0, ss = 0;
-        for (std::int64_t p = 0; p < kP; ++p) s += r.y[std::size_t(c * kP + p)];
+        for (std::int64_t p = 0; p < P; ++p) s += r.y[std::size_t(c * P + p)];
         const double mu = s / m;
-        for (std::int64_t p = 0; p < kP; ++p) ss += (r.y[std::size_t(c * kP + p)] - mu) * (r.y[std::size_t(c * kP + p)] - mu);
+        for (std::int64_t p = 0; p < P; ++p) ss += (r.y[std::size_t(c * P + p)] - mu) * (r.y[std::size_t(c * P + p)] - mu);
         r.mean.push_back(mu);
         r.var.push_back(ss / m);
         r.var_unbiased.push_back(ss / (m - 1));
@@ -152,23 +163,23 @@ inline Result run_walkthrough() {
 
     // BatchNorm's backward (gamma = 1), with g = dL/dB and xhat = (Y - mean) * invstd:
     //   dL/dY = (invstd / M) * (M * g - sum(g) - xhat * sum(g * xhat))
-    r.dy_by_hand.assign(kCout * kP, 0.0);
+    r.dy_by_hand.assign(kCout * P, 0.0);
     for (std::int64_t c = 0; c < kCout; ++c) {
         const double invstd = 1.0 / std::sqrt(r.var[std::size_t(c)] + 1e-5);
         double sum_g = 0, sum_gx = 0;
-        for (std::int64_t p = 0; p < kP; ++p) {
-            const std::size_t i = std::size_t(c * kP + p);
+        for (std::int64_t p = 0; p < P; ++p) {
+            const std::size_t i = std::size_t(c * P + p);
             sum_g += r.d_bn_out[i];
             sum_gx += r.d_bn_out[i] * (r.y[i] - r.mean[std::size_t(c)]) * invstd;
         }
-        for (std::int64_t p = 0; p < kP; ++p) {
-            const std::size_t i = std::size_t(c * kP + p);
+        for (std::int64_t p = 0; p < P; ++p) {
+            const std::size_t i = std::size_t(c * P + p);
             const double xhat = (r.y[i] - r.mean[std::size_t(c)]) * invstd;
             r.dy_by_hand[i] = invstd / m * (m * r.d_bn_out[i] - sum_g - xhat * sum_gx);
         }
     }
-    // The weight gradient: dW [2, 9] = dY [2, 36] @ col^T [36, 9]
-    r.dw_by_hand = values_of(matmul(from_vector<double>(r.dy, {kCout, kP}), col.transpose(0, 1)));
+    // The weight gradient: dW [2, 9] = dY [2, P] @ col^T [P, 9]
+    r.dw_by_hand = values_of(matmul(from_vector<double>(r.dy, {kCout, P}), col.transpose(0, 1)));
 
     // 3. The check: central finite differences against autograd, for the image, W and the head.
     {
@@ -189,22 +200,22 @@ inline Result run_walkthrough() {
     //    and the weight gradient, the same loops with the roles changed:
     //    dw[co, ci, ki, kj] = sum_{n, oh, ow} dy[n, co, oh, ow] * x[n, ci, oh - 1 + ki, ow - 1 + kj]
     const std::vector<double> wv = conv_weight();
-    r.y_by_loops.assign(kCout * kP, 0.0);
+    r.y_by_loops.assign(kCout * P, 0.0);
     r.dw_by_loops.assign(kCout * kK, 0.0);
     const std::int64_t n_images = 1, c_in = 1;
     for (std::int64_t n = 0; n < n_images; ++n)
         for (std::int64_t co = 0; co < kCout; ++co)
-            for (std::int64_t oh = 0; oh < kH; ++oh)
-                for (std::int64_t ow = 0; ow < kW; ++ow)
+            for (std::int64_t oh = 0; oh < H; ++oh)
+                for (std::int64_t ow = 0; ow < W; ++ow)
                     for (std::int64_t ci = 0; ci < c_in; ++ci)
                         for (std::int64_t ki = 0; ki < 3; ++ki)
                             for (std::int64_t kj = 0; kj < 3; ++kj) {
                                 const std::int64_t ih = oh - 1 + ki, iw = ow - 1 + kj;
-                                if (ih < 0 || ih >= kH || iw < 0 || iw >= kW) continue;  // zero padding
-                                const double xv = r.x[std::size_t(ih * kW + iw)];
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // zero padding
+                                const double xv = r.x[std::size_t(ih * W + iw)];
                                 const std::size_t wi = std::size_t((co * c_in + ci) * 9 + ki * 3 + kj);
-                                r.y_by_loops[std::size_t(co * kP + oh * kW + ow)] += wv[wi] * xv;
-                                r.dw_by_loops[wi] += r.dy[std::size_t(co * kP + oh * kW + ow)] * xv;
+                                r.y_by_loops[std::size_t(co * P + oh * W + ow)] += wv[wi] * xv;
+                                r.dw_by_loops[wi] += r.dy[std::size_t(co * P + oh * W + ow)] * xv;
                             }
     return r;
 }
@@ -248,6 +259,12 @@ inline void print_matrix(std::string& out, const std::vector<double>& v, std::si
 /// The verdict of a comparison, in words, so that the printed text does not depend on the last
 /// bits of a floating-point difference.
 inline const char* agree(double diff) { return diff < 1e-12 ? "agree (max |difference| < 1e-12)" : "DIFFER"; }
+/// The same for the larger images of format_summary: max |a - b| / max(1, max |b|) < 1e-10.
+inline const char* agree_rel(const std::vector<double>& a, const std::vector<double>& b) {
+    double scale = 1;
+    for (double v : b) scale = std::max(scale, std::abs(v));
+    return max_abs_diff(a, b) / scale < 1e-10 ? "agree (relative difference < 1e-10)" : "DIFFER";
+}
 
 /// The text docs/walkthrough.md quotes.
 inline std::string format_walkthrough(const Result& r) {
@@ -310,6 +327,78 @@ inline std::string format_walkthrough(const Result& r) {
     appendf(out, "\n== 4. the loop ==\n");
     appendf(out, "seven nested loops and conv2d: %s\n", agree(max_abs_diff(r.y, r.y_by_loops)));
     appendf(out, "the same loops for dL/dW and autograd: %s\n", agree(max_abs_diff(r.dw, r.dw_by_loops)));
+    return out;
+}
+
+// ---- the same network on a real image ----
+
+/// An image [H, W] (row-major, float) and its mask, averaged down to size x size: the image by
+/// area averaging (adaptive_avg_pool2d), the mask by majority (the average of a 0/1 mask >= 0.5).
+inline Input downsample(const fbseg::Tensor& image_hw, const fbseg::Tensor& mask_hw, std::int64_t size) {
+    using namespace fbseg;
+    const Tensor img = adaptive_avg_pool2d(image_hw.to(DType::Float64).unsqueeze(0).unsqueeze(0), {size, size});
+    const Tensor msk = adaptive_avg_pool2d(mask_hw.to(DType::Float64).unsqueeze(0).unsqueeze(0), {size, size});
+    Input in;
+    in.h = in.w = size;
+    in.x = values_of(img);
+    in.target = values_of(ge(msk, 0.5).to(DType::Float64));
+    return in;
+}
+
+/// The ultrasound phantom's frame for seed 0 (data/phantom/ultrasound.hpp, 540 x 800, the head
+/// filled in its label), averaged down to size x size.
+inline Input phantom_input(std::int64_t size) {
+    using namespace fbseg;
+    data::Rng rng = data::Rng::for_sample(0, 0, 0);
+    const data::Sample s = data::phantom::make_us_image(data::phantom::UsPhantomOptions{}, rng);
+    return downsample(s.image.select(0, 0), gt(s.label, 0.0), size);
+}
+
+/// A PNG/JPEG/BMP file (its first channel, in [0, 1]) and a mask file (nonzero = foreground; without
+/// one, the pixels brighter than the image's mean), averaged down to size x size.
+inline Input png_input(const std::string& image_path, const std::string& mask_path, std::int64_t size) {
+    using namespace fbseg;
+    const Tensor image = data::read_image(image_path).select(0, 0);
+    const Tensor mask = mask_path.empty() ? gt(image, mean(image).item<double>()) : gt(data::read_mask_values(mask_path), 0.0);
+    return downsample(image, mask, size);
+}
+
+/// What the walkthrough prints for a larger image: the sizes, the statistics, the loss, dL/dW,
+/// the one dW entry by hand, and the four verdicts.
+inline std::string format_summary(const Result& r, const std::string& what) {
+    std::string out;
+    const std::int64_t P = r.h * r.w;
+    appendf(out, "== the same network on %s ==\n", what.c_str());
+    double fg = 0;
+    for (double t : r.target) fg += t;
+    appendf(out, "x [1, 1, %lld, %lld], target: %.0f of %lld pixels foreground\n", (long long)r.h, (long long)r.w, fg,
+            (long long)P);
+    appendf(out, "col [K = 9, P = %lld]: %lld values (%.1f KB in float64)\n", (long long)P, (long long)(9 * P),
+            double(9 * P * 8) / 1e3);
+    appendf(out, "batch mean            %9.6f %9.6f\n", r.mean[0], r.mean[1]);
+    appendf(out, "batch var (biased)    %9.6f %9.6f\n", r.var[0], r.var[1]);
+    appendf(out, "var * M/(M-1), M = %lld %9.6f %9.6f   (factor %.6f)\n", (long long)P, r.var_unbiased[0],
+            r.var_unbiased[1], double(P) / double(P - 1));
+    appendf(out, "loss (BCE, mean of %lld) %.6f\n", (long long)P, r.loss);
+    for (std::int64_t c = 0; c < kCout; ++c) {
+        appendf(out, "dL/dW[%lld, 0] from autograd\n", (long long)c);
+        print_matrix(out, r.dw, std::size_t(c * kK), 3, 3, "%10.6f");
+    }
+    double sum = 0;
+    int terms = 0;
+    for (std::int64_t p = 0; p < P; ++p) {
+        const double c = r.col[std::size_t(1 * P + p)];
+        sum += r.dy[std::size_t(1 * P + p)] * c;
+        terms += c != 0.0;
+    }
+    appendf(out, "dW[1, 0, 0, 1] = sum_p dY[1, p] * col[1, p] = %.6f (%d nonzero terms; autograd: %.6f)\n", sum, terms,
+            r.dw[1 * kK + 1]);
+    appendf(out, "W @ col and conv2d: %s\n", agree_rel(r.y_by_hand, r.y));
+    appendf(out, "BatchNorm backward formula and autograd's dL/dY: %s\n", agree_rel(r.dy_by_hand, r.dy));
+    appendf(out, "dY @ col^T and autograd's dL/dW: %s\n", agree_rel(r.dw_by_hand, r.dw));
+    appendf(out, "gradcheck on x, W, the head's weight and bias: %s\n", r.gradcheck_ok ? "ok" : "FAILED");
+    appendf(out, "seven nested loops and conv2d: %s; for dL/dW: %s\n", agree_rel(r.y_by_loops, r.y),
+            agree_rel(r.dw_by_loops, r.dw));
     return out;
 }
 
