@@ -10,6 +10,9 @@ Writes, under docs/images/:
                       column matrix col [9, 16] it becomes (docs/layers.md)
   autograd_graph.png  the graph of z = sum(exp(x) * x) for x = [1, 2, 3], forward values and
                       gradients on the edges (docs/autograd.md)
+  checkerboard.png    how often each output pixel is written by a stride-2 transposed convolution
+                      with kernel 3 (uneven: a checkerboard) and kernel 2, and by nearest x2 + a
+                      3x3 conv (docs/layers.md)
   walkthrough.png     the walkthrough's image, conv outputs, logits and gradients, read from the
                       output block quoted in docs/walkthrough.md (which a test keeps equal to the
                       program's output), so the picture shows the same numbers (docs/walkthrough.md)
@@ -148,6 +151,34 @@ def autograd_graph_figure():
     save(fig, "autograd_graph.png")
 
 
+def checkerboard_figure():
+    """Coverage counts: conv_transpose2d(ones [4, 4], ones [k, k], stride 2) for k = 3 and k = 2,
+    and the number of taps of a 3x3 conv (padding 1) after nearest x2 upsampling of a 4x4 map."""
+    def transposed_counts(n, k, s):
+        out = np.zeros(((n - 1) * s + k,) * 2)
+        for i in range(n):
+            for j in range(n):
+                out[i * s:i * s + k, j * s:j * s + k] += 1
+        return out
+    near = np.ones((8, 8))
+    padded = np.pad(near, 1)
+    conv = np.array([[padded[i:i + 3, j:j + 3].sum() for j in range(8)] for i in range(8)])
+    panels = [("conv_transpose2d, kernel 3, stride 2:\nuneven overlap, a checkerboard", transposed_counts(4, 3, 2)),
+              ("conv_transpose2d, kernel 2, stride 2\n(the classic UNet): no overlap", transposed_counts(4, 2, 2)),
+              ("nearest x2, then a 3x3 conv (smp):\n9 taps everywhere but the border", conv)]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.9))
+    for ax, (title, a) in zip(axes, panels):
+        ax.imshow(a, cmap="Blues", vmin=0, vmax=max(4, a.max()))
+        for i in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                ax.text(j, i, f"{a[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                        color="white" if a[i, j] > 0.6 * max(4, a.max()) else "black")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    save(fig, "checkerboard.png")
+
+
 def parse_walkthrough():
     """The matrices of the output block of docs/walkthrough.md, by their heading line."""
     text = open(os.path.join(ROOT, "docs", "walkthrough.md"), encoding="utf-8").read()
@@ -210,6 +241,7 @@ def main():
     os.makedirs(IMAGES, exist_ok=True)
     im2col_figure()
     autograd_graph_figure()
+    checkerboard_figure()
     walkthrough_figure()
     if args.build:
         galleries(args.build)
