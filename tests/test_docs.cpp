@@ -80,10 +80,11 @@ TEST_CASE("docs: the walkthrough's numbers equal PyTorch's (tools/walkthrough_re
     check_close(r.dw_by_hand, r.dw, 1e-12);
     check_close(r.dw_by_loops, r.dw, 1e-12);
     CHECK(r.gradcheck_ok);
-    // By hand: the Laplacian sums to 0, so on an image without padding effects its mean would be
-    // 0; here the border pixels inside the ellipse lose neighbours: sum(Y1) = 4 (the 36 values
-    // printed in the doc), mean 4/36.
+    // By hand: sum(Y1) = sum_p x_p (4 - in-image neighbours of p): 1 for each of the four ellipse
+    // pixels on the image's left and right edges, 0 elsewhere, so the mean is 4/36; Y0's sum is
+    // sum_p x_p * (sum of the blur taps that land inside the image), mean 30.4/36.
     CHECK(r.mean[1] == doctest::Approx(4.0 / 36.0).epsilon(1e-14));
+    CHECK(r.mean[0] == doctest::Approx(30.4 / 36.0).epsilon(1e-14));
 }
 
 TEST_CASE("docs: autograd.md's worked example: z = sum(exp(x) * x), x.grad = e^x (1 + x)") {
