@@ -1,5 +1,6 @@
-// fbseg/distributed/mpi.hpp - distributed::Communicator on MPI (Open MPI from Debian's
-// libopenmpi-dev; any MPI 3 library works). Only programs that include this header need MPI:
+// fbseg/distributed/mpi.hpp - distributed::Communicator on MPI, for programs started with mpirun
+// or srun. Open MPI from Debian's libopenmpi-dev, or any MPI 3 library. Only programs that include
+// this header need MPI:
 // link them with MPI::MPI_C (CMake's FindMPI; the C API is all fbseg uses), and start them with
 //   mpirun -np 4 program ...      (or srun on a Slurm cluster)
 // A program started without mpirun is a group of one (rank 0 of 1).
