@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -690,6 +691,57 @@ TEST_CASE("training: scheduler state_dict round trips") {
     CHECK(plateau2.last_epoch() == 2);
     CHECK_ERROR(StepLR(opt, 0), "step_size");
     CHECK_ERROR(WarmupCosineLR(opt, 5, 5), "warmup_steps");
+}
+
+TEST_CASE("training: a BatchNorm2d synchronised over 3 replicated ranks computes what batch_norm computes") {
+    // distributed::ReplicatedGroup(3): the global batch is 3 copies of this one, so its mean and
+    // (biased) variance are this batch's; y, the running mean and every gradient must be those of
+    // the plain layer, and the running variance's unbiased factor is 3M / (3M - 1) instead of
+    // M / (M - 1) (M = 2 * 4 * 4 = 32 values per channel).
+    manual_seed(4);
+    const Tensor x = randn({2, 3, 4, 4}, TensorOptions(DType::Float64)) * 2.0 + 1.0;
+    const Tensor dy = randn({2, 3, 4, 4}, TensorOptions(DType::Float64));
+    auto make = [] {
+        auto bn = std::make_shared<nn::BatchNorm2d>(3);
+        bn->to(DType::Float64);
+        NoGradGuard no_grad;
+        bn->weight.copy_(from_vector<double>({0.5, 1.5, -1.0}, {3}));
+        bn->bias.copy_(from_vector<double>({0.1, -0.2, 0.3}, {3}));
+        return bn;
+    };
+    auto plain = make(), synced = make();
+    distributed::ReplicatedGroup group(3);
+    CHECK(distributed::convert_sync_batchnorm(*synced, &group) == 1);
+    const Tensor xa = x.clone().set_requires_grad(true), xb = x.clone().set_requires_grad(true);
+    const Tensor ya = plain->forward(xa), yb = synced->forward(xb);
+    sum(mul(ya, dy)).backward();
+    sum(mul(yb, dy)).backward();
+    auto close = [](const Tensor& a, const Tensor& b) {
+        const std::vector<double> u = a.contiguous().to_vector<double>(), v = b.contiguous().to_vector<double>();
+        REQUIRE(u.size() == v.size());
+        for (std::size_t i = 0; i < u.size(); ++i)
+            if (!(std::abs(u[i] - v[i]) <= 1e-12 + 1e-10 * std::abs(u[i]))) return false;
+        return true;
+    };
+    CHECK(close(ya, yb));
+    CHECK(close(xa.grad(), xb.grad()));
+    CHECK(close(plain->weight.grad(), synced->weight.grad()));
+    CHECK(close(plain->bias.grad(), synced->bias.grad()));
+    CHECK(close(plain->running_mean, synced->running_mean));
+    // running_var = 0.9 * 1 + 0.1 * var * factor: the two factors' ratio, from the updates
+    const std::vector<double> ra = plain->running_var.to_vector<double>(), rb = synced->running_var.to_vector<double>();
+    for (std::size_t k = 0; k < 3; ++k) {
+        const double var_a = (ra[k] - 0.9) / 0.1 / (32.0 / 31.0), var_b = (rb[k] - 0.9) / 0.1 / (96.0 / 95.0);
+        CHECK(var_a == doctest::Approx(var_b).epsilon(1e-12));
+    }
+    // a group of one is the plain layer itself, bit for bit
+    distributed::SingleProcess alone;
+    auto single = make();
+    distributed::convert_sync_batchnorm(*single, &alone);
+    const Tensor xc = x.clone();
+    const Tensor yc = single->forward(xc);
+    const Tensor yd = make()->forward(x.clone());
+    CHECK(std::memcmp(yc.contiguous().data_ptr<double>(), yd.contiguous().data_ptr<double>(), sizeof(double) * 96) == 0);
 }
 
 }  // namespace training_tests

@@ -2,17 +2,25 @@
 //   fbseg synth --modality mri|us --out DIR --count N [--seed S]   the phantom as a dataset on disk
 //   fbseg check DATA [--format auto|folder|hc18|csv|bids]          read a dataset, print it, list problems
 //   fbseg train [--data phantom|DATA] [--model M] ... --out RUN    train; fbseg train --resume RUN continues
+//   mpirun -np N fbseg train ...                                   the same, data parallel on N ranks (docs/scaling.md)
 //   fbseg eval --model RUN DATA|val|phantom                        score a run's predictions per case and class
 //   fbseg predict --model RUN INPUT... --out DIR                   label maps, overlays, HC18's CSV
 //   fbseg report RUN                                               RUN/report.html (train writes it too)
 //   fbseg summary MODEL [--in-channels N] [--classes K]            a model's layers and parameter names
 // Options come from the command line or from a config file (--config FILE, CLI11's TOML/INI form).
+#include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include <fbseg/fbseg.hpp>
+#ifdef FBSEG_APP_MPI
+#include <fbseg/distributed/mpi.hpp>
+#endif
 
 #include "check_command.hpp"
 #include "eval_command.hpp"
@@ -21,6 +29,26 @@
 #include "report.hpp"
 #include "synth_command.hpp"
 #include "train_command.hpp"
+
+namespace {
+
+/// The group `fbseg train` runs in: MPI's ranks when started by mpirun/srun (and built with MPI),
+/// else this process alone. MPI is started only for training, and only under a launcher.
+std::unique_ptr<fbseg::distributed::Communicator> training_group([[maybe_unused]] int* argc,
+                                                                  [[maybe_unused]] char*** argv) {
+#ifdef FBSEG_APP_MPI
+    if (fbseg::distributed::MpiCommunicator::launched_by_mpi())
+        return std::make_unique<fbseg::distributed::MpiCommunicator>(argc, argv);
+#else
+    for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})  // Open MPI's, MPICH's and Slurm's launchers
+        if (const char* size = std::getenv(variable); size && std::atoi(size) > 1)
+            throw std::runtime_error("train: started by an MPI launcher with " + std::string(size) +
+                                     " ranks, but this fbseg was built without MPI (install libopenmpi-dev and rebuild)");
+#endif
+    return std::make_unique<fbseg::distributed::SingleProcess>();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"fbseg: fetal brain and head segmentation"};
@@ -102,6 +130,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     train_cmd->add_option("--freeze-encoder-epochs", train.freeze_encoder_epochs,
                           "keep the encoder frozen for this many epochs")->capture_default_str();
+    train_cmd->add_flag("!--no-sync-bn", train.sync_batchnorm,
+                        "data parallel (mpirun): BatchNorm on each rank's share only, not on the whole batch");
 
     fbseg::app::EvalOptions eval;
     auto* eval_cmd = app.add_subcommand("eval", "score a trained run's predictions against a dataset's references");
@@ -143,6 +173,7 @@ int main(int argc, char** argv) {
     summary_cmd->add_option("--classes", summary_classes, "output channels")->capture_default_str();
 
     CLI11_PARSE(app, argc, argv);
+    std::unique_ptr<fbseg::distributed::Communicator> group;  // train only (MPI under mpirun)
     try {
         if (*synth_cmd) return fbseg::app::run_synth(synth);
         if (*check_cmd) return fbseg::app::run_check(check);
@@ -171,14 +202,17 @@ int main(int argc, char** argv) {
             fbseg::app::apply_recipe(train.recipe, train, given);
             std::string command_line;
             for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-            const int status = fbseg::app::run_train(train, command_line, given);
-            if (status != 0) return status;
+            group = training_group(&argc, &argv);
+            const int status = fbseg::app::run_train(train, command_line, given, *group);
+            if (status != 0 || !group->is_root()) return status;
             const std::string run_dir = train.resume.empty() ? train.out : train.resume;
             std::cout << "report: " << fbseg::app::write_report(run_dir, train.device) << "\n";
             return 0;
         }
     } catch (const std::exception& e) {
         std::cerr << "fbseg: error: " << e.what() << "\n";
+        // data parallel: the other ranks would wait for this one forever; end them all
+        if (group && group->size() > 1) group->abort(1);
         return 1;
     }
     return 2;

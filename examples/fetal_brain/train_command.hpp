@@ -73,6 +73,7 @@ struct TrainOptions {
     InitOptions init;                // --init FILE and its key mapping (init_weights.hpp)
     double encoder_lr = 1.0;         // the encoder's learning rate as a multiple of --lr
     int freeze_encoder_epochs = 0;   // the encoder is frozen (BatchNorm statistics too) for these epochs
+    bool sync_batchnorm = true;      // data parallel: BatchNorm statistics over every rank's share
 };
 
 inline nlohmann::json to_json(const TrainOptions& o) {
@@ -108,6 +109,7 @@ inline nlohmann::json to_json(const TrainOptions& o) {
     j["init_strict"] = o.init.strict;
     j["encoder_lr"] = o.encoder_lr;
     j["freeze_encoder_epochs"] = o.freeze_encoder_epochs;
+    j["sync_batchnorm"] = o.sync_batchnorm;
     return j;
 }
 
@@ -146,6 +148,7 @@ inline TrainOptions train_options_from_json(const nlohmann::json& j, const std::
         o.init.strict = j.value("init_strict", o.init.strict);
         o.encoder_lr = j.value("encoder_lr", o.encoder_lr);
         o.freeze_encoder_epochs = j.value("freeze_encoder_epochs", o.freeze_encoder_epochs);
+        o.sync_batchnorm = j.value("sync_batchnorm", o.sync_batchnorm);
     } catch (const nlohmann::json::exception& e) {
         FBSEG_FAIL(what, ": the options are incomplete or of the wrong type (", e.what(), ")");
     }
@@ -161,19 +164,24 @@ inline std::atomic<bool>& interrupted() {
 }
 inline void on_sigint(int) { interrupted().store(true); }
 
-/// Lines printed to the console and to log.txt.
+/// Lines printed to the console and to log.txt; silent when made without a path (the ranks of a
+/// data-parallel run other than rank 0).
 class Log {
 public:
-    explicit Log(const std::filesystem::path& path) : file_(path, std::ios::app) {
+    explicit Log(const std::filesystem::path& path) : active_(!path.empty()) {
+        if (!active_) return;
+        file_.open(path, std::ios::app);
         FBSEG_CHECK(file_.good(), "train: cannot write '", path.string(), "'");
     }
     void line(const std::string& text) {
+        if (!active_) return;
         std::cout << text << std::endl;
         file_ << text << '\n';
         file_.flush();
     }
 
 private:
+    bool active_;
     std::ofstream file_;
 };
 
@@ -330,9 +338,15 @@ struct Validation {
 /// `given(option)` says whether the command line gave "--option" (with --resume, the run's own
 /// options are read from its config.json, and only --epochs, --threads, --workers and --device
 /// given on the command line replace them).
+///
+/// `group`: the ranks of a data-parallel run (mpirun -np N fbseg train: docs/scaling.md), or a
+/// SingleProcess. Every rank reads the data and runs the same steps on its share of each batch;
+/// only rank 0 writes the run folder and prints.
 inline int run_train(TrainOptions options, const std::string& command_line,
-                     const std::function<bool(const std::string&)>& given) {
+                     const std::function<bool(const std::string&)>& given, distributed::Communicator& group) {
     const bool epochs_given = given("--epochs");
+    const bool root = group.is_root();
+    const int ranks = group.size();
     namespace fs = std::filesystem;
     using namespace train_detail;
     std::int64_t start_epoch = 0;
@@ -384,7 +398,7 @@ inline int run_train(TrainOptions options, const std::string& command_line,
                     options.epochs, " is fewer than the ", start_epoch + (start_batch > 0 ? 1 : 0),
                     " epochs the run has begun");
         if ((start_epoch >= options.epochs || stopped_early) && !(epochs_given && options.epochs > planned_epochs)) {
-            std::cout << "train --resume: " << dir.string() << " has finished (" << start_epoch << " of "
+            if (root) std::cout << "train --resume: " << dir.string() << " has finished (" << start_epoch << " of "
                       << options.epochs << " epochs" << (stopped_early ? ", stopped early" : "")
                       << "); extend it with --epochs N (N > " << std::max<std::int64_t>(start_epoch, planned_epochs)
                       << ")\n";
@@ -395,13 +409,18 @@ inline int run_train(TrainOptions options, const std::string& command_line,
     if (options.threads > 0) set_num_threads(options.threads);
     const bool binary = options.classes == "binary";
     const Device device = options.device == "cuda" ? cuda_device(0) : kCPU;
+    FBSEG_CHECK(ranks == 1 || device.is_cpu(), "train: ", group.describe(),
+                " with --device cuda: data-parallel training on GPUs needs NCCL, which fbseg does not use yet; ",
+                "run one process per GPU job, or --device cpu");
 
     const fs::path run = options.out;
-    std::error_code ec;
-    fs::create_directories(run, ec);
-    FBSEG_CHECK(!ec && fs::is_directory(run), "train: cannot create the run folder '", run.string(), "' (",
-                ec.message(), ")");
-    Log log(run / "log.txt");
+    if (root) {
+        std::error_code ec;
+        fs::create_directories(run, ec);
+        FBSEG_CHECK(!ec && fs::is_directory(run), "train: cannot create the run folder '", run.string(), "' (",
+                    ec.message(), ")");
+    }
+    Log log(root ? run / "log.txt" : fs::path());
 
     // ---- data -------------------------------------------------------------------------------
     const std::unique_ptr<data::Dataset> dataset = open_training_data(options);
@@ -415,6 +434,11 @@ inline int run_train(TrainOptions options, const std::string& command_line,
                 split.train.indices.size(), " training and ", split.val.indices.size(),
                 " validation samples; more subjects (or another --val-fraction) are needed");
     data::Subset train_set(*dataset, split.train.indices), val_set(*dataset, split.val.indices);
+    // validation is shared out by case: rank r scores the cases r, r + N, r + 2N, ... of the split
+    std::vector<std::size_t> my_val_indices;
+    for (std::size_t i = std::size_t(group.rank()); i < split.val.indices.size(); i += std::size_t(ranks))
+        my_val_indices.push_back(split.val.indices[i]);
+    data::Subset my_val_set(*dataset, my_val_indices);
     nlohmann::json resize = nlohmann::json::object();
     resize["name"] = "resize";
     resize["height"] = options.image_size;
@@ -425,8 +449,8 @@ inline int run_train(TrainOptions options, const std::string& command_line,
     const auto val_transform = data::augment::Pipeline::from_json(nlohmann::json::array({resize}), 1.0);
     data::DataLoader train_loader(train_set, {.batch_size = options.batch_size, .shuffle = true, .drop_last = false,
                                               .num_workers = options.workers, .prefetch = 0, .seed = options.seed,
-                                              .transform = train_transform});
-    data::DataLoader val_loader(val_set, {.batch_size = options.batch_size, .shuffle = false, .drop_last = false,
+                                              .transform = train_transform, .rank = group.rank(), .world_size = ranks});
+    data::DataLoader val_loader(my_val_set, {.batch_size = options.batch_size, .shuffle = false, .drop_last = false,
                                           .num_workers = options.workers, .prefetch = 0, .seed = options.seed,
                                           .transform = val_transform});
 
@@ -460,8 +484,14 @@ inline int run_train(TrainOptions options, const std::string& command_line,
                      std::to_string(options.epochs) + " epochs: the " + options.schedule +
                      " schedule is stretched to the new length from the next step on (docs/application.md)");
     }
+    if (ranks > 1) {
+        // one starting point on every rank (they built and loaded the same, but make it so), and
+        // BatchNorm over the whole batch, so that N ranks compute what one process would
+        distributed::broadcast_module(*model, group);
+        if (options.sync_batchnorm) distributed::convert_sync_batchnorm(*model, &group);
+    }
 
-    // ---- the run folder ------------------------------------------------------------------------
+    // ---- the run folder (rank 0 writes it) -------------------------------------------------------
     nlohmann::json config = nlohmann::json::object();  // (built key by key: a braced list of pairs
     config["options"] = to_json(options);               // can turn into an array of arrays)
     config["command_line"] = command_line;
@@ -469,6 +499,7 @@ inline int run_train(TrainOptions options, const std::string& command_line,
     config["build"] = FBSEG_APP_BUILD_FLAGS;
     config["device"] = device.is_cuda() ? "cuda:0" : "cpu";
     config["threads"] = num_threads();
+    config["ranks"] = ranks;  // data-parallel processes (threads is per process)
     config["dataset"] = nlohmann::json::object();
     config["dataset"]["samples"] = dataset->size();
     config["dataset"]["subjects_fnv1a"] = dataset_fingerprint(*dataset);
@@ -480,24 +511,26 @@ inline int run_train(TrainOptions options, const std::string& command_line,
         entry["value"] = value;
         config["labels"].push_back(entry);
     }
-    {
+    if (root) {
         std::ofstream out(run / "config.json");
         out << config.dump(2) << '\n';
         FBSEG_CHECK(out.good(), "train: cannot write '", (run / "config.json").string(), "'");
+        if (options.resume.empty()) data::write_split(run / "split.json", split, *dataset);
     }
-    if (options.resume.empty()) data::write_split(run / "split.json", split, *dataset);
 
     // metrics.csv: rewritten with the rows of the epochs before start_epoch kept (a resumed run
     // continues the file; rows of epochs that are done again are dropped).
     const fs::path metrics_path = run / "metrics.csv";
     std::vector<std::string> kept_rows;
-    {
+    std::ofstream metrics;  // not opened on the other ranks: their writes go nowhere
+    if (root) {
         std::ifstream in(metrics_path);
         std::string line;
         std::getline(in, line);  // header
         while (std::getline(in, line) && std::int64_t(kept_rows.size()) < start_epoch) kept_rows.push_back(line);
+        in.close();
+        metrics.open(metrics_path, std::ios::trunc);
     }
-    std::ofstream metrics(metrics_path, std::ios::trunc);
     metrics << "epoch,train_loss,val_loss";
     for (const auto& [name, value] : scored) metrics << ",val_dice_" << name;
     metrics << ",val_dice_mean,lr,seconds,images_per_s\n";
@@ -508,10 +541,13 @@ inline int run_train(TrainOptions options, const std::string& command_line,
              " validation samples (" + std::to_string(split.train.subjects.size()) + " and " +
              std::to_string(split.val.subjects.size()) + " subjects), model " + options.model + " (" +
              std::to_string(model->num_parameters(true)) + " parameters), " + options.device + ", " +
-             std::to_string(num_threads()) + " threads");
+             std::to_string(num_threads()) + " threads" +
+             (ranks > 1 ? " per rank, " + group.describe() +
+                              (options.sync_batchnorm ? ", BatchNorm synchronised" : ", BatchNorm per rank")
+                        : std::string()));
     interrupted().store(false);
     std::signal(SIGINT, on_sigint);
-    const bool tty = isatty(STDOUT_FILENO);
+    const bool tty = root && isatty(STDOUT_FILENO);
     // Fault injection for the tests: FBSEG_STOP_AFTER_STEPS=N sends this process SIGINT after its
     // N-th optimizer step, so that an interruption in the middle of an epoch is reproducible.
     const char* stop_env = std::getenv("FBSEG_STOP_AFTER_STEPS");
@@ -525,6 +561,7 @@ inline int run_train(TrainOptions options, const std::string& command_line,
         double loss_sum = 0, seconds = 0;
     };
     auto save = [&](const fs::path& path, std::int64_t epoch, const Partial* partial) {
+        if (!root) return;
         io::Metadata info = {{"epoch", std::to_string(epoch)},
                              {"best_dice", io::format_double(best_dice)},
                              {"best_epoch", std::to_string(best_epoch)},
@@ -557,25 +594,46 @@ inline int run_train(TrainOptions options, const std::string& command_line,
         double running_dice_sum = 0;  // the running training Dice of the progress line (mean over cases and classes)
         std::int64_t running_dice_count = 0;
         data::Epoch batches = train_loader.epoch(epoch, first_batch);
+        bool stop = false;  // Ctrl-C: on every rank at the same step
         for (const data::Batch& batch : batches) {
-            if (interrupted().load()) break;
+            // this rank's images and whether it was interrupted, summed over the ranks: the global
+            // batch's size, and a stop that every rank takes at the same step
+            double sync[2] = {double(batch.images.size(0)), interrupted().load() ? 1.0 : 0.0};
+            if (ranks > 1) group.all_reduce_sum(sync, 2);
+            if (sync[1] > 0) {
+                stop = true;
+                break;
+            }
+            const double n_global = sync[0];
             const Tensor x = batch.images.to(device);
             const Tensor target = make_target(batch.labels, binary, device);
             optimizer->zero_grad();
             const Tensor logits = model->forward(x);
             const Tensor loss = compute_loss(options.loss, logits, target);
-            const double value = loss.item<double>();
+            // data parallel: each rank's mean loss counts n_local / n_global of the batch's loss
+            // (distributed/data_parallel.hpp), and the printed value is the whole batch's
+            const double scale = double(batch.images.size(0)) / n_global;
+            double value = loss.item<double>();
+            if (ranks > 1) {
+                value *= scale;
+                group.all_reduce_sum(&value, 1);
+            }
             if (!std::isfinite(value)) {
                 log.line("train: the loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch + 1) +
                          ", step " + std::to_string(step + 1) + "; stopping. The last good checkpoint is " +
                          (run / "last.safetensors").string() + " (try a lower --lr)");
                 return 1;
             }
-            loss.backward();
+            if (ranks > 1) {
+                (loss * scale).backward();
+                distributed::all_reduce_gradients(model->parameters(), group);
+            } else {
+                loss.backward();
+            }
             optimizer->step();
             if (schedule) schedule->step();
-            loss_sum += value * double(batch.images.size(0));
-            images += batch.images.size(0);
+            loss_sum += value * n_global;
+            images += std::int64_t(n_global);
             ++step;
             if (++steps_this_process == stop_after_steps) std::raise(SIGINT);
             if (tty) {  // a progress line, redrawn in place; plain log lines only when not a terminal
@@ -596,7 +654,7 @@ inline int run_train(TrainOptions options, const std::string& command_line,
             }
         }
         if (tty) std::cout << "\r" << std::string(100, ' ') << "\r" << std::flush;
-        if (interrupted().load()) {
+        if (stop) {
             // saved where it stopped: --resume goes on from the next batch of this epoch
             const Partial partial{.batches_done = step, .images = images, .loss_sum = loss_sum,
                                   .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count()};
@@ -630,6 +688,18 @@ inline int run_train(TrainOptions options, const std::string& command_line,
                         const metrics::Metric d = metrics::dice(pred.select(0, i), ref.select(0, i), scored[k].second);
                         if (!std::isnan(d.value)) dice_sum[k] += d.value, ++dice_count[k];
                     }
+            }
+            if (ranks > 1) {  // each rank scored its own cases: the sums over all of them
+                std::vector<double> sums{val_loss, double(val_images)};
+                sums.insert(sums.end(), dice_sum.begin(), dice_sum.end());
+                for (int count : dice_count) sums.push_back(double(count));
+                group.all_reduce_sum(sums.data(), sums.size());
+                val_loss = sums[0];
+                val_images = std::int64_t(sums[1]);
+                for (std::size_t k = 0; k < scored.size(); ++k) {
+                    dice_sum[k] = sums[2 + k];
+                    dice_count[k] = int(sums[2 + scored.size() + k]);
+                }
             }
             v.loss = val_loss / double(std::max<std::int64_t>(val_images, 1));
             for (std::size_t k = 0; k < scored.size(); ++k)
@@ -667,7 +737,8 @@ inline int run_train(TrainOptions options, const std::string& command_line,
             ++stale_epochs;
         }
         save(run / "last.safetensors", epoch, nullptr);
-        if (better) fs::copy_file(run / "last.safetensors", run / "best.safetensors", fs::copy_options::overwrite_existing);
+        if (better && root)
+            fs::copy_file(run / "last.safetensors", run / "best.safetensors", fs::copy_options::overwrite_existing);
         std::ostringstream line;
         line << "epoch " << epoch + 1 << "/" << options.epochs << "  train loss " << std::setprecision(4)
              << loss_sum / double(std::max<std::int64_t>(images, 1)) << "  val loss " << v.loss << "  val Dice "
@@ -691,7 +762,7 @@ inline int run_train(TrainOptions options, const std::string& command_line,
         per_class[scored[k].first] = std::isnan(last_validation.dice[k]) ? nlohmann::json(nullptr)
                                                                          : nlohmann::json(last_validation.dice[k]);
     summary["last_val_dice"] = per_class;
-    std::ofstream(run / "summary.json") << summary.dump(2) << '\n';
+    if (root) std::ofstream(run / "summary.json") << summary.dump(2) << '\n';
     log.line("train: done; best validation Dice " + std::to_string(best_dice) + " at epoch " +
              std::to_string(best_epoch + 1) + "; the run is in " + run.string());
     return 0;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <string>
 
 namespace fbseg::distributed {
@@ -26,6 +27,9 @@ public:
     /// The `bytes` bytes at `data` on rank `root` are copied to `data` on every rank.
     virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
     virtual void barrier() = 0;
+    /// Ends every rank's process with `code` (MPI_Abort): after an error on one rank, so that the
+    /// others do not wait forever in their next collective call.
+    [[noreturn]] virtual void abort(int code) = 0;
     /// "single process", "MPI (Open MPI 4.1.4), 2 ranks", ... for logs.
     virtual std::string describe() const = 0;
     bool is_root() const { return rank() == 0; }
@@ -40,7 +44,32 @@ public:
     void all_reduce_sum(double*, std::size_t) override {}
     void broadcast(void*, std::size_t, int) override {}
     void barrier() override {}
+    [[noreturn]] void abort(int code) override { std::exit(code); }
     std::string describe() const override { return "single process"; }
+};
+
+/// `n` ranks that all hold this process's data, simulated in one process: all_reduce_sum
+/// multiplies by n (the sum of n equal arrays). For tests: a synchronised BatchNorm in this group
+/// must give batch_norm's own numbers (the n copies have the batch's mean and variance), and its
+/// backward must equal the finite differences of that function (tests/harness/cases/nn.hpp).
+class ReplicatedGroup final : public Communicator {
+public:
+    explicit ReplicatedGroup(int n) : n_(n) {}
+    int rank() const override { return 0; }
+    int size() const override { return n_; }
+    void all_reduce_sum(float* data, std::size_t count) override { scale(data, count); }
+    void all_reduce_sum(double* data, std::size_t count) override { scale(data, count); }
+    void broadcast(void*, std::size_t, int) override {}
+    void barrier() override {}
+    [[noreturn]] void abort(int code) override { std::exit(code); }
+    std::string describe() const override { return std::to_string(n_) + " replicated ranks (a test group)"; }
+
+private:
+    template <typename T>
+    void scale(T* data, std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) data[i] *= T(n_);
+    }
+    int n_;
 };
 
 }  // namespace fbseg::distributed

@@ -1,7 +1,7 @@
 // fbseg/distributed/mpi.hpp - distributed::Communicator on MPI, for programs started with mpirun
 // or srun. Open MPI from Debian's libopenmpi-dev, or any MPI 3 library. Only programs that include
-// this header need MPI:
-// link them with MPI::MPI_C (CMake's FindMPI; the C API is all fbseg uses), and start them with
+// this header need MPI: link them with MPI::MPI_CXX (CMake's FindMPI, with MPI_CXX_SKIP_MPICXX on:
+// the C API is all fbseg uses), and start them with
 //   mpirun -np 4 program ...      (or srun on a Slurm cluster)
 // A program started without mpirun is a group of one (rank 0 of 1).
 //
@@ -10,7 +10,7 @@
 #pragma once
 
 // MPI's C API only: the C++ bindings (removed from the MPI standard in 3.0) that Open MPI's mpi.h
-// would pull into a C++ program are skipped; link MPI::MPI_C.
+// would pull into a C++ program are skipped.
 #ifndef OMPI_SKIP_MPICXX
 #define OMPI_SKIP_MPICXX 1
 #endif
@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <cstdlib>
 #include <string>
 
 #include "fbseg/core/error.hpp"
@@ -41,8 +42,16 @@ inline void check(int code, const char* call) {
 
 /// MPI_COMM_WORLD. The constructor initialises MPI (unless the program already did), the
 /// destructor finalises it if the constructor initialised it. One per process.
+///
+/// launched_by_mpi() says whether this process was started by mpirun/mpiexec or srun (from the
+/// launchers' environment), for programs that start MPI only then.
 class MpiCommunicator final : public Communicator {
 public:
+    static bool launched_by_mpi() {
+        for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+            if (std::getenv(variable) != nullptr) return true;
+        return false;
+    }
     MpiCommunicator(int* argc, char*** argv) {
         int initialised = 0;
         MPI_Initialized(&initialised);
@@ -75,6 +84,10 @@ public:
         }
     }
     void barrier() override { mpi_detail::check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+    [[noreturn]] void abort(int code) override {
+        MPI_Abort(MPI_COMM_WORLD, code);
+        std::exit(code);  // MPI_Abort does not return; this only satisfies [[noreturn]]
+    }
     std::string describe() const override {
         char version[MPI_MAX_LIBRARY_VERSION_STRING];
         int length = 0;

@@ -55,7 +55,7 @@ inline Tensor sync_batch_norm(const Tensor& input, Tensor running_mean, Tensor r
     FBSEG_CHECK(input.defined() && input.dim() >= 2 && is_floating(input.dtype()),
                 "sync_batch_norm: expected a floating input [N, C, ...], got ", input.describe());
     FBSEG_CHECK(input.device().is_cpu(), "sync_batch_norm: ", input.describe(),
-                " is on a GPU; synchronised batch norm across MPI ranks runs on CPU tensors");
+                " is on a GPU: no CUDA kernel yet (synchronised batch norm runs on the CPU tensors of MPI ranks)");
     bn_detail::check_param("weight", weight, input);
     bn_detail::check_param("bias", bias, input);
     bn_detail::check_param("running_mean", running_mean, input);

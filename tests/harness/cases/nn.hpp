@@ -204,6 +204,30 @@ inline void add_nn_cases(Registry& r) {
         .attr("eps", 1e-5)
         .run(bn);
 
+    // sync_batch_norm in a group of 3 replicated ranks (distributed::ReplicatedGroup): the whole
+    // batch is 3 copies of this one, so y and the running mean are batch_norm's; the running
+    // variance's unbiased factor uses the 3M values. No PyTorch counterpart in one process (its
+    // SyncBatchNorm needs a process group): gradcheck checks the backward's global sums.
+    auto sync_bn = [](const Inputs& x, const Attrs& a) {
+        Tensor rm = x[1].clone(), rv = x[2].clone();
+        // the group must outlive the backward pass, which runs after this function returns
+        static distributed::ReplicatedGroup group(3);
+        FBSEG_CHECK(a.i("ranks") == group.size(), "sync_batch_norm case: the test group has ", group.size(), " ranks");
+        const Tensor y = distributed::sync_batch_norm(x[0], rm, rv, x[3], x[4], a.f("momentum"), a.f("eps"), group);
+        return out({y, rm, rv});
+    };
+    add(r, "sync_batch_norm", "replicated_3")
+        .in(randn({3, 2, 3, 2}))
+        .in(randn({2}).no_grad())
+        .in(positive({2}).no_grad())
+        .in(randn({2}))
+        .in(randn({2}))
+        .attr("ranks", 3)
+        .attr("momentum", 0.1)
+        .attr("eps", 1e-5)
+        .no_parity()
+        .run(sync_bn);
+
     // dropout: fbseg's own Philox mask, so no PyTorch parity; the fixed seed gives one mask
     auto drop = [](const Inputs& x, const Attrs& a) {
         Generator gen(std::uint64_t(a.i("seed")));
