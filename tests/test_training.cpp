@@ -734,6 +734,21 @@ TEST_CASE("training: a BatchNorm2d synchronised over 3 replicated ranks computes
         const double var_a = (ra[k] - 0.9) / 0.1 / (32.0 / 31.0), var_b = (rb[k] - 0.9) / 0.1 / (96.0 / 95.0);
         CHECK(var_a == doctest::Approx(var_b).epsilon(1e-12));
     }
+    // the GPU's path (tensor ops and a differentiable all_reduce), run here on the CPU: the same
+    // numbers and, through autograd, the same gradients
+    const Tensor xe = x.clone().set_requires_grad(true);
+    const Tensor w = from_vector<double>({0.5, 1.5, -1.0}, {3}).set_requires_grad(true);
+    const Tensor b = from_vector<double>({0.1, -0.2, 0.3}, {3}).set_requires_grad(true);
+    Tensor rm = zeros({3}, TensorOptions(DType::Float64)), rv = ones({3}, TensorOptions(DType::Float64));
+    const Tensor ye = distributed::sync_batch_norm_composite(xe, rm, rv, w, b, 0.1, 1e-5, group);
+    sum(mul(ye, dy)).backward();
+    CHECK(close(ya, ye));
+    CHECK(close(xa.grad(), xe.grad()));
+    CHECK(close(plain->weight.grad(), w.grad()));
+    CHECK(close(plain->bias.grad(), b.grad()));
+    CHECK(close(synced->running_mean, rm));
+    CHECK(close(synced->running_var, rv));
+
     // a group of one is the plain layer itself, bit for bit
     distributed::SingleProcess alone;
     auto single = make();

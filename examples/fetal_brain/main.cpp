@@ -21,6 +21,9 @@
 #ifdef FBSEG_APP_MPI
 #include <fbseg/distributed/mpi.hpp>
 #endif
+#ifdef FBSEG_APP_NCCL
+#include <fbseg/distributed/nccl.hpp>
+#endif
 
 #include "check_command.hpp"
 #include "eval_command.hpp"
@@ -33,12 +36,21 @@
 namespace {
 
 /// The group `fbseg train` runs in: MPI's ranks when started by mpirun/srun (and built with MPI),
-/// else this process alone. MPI is started only for training, and only under a launcher.
+/// with NCCL summing on the GPUs for --device cuda (one rank per GPU: the machine's local rank
+/// picks it), else this process alone. MPI is started only for training, only under a launcher.
 std::unique_ptr<fbseg::distributed::Communicator> training_group([[maybe_unused]] int* argc,
-                                                                  [[maybe_unused]] char*** argv) {
+                                                                  [[maybe_unused]] char*** argv,
+                                                                  [[maybe_unused]] const std::string& device) {
 #ifdef FBSEG_APP_MPI
-    if (fbseg::distributed::MpiCommunicator::launched_by_mpi())
-        return std::make_unique<fbseg::distributed::MpiCommunicator>(argc, argv);
+    if (fbseg::distributed::MpiCommunicator::launched_by_mpi()) {
+        auto mpi = std::make_unique<fbseg::distributed::MpiCommunicator>(argc, argv);
+#ifdef FBSEG_APP_NCCL
+        if (device == "cuda" && mpi->size() > 1 && fbseg::cuda_device_count() > 0)
+            return std::make_unique<fbseg::distributed::NcclCommunicator>(
+                std::move(mpi), fbseg::distributed::local_rank() % fbseg::cuda_device_count());
+#endif
+        return mpi;
+    }
 #else
     for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})  // Open MPI's, MPICH's and Slurm's launchers
         if (const char* size = std::getenv(variable); size && std::atoi(size) > 1)
@@ -202,7 +214,7 @@ int main(int argc, char** argv) {
             fbseg::app::apply_recipe(train.recipe, train, given);
             std::string command_line;
             for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-            group = training_group(&argc, &argv);
+            group = training_group(&argc, &argv, train.device);
             const int status = fbseg::app::run_train(train, command_line, given, *group);
             if (status != 0 || !group->is_root()) return status;
             const std::string run_dir = train.resume.empty() ? train.out : train.resume;

@@ -408,10 +408,13 @@ inline int run_train(TrainOptions options, const std::string& command_line,
     check_options(options);
     if (options.threads > 0) set_num_threads(options.threads);
     const bool binary = options.classes == "binary";
-    const Device device = options.device == "cuda" ? cuda_device(0) : kCPU;
-    FBSEG_CHECK(ranks == 1 || device.is_cpu(), "train: ", group.describe(),
-                " with --device cuda: data-parallel training on GPUs needs NCCL, which fbseg does not use yet; ",
-                "run one process per GPU job, or --device cpu");
+    // one rank per GPU: the rank's index on its machine picks the GPU (NcclCommunicator made it current)
+    const int gpu = ranks > 1 && options.device == "cuda" && cuda_device_count() > 0
+                        ? distributed::local_rank() % cuda_device_count() : 0;
+    const Device device = options.device == "cuda" ? cuda_device(gpu) : kCPU;
+    FBSEG_CHECK(ranks == 1 || device.is_cpu() || group.reduces_on_device(), "train: ", group.describe(),
+                " with --device cuda: data-parallel training on GPUs needs NCCL, and this fbseg was built without it ",
+                "(NCCL is looked for in the CUDA toolkit's folders); use --device cpu");
 
     const fs::path run = options.out;
     if (root) {

@@ -3,7 +3,8 @@
 # (one process, 2 threads), same options and seed: the same metrics.csv (losses, validation Dice,
 # lr) up to float rounding, |a - b| <= 1e-6 + 1e-4 |a|; mpirun -np 1 writes exactly the
 # single process's metrics.csv; only rank 0 writes (one log line per epoch); a 2-rank run
-# interrupted in the middle of an epoch is resumed by ONE process to the same numbers.
+# interrupted in the middle of an epoch is resumed by ONE process to the same numbers; an error on
+# the ranks ends every rank with its message (no hang).
 # Usage: app_data_parallel.sh PATH/TO/fbseg PATH/TO/mpiexec
 set -euo pipefail
 fbseg=$1
@@ -49,4 +50,10 @@ status=0
 grep -q "interrupted at epoch 2, step 1 of 3" "$work/split/log.txt" || fail "where it stopped: $(cat "$work/split/log.txt")"
 "$fbseg" train --resume "$work/split" --threads 2 >/dev/null || fail "resume by one process exited $?"
 close "$work/single/metrics.csv" "$work/split/metrics.csv" 1e-4 1e-6 || fail "a 2-rank run resumed by one process differs"
+# an error on the ranks ends them all (MPI_Abort), with the message, instead of a hang
+status=0
+out=$(timeout 120 "${mpirun[@]}" -np 2 "$fbseg" train "${common[@]}" --device cuda --threads 1 --out "$work/cuda" 2>&1) \
+  || status=$?
+[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "mpirun -np 2 --device cuda without GPUs should fail, not hang (status $status)"
+grep -q "no CUDA device is available\|without it" <<<"$out" || fail "no clear message: $out"
 echo "app_data_parallel: ok"

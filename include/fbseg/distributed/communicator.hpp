@@ -32,8 +32,21 @@ public:
     [[noreturn]] virtual void abort(int code) = 0;
     /// "single process", "MPI (Open MPI 4.1.4), 2 ranks", ... for logs.
     virtual std::string describe() const = 0;
+    /// A group that sums GPU memory itself (NCCL, distributed/nccl.hpp): sums `count` float32
+    /// (or float64) values at the *device* address `data` in place and returns true. Groups that
+    /// exchange host memory return false, and callers stage through the host.
+    virtual bool all_reduce_sum_device(void* /*data*/, std::size_t /*count*/, bool /*is_double*/) { return false; }
+    virtual bool reduces_on_device() const { return false; }
     bool is_root() const { return rank() == 0; }
 };
+
+/// This process's index among the ranks on its machine, from the launcher's environment (Open
+/// MPI, MPICH/Intel MPI, Slurm); 0 without a launcher. One rank per GPU uses GPU local_rank().
+inline int local_rank() {
+    for (const char* variable : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+        if (const char* value = std::getenv(variable)) return std::atoi(value);
+    return 0;
+}
 
 /// The group of one process: rank 0 of 1; nothing to exchange.
 class SingleProcess final : public Communicator {

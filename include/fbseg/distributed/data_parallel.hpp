@@ -20,12 +20,15 @@
 #include <cstring>
 #include <vector>
 
+#include "fbseg/autograd/function.hpp"
 #include "fbseg/autograd/grad_mode.hpp"
 #include "fbseg/core/error.hpp"
+#include "fbseg/distributed/all_reduce.hpp"
 #include "fbseg/distributed/communicator.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/nn/norm.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/join.hpp"
 
 namespace fbseg::distributed {
 
@@ -49,9 +52,7 @@ inline void broadcast_module(nn::Module& model, Communicator& group, int root = 
     NoGradGuard no_grad;
     for (auto& [name, t] : model.state_dict()) {
         if (!t.defined() || t.numel() == 0) continue;
-        FBSEG_CHECK(t.device().is_cpu(), "broadcast_module: '", name, "' is ", t.describe(),
-                    "; MPI ranks exchange CPU tensors");
-        Tensor c = t.contiguous();
+        Tensor c = t.device().is_cpu() ? t.contiguous() : t.cpu().contiguous();  // sent from host memory
         group.broadcast(c.raw_data(), std::size_t(c.numel()) * element_size(c.dtype()), root);
         if (!c.is_same(t)) t.copy_(c);
     }
@@ -78,10 +79,35 @@ inline void all_reduce_gradients(const std::vector<Tensor>& params, Communicator
     std::vector<Tensor> todo;
     for (const Tensor& p : params)
         if (p.requires_grad()) {
-            FBSEG_CHECK(p.dtype() == DType::Float32 && p.device().is_cpu(), "all_reduce_gradients: ", p.describe(),
-                        ": MPI data parallelism sums float32 CPU gradients");
+            FBSEG_CHECK(p.dtype() == DType::Float32, "all_reduce_gradients: ", p.describe(),
+                        ": data parallelism sums float32 gradients");
             todo.push_back(p);
         }
+    if (!todo.empty() && !todo.front().device().is_cpu()) {
+        // GPU parameters: each bucket is packed on the GPU (the gradients flattened and joined)
+        // and summed there by a group that reduces device memory (NCCL), else through the host
+        std::size_t i = 0;
+        while (i < todo.size()) {
+            std::size_t j = i, floats = 0;
+            while (j < todo.size() && (j == i || floats + std::size_t(todo[j].numel()) <= bucket_floats))
+                floats += std::size_t(todo[j++].numel());
+            std::vector<Tensor> parts;
+            for (std::size_t k = i; k < j; ++k) {
+                const Tensor g = todo[k].grad();
+                parts.push_back(g.defined() ? g.reshape({-1}) : zeros({todo[k].numel()}, options_of(todo[k])));
+            }
+            Tensor bucket = cat(parts, 0).contiguous();
+            all_reduce_sum(bucket, group);
+            std::int64_t at = 0;
+            for (std::size_t k = i; k < j; ++k) {
+                const std::int64_t n = todo[k].numel();
+                todo[k].set_grad(bucket.narrow(0, at, n).reshape(todo[k].shape()).contiguous());
+                at += n;
+            }
+            i = j;
+        }
+        return;
+    }
     std::vector<float> bucket;
     std::size_t i = 0;
     while (i < todo.size()) {

@@ -13,7 +13,9 @@
 //                                                                   gradient all-reduce adds the ranks)
 // The formula is the single-process one of ops/batch_norm.hpp; only the summation order differs,
 // so the results agree with a single process up to float rounding. A group of one calls
-// batch_norm itself (bit-identical). CPU tensors (MPI ranks); the GPU path needs NCCL.
+// batch_norm itself (bit-identical). CPU tensors take a direct path with double sums; tensors on
+// the GPU a composite of tensor ops and all_reduce (sync_batch_norm_composite), whose backward
+// autograd derives.
 #pragma once
 
 #include <cmath>
@@ -22,9 +24,13 @@
 
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/core/parallel.hpp"
+#include "fbseg/distributed/all_reduce.hpp"
 #include "fbseg/distributed/communicator.hpp"
 #include "fbseg/ops/batch_norm.hpp"
+#include "fbseg/ops/binary.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/unary.hpp"
 
 namespace fbseg::distributed {
 
@@ -47,15 +53,51 @@ void channel_sums(const T* x, std::int64_t n, std::int64_t c, std::int64_t s, do
 
 }  // namespace sync_bn_detail
 
+/// The same function built from differentiable tensor ops and all_reduce (all_reduce.hpp), for
+/// tensors on any device (the GPU path: the sums stay on the GPU, and an NCCL group sums them
+/// there). Autograd derives its backward: all_reduce's backward all-reduces the gradients of the
+/// global sums, which gives the formula in the header comment. Float32 sums on the device, so it
+/// agrees with the CPU path (double sums) up to float32 rounding.
+inline Tensor sync_batch_norm_composite(const Tensor& input, Tensor running_mean, Tensor running_var,
+                                        const Tensor& weight, const Tensor& bias, double momentum, double eps,
+                                        Communicator& group) {
+    FBSEG_CHECK(input.defined() && input.dim() >= 2 && is_floating(input.dtype()),
+                "sync_batch_norm: expected a floating input [N, C, ...], got ", input.describe());
+    bn_detail::check_param("weight", weight, input);
+    bn_detail::check_param("bias", bias, input);
+    bn_detail::check_param("running_mean", running_mean, input);
+    bn_detail::check_param("running_var", running_var, input);
+    const std::int64_t c = input.size(1);
+    Shape dims{0}, per_channel(std::size_t(input.dim()), 1);  // reduce over all dims but 1; [1, C, 1, ...]
+    for (std::int64_t d = 2; d < input.dim(); ++d) dims.push_back(d);
+    per_channel[1] = c;
+    double m = c == 0 ? 0.0 : double(input.numel() / c);  // values per channel, on all ranks
+    group.all_reduce_sum(&m, 1);
+    FBSEG_CHECK(m > 1, "sync_batch_norm: expected more than 1 value per channel over all ranks, got ", m);
+    const Tensor mean = all_reduce(sum(input, dims), group) / m;                 // [C]
+    const Tensor centred = input - mean.view(per_channel);
+    const Tensor var = all_reduce(sum(centred * centred, dims), group) / m;     // biased, [C]
+    Tensor y = centred / sqrt(var + eps).view(per_channel);
+    if (weight.defined()) y = y * weight.view(per_channel);
+    if (bias.defined()) y = y + bias.view(per_channel);
+    if (running_mean.defined()) {  // in place, outside autograd; the unbiased variance, M / (M - 1)
+        NoGradGuard no_grad;
+        running_mean.copy_(running_mean * (1.0 - momentum) + mean.detach() * momentum);
+        running_var.copy_(running_var * (1.0 - momentum) + var.detach() * (momentum * m / (m - 1)));
+    }
+    return y;
+}
+
 /// Batch normalisation in training mode with statistics over every rank of `group` (see the
-/// header comment). Arguments as fbseg::batch_norm; `group` must outlive the backward pass.
+/// header comment). Arguments as fbseg::batch_norm; `group` must outlive the backward pass. CPU
+/// tensors take the exact path below (double sums); others sync_batch_norm_composite.
 inline Tensor sync_batch_norm(const Tensor& input, Tensor running_mean, Tensor running_var, const Tensor& weight,
                               const Tensor& bias, double momentum, double eps, Communicator& group) {
     if (group.size() == 1) return batch_norm(input, running_mean, running_var, weight, bias, true, momentum, eps);
     FBSEG_CHECK(input.defined() && input.dim() >= 2 && is_floating(input.dtype()),
                 "sync_batch_norm: expected a floating input [N, C, ...], got ", input.describe());
-    FBSEG_CHECK(input.device().is_cpu(), "sync_batch_norm: ", input.describe(),
-                " is on a GPU: no CUDA kernel yet (synchronised batch norm runs on the CPU tensors of MPI ranks)");
+    if (!input.device().is_cpu())
+        return sync_batch_norm_composite(input, running_mean, running_var, weight, bias, momentum, eps, group);
     bn_detail::check_param("weight", weight, input);
     bn_detail::check_param("bias", bias, input);
     bn_detail::check_param("running_mean", running_mean, input);

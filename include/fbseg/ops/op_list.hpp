@@ -58,7 +58,7 @@
     X(conv2d, nn, 1) X(conv_transpose2d, nn, 1) X(max_pool2d, nn, 1)                          \
     X(adaptive_avg_pool2d, nn, 1) X(upsample_nearest2d, nn, 1) X(upsample_bilinear2d, nn, 1)  \
     X(batch_norm, nn, 1) X(dropout, nn, 1) X(dropout2d, nn, 1)                                \
-    X(sync_batch_norm, nn, 1) /* distributed/sync_batch_norm.hpp: data parallel */             \
+    X(sync_batch_norm, nn, 1) X(all_reduce, nn, 1) /* distributed/: data parallel */          \
     /* losses (nn/loss.hpp) */                                                                \
     X(binary_cross_entropy_with_logits, loss, 1) X(dice_loss, loss, 1)                        \
     X(sigmoid_focal_loss, loss, 1) X(bce_dice_loss, loss, 1) X(cross_entropy, loss, 1)        \

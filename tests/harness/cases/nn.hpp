@@ -228,6 +228,15 @@ inline void add_nn_cases(Registry& r) {
         .no_parity()
         .run(sync_bn);
 
+    // all_reduce over 3 replicated ranks: y = 3 x, and the backward all-reduces the gradient (3 g)
+    add(r, "all_reduce", "replicated_3")
+        .in(randn({2, 5}))
+        .no_parity()
+        .run([](const Inputs& x, const Attrs&) {
+            static distributed::ReplicatedGroup group(3);  // outlives the backward pass
+            return out(distributed::all_reduce(x[0], group));
+        });
+
     // dropout: fbseg's own Philox mask, so no PyTorch parity; the fixed seed gives one mask
     auto drop = [](const Inputs& x, const Attrs& a) {
         Generator gen(std::uint64_t(a.i("seed")));
