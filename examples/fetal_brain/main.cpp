@@ -42,7 +42,7 @@ std::unique_ptr<fbseg::distributed::Communicator> training_group([[maybe_unused]
                                                                   [[maybe_unused]] char*** argv,
                                                                   [[maybe_unused]] const std::string& device) {
 #ifdef FBSEG_APP_MPI
-    if (fbseg::distributed::MpiCommunicator::launched_by_mpi()) {
+    if (fbseg::distributed::launcher_ranks() > 0) {
         auto mpi = std::make_unique<fbseg::distributed::MpiCommunicator>(argc, argv);
 #ifdef FBSEG_APP_NCCL
         if (device == "cuda" && mpi->size() > 1 && fbseg::cuda_device_count() > 0)
@@ -52,10 +52,9 @@ std::unique_ptr<fbseg::distributed::Communicator> training_group([[maybe_unused]
         return mpi;
     }
 #else
-    for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})  // Open MPI's, MPICH's and Slurm's launchers
-        if (const char* size = std::getenv(variable); size && std::atoi(size) > 1)
-            throw std::runtime_error("train: started by an MPI launcher with " + std::string(size) +
-                                     " ranks, but this fbseg was built without MPI (install libopenmpi-dev and rebuild)");
+    if (const int ranks = fbseg::distributed::launcher_ranks(); ranks > 1)
+        throw std::runtime_error("train: started by an MPI launcher with " + std::to_string(ranks) +
+                                 " ranks, but this fbseg was built without MPI (install libopenmpi-dev and rebuild)");
 #endif
     return std::make_unique<fbseg::distributed::SingleProcess>();
 }

@@ -40,6 +40,14 @@ public:
     bool is_root() const { return rank() == 0; }
 };
 
+/// The number of ranks an MPI launcher started (Open MPI's mpirun, MPICH's mpiexec, Slurm's
+/// srun), from its environment; 0 when no launcher started this process.
+inline int launcher_ranks() {
+    for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+        if (const char* value = std::getenv(variable)) return std::atoi(value);
+    return std::getenv("PMIX_RANK") != nullptr ? 1 : 0;  // PMIx: a launcher, size unknown here
+}
+
 /// This process's index among the ranks on its machine, from the launcher's environment (Open
 /// MPI, MPICH/Intel MPI, Slurm); 0 without a launcher. One rank per GPU uses GPU local_rank().
 inline int local_rank() {

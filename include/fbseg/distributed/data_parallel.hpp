@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <vector>
 
 #include "fbseg/autograd/function.hpp"
@@ -69,8 +68,8 @@ inline double local_loss_scale(std::int64_t n_local, Communicator& group) {
 }
 
 /// Sums the gradients of `params` (those that require grad) over the ranks of `group`, in place.
-/// The gradients are packed into float32 buckets of at most `bucket_floats` values, one
-/// all-reduce per bucket. A parameter without a gradient on this rank contributes zeros (every
+/// The gradients are packed into float32 buckets of at most `bucket_floats` values on their
+/// device, one all-reduce per bucket. A parameter without a gradient on this rank contributes zeros (every
 /// rank must take part in every bucket) and has the summed gradient afterwards.
 inline void all_reduce_gradients(const std::vector<Tensor>& params, Communicator& group,
                                  std::size_t bucket_floats = std::size_t(1) << 22) {
@@ -83,58 +82,27 @@ inline void all_reduce_gradients(const std::vector<Tensor>& params, Communicator
                         ": data parallelism sums float32 gradients");
             todo.push_back(p);
         }
-    if (!todo.empty() && !todo.front().device().is_cpu()) {
-        // GPU parameters: each bucket is packed on the GPU (the gradients flattened and joined)
-        // and summed there by a group that reduces device memory (NCCL), else through the host
-        std::size_t i = 0;
-        while (i < todo.size()) {
-            std::size_t j = i, floats = 0;
-            while (j < todo.size() && (j == i || floats + std::size_t(todo[j].numel()) <= bucket_floats))
-                floats += std::size_t(todo[j++].numel());
-            std::vector<Tensor> parts;
-            for (std::size_t k = i; k < j; ++k) {
-                const Tensor g = todo[k].grad();
-                parts.push_back(g.defined() ? g.reshape({-1}) : zeros({todo[k].numel()}, options_of(todo[k])));
-            }
-            Tensor bucket = cat(parts, 0).contiguous();
-            all_reduce_sum(bucket, group);
-            std::int64_t at = 0;
-            for (std::size_t k = i; k < j; ++k) {
-                const std::int64_t n = todo[k].numel();
-                todo[k].set_grad(bucket.narrow(0, at, n).reshape(todo[k].shape()).contiguous());
-                at += n;
-            }
-            i = j;
-        }
-        return;
-    }
-    std::vector<float> bucket;
+    // one bucket at a time: the gradients of parameters [i, j) flattened and joined on their
+    // device (a parameter larger than a bucket goes alone), summed over the ranks by
+    // all_reduce_sum (on the GPU with NCCL, else through the host), and copied back
     std::size_t i = 0;
     while (i < todo.size()) {
-        // the parameters [i, j) go into one bucket (a parameter larger than a bucket goes alone)
         std::size_t j = i, floats = 0;
         while (j < todo.size() && (j == i || floats + std::size_t(todo[j].numel()) <= bucket_floats))
             floats += std::size_t(todo[j++].numel());
-        bucket.assign(floats, 0.0f);
-        std::size_t at = 0;
+        std::vector<Tensor> parts;
         for (std::size_t k = i; k < j; ++k) {
             const Tensor g = todo[k].grad();
-            if (g.defined()) {
-                const Tensor gc = g.contiguous();
-                std::memcpy(bucket.data() + at, gc.data_ptr<float>(), std::size_t(gc.numel()) * sizeof(float));
-            }
-            at += std::size_t(todo[k].numel());
+            parts.push_back(g.defined() ? g.reshape({-1}) : zeros({todo[k].numel()}, options_of(todo[k])));
         }
-        group.all_reduce_sum(bucket.data(), bucket.size());
-        at = 0;
+        Tensor bucket = cat(parts, 0).contiguous();
+        all_reduce_sum(bucket, group);
+        std::int64_t at = 0;
         for (std::size_t k = i; k < j; ++k) {
-            Tensor g = todo[k].grad();
-            if (!g.defined() || !g.is_contiguous()) {
-                g = empty(todo[k].shape(), TensorOptions(DType::Float32));
-                todo[k].set_grad(g);
-            }
-            std::memcpy(g.data_ptr<float>(), bucket.data() + at, std::size_t(g.numel()) * sizeof(float));
-            at += std::size_t(todo[k].numel());
+            const Tensor sum = bucket.narrow(0, at, todo[k].numel()).reshape(todo[k].shape());
+            if (Tensor g = todo[k].grad(); g.defined()) g.copy_(sum);
+            else todo[k].set_grad(sum.contiguous());
+            at += todo[k].numel();
         }
         i = j;
     }

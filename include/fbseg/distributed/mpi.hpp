@@ -41,17 +41,10 @@ inline void check(int code, const char* call) {
 }  // namespace mpi_detail
 
 /// MPI_COMM_WORLD. The constructor initialises MPI (unless the program already did), the
-/// destructor finalises it if the constructor initialised it. One per process.
-///
-/// launched_by_mpi() says whether this process was started by mpirun/mpiexec or srun (from the
-/// launchers' environment), for programs that start MPI only then.
+/// destructor finalises it if the constructor initialised it. One per process. Programs that
+/// start MPI only under a launcher ask launcher_ranks() (communicator.hpp) first.
 class MpiCommunicator final : public Communicator {
 public:
-    static bool launched_by_mpi() {
-        for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
-            if (std::getenv(variable) != nullptr) return true;
-        return false;
-    }
     MpiCommunicator(int* argc, char*** argv) {
         int initialised = 0;
         MPI_Initialized(&initialised);
