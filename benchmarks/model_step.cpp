@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         }
         std::sort(seconds.begin(), seconds.end());
         std::cout << "{\"framework\": \"fbseg\", \"model\": \"" << model << "\", \"mode\": \"" << mode
-                  << "\", \"device\": \"" << device_name << "\", \"threads\": " << num_threads() << ", \"batch\": " << batch << ", \"size\": " << size
+                  << "\", \"device\": \"" << device_name << "\", \"isa\": \"" << cpu::kernel_isa() << "\", \"threads\": " << num_threads() << ", \"batch\": " << batch << ", \"size\": " << size
                   << ", \"median_s\": " << seconds[seconds.size() / 2] << ", \"peak_rss_mib\": " << peak_rss_mib()
                   << ", \"peak_gpu_mib\": "
                   << (device.is_cuda() ? double(cuda_memory_stats(device).peak_allocated_bytes) / (1 << 20) : 0.0)

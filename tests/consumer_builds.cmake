@@ -1,4 +1,5 @@
-# Builds examples/minimal as an outside project would, two ways, and runs it once each:
+# Builds examples/minimal as an outside project would, two ways, and runs it once each (linking
+# fbseg::fbseg: the headers and libfbseg):
 #   1. add_subdirectory(<fbseg source>)        (FBSEG_SOURCE_DIR set)
 #   2. find_package(fbseg CONFIG) after `cmake --install` of fbseg into a scratch prefix.
 # Invoked by ctest with -DSOURCE_DIR, -DWORK_DIR, -DGENERATOR.
@@ -25,6 +26,7 @@ run(${WORK_DIR}/subdir/fbseg_minimal --steps 3)
 # 2. install, then find_package
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/lib ${common} -DFBSEG_CUDA=OFF -DFBSEG_BUILD_TESTS=OFF
     -DFBSEG_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/lib)  # libfbseg (src/): the kernels compiled once
 run(${CMAKE_COMMAND} --install ${WORK_DIR}/lib)
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/minimal -B ${WORK_DIR}/installed ${common}
     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)

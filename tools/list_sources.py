@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tools/list_sources.py - the file listing of docs/architecture.md, regenerated.
 
-Lists every header of include/fbseg/ and every CUDA file of kernels/ with the first sentence of
+Lists every header of include/fbseg/, every CUDA file of kernels/ and every source of src/ (the
+compiled library) with the first sentence of
 its header comment, and rewrites the block between <!-- file-listing:begin --> and
 <!-- file-listing:end --> of docs/architecture.md (--check: only say whether it is current).
 The test "docs: docs/architecture.md lists every file ..." (tests/test_docs.cpp) fails when the
@@ -29,7 +30,7 @@ def first_sentence(path):
             continue
         text.append(t)
     s = " ".join(text)
-    s = re.sub(r"^\S+\.(hpp|cu|cuh)\s*(-|:)\s*", "", s)  # "fbseg/x.hpp - what it holds"
+    s = re.sub(r"^\S+\.(hpp|cpp|cu|cuh)\s*(-|:)\s*", "", s)  # "fbseg/x.hpp - what it holds"
     m = re.search(r"(.+?[.:;])(\s|$)", s)
     if m:
         s = m.group(1)
@@ -41,10 +42,10 @@ def first_sentence(path):
 
 def listing():
     files = []
-    for top in ("include/fbseg", "kernels"):
+    for top in ("include/fbseg", "kernels", "src"):
         for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
             for name in names:
-                if name.endswith((".hpp", ".cu", ".cuh")):
+                if name.endswith((".hpp", ".cpp", ".cu", ".cuh")):
                     files.append(os.path.relpath(os.path.join(dirpath, name), ROOT))
     files.sort()
     width = max(len(f) for f in files)

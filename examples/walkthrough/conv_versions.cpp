@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "fbseg/fbseg.hpp"
 
 namespace {
@@ -143,7 +145,8 @@ int main(int argc, char** argv) {
     std::printf("conv2d x [1, %lld, %lld, %lld] * w [%lld, %lld, 3, 3], padding 1: K = %lld, P = %lld, %.2f GFLOP\n",
                 (long long)Cin, (long long)H, (long long)W, (long long)Cout, (long long)Cin, (long long)K,
                 (long long)P, gflop);
-    std::printf("CPU: %s, %u hardware threads; compiler: g++ %s, %s\n", cpu_model().c_str(), hw_threads, __VERSION__,
+    std::printf("CPU: %s, %u hardware threads; compiler: g++ %s; versions 0-2: %s; version 3: libfbseg's %s kernels\n",
+                cpu_model().c_str(), hw_threads, __VERSION__,
 #if defined(__AVX512F__)
                 "AVX-512"
 #elif defined(__AVX2__)
@@ -153,7 +156,8 @@ int main(int argc, char** argv) {
 #else
                 "SSE2 only (no -march)"
 #endif
-    );
+                ,
+                std::string(fbseg::cpu::kernel_isa()).c_str());
     fbseg::set_num_threads(1);
     const double t0 = best_time(v0), t1 = best_time(v1), t2 = best_time(v2), t3 = best_time(v3);
     fbseg::set_num_threads(int(hw_threads));

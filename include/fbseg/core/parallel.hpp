@@ -25,7 +25,25 @@
 namespace fbseg {
 namespace detail {
 
-inline thread_local bool in_parallel_region = false;
+// The pool's state lives in one place per program. In the compiled library (FBSEG_KERNEL_LIBRARY,
+// set by the CMake target fbseg::fbseg) the two accessors below are defined once in
+// src/core/parallel.cpp: the kernels compiled once per instruction set (src/cpu/) keep private
+// copies of every inline function they use, and must still share this pool and this flag with
+// the rest of the program. Header-only, they are inline here.
+
+#if defined(FBSEG_KERNEL_LIBRARY)
+#define FBSEG_POOL_STATE_INLINE
+#else
+#define FBSEG_POOL_STATE_INLINE inline
+#endif
+
+/// True on a thread that is running a parallel_for task (or that asked to run ops inline, as the
+/// loader's workers do): parallel_for then runs its range on that thread, never nests.
+FBSEG_POOL_STATE_INLINE bool& in_parallel_region();
+
+class ThreadPool;
+/// The program's pool (created on first use with default_num_threads()).
+FBSEG_POOL_STATE_INLINE std::unique_ptr<ThreadPool>& pool_slot();
 
 /// A fixed set of worker threads that run the chunks of one job at a time.
 ///
@@ -108,8 +126,9 @@ private:
 
     /// Takes task indices from `job` until there are none left.
     void work_on(Job& job) {
-        const bool was_in_region = in_parallel_region;
-        in_parallel_region = true;
+        bool& in_region = in_parallel_region();
+        const bool was_in_region = in_region;
+        in_region = true;
         for (;;) {
             const std::int64_t i = job.next_task.fetch_add(1);
             if (i >= job.num_tasks) break;
@@ -123,7 +142,7 @@ private:
             if (error && !job.error) job.error = error;
             if (--job.unfinished == 0) done_.notify_all();
         }
-        in_parallel_region = was_in_region;
+        in_region = was_in_region;
     }
 
     int num_threads_;
@@ -143,10 +162,18 @@ inline int default_num_threads() {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-inline std::unique_ptr<ThreadPool>& pool_slot() {
+// Header-only: defined here; compiled library: in src/core/parallel.cpp only.
+#if !defined(FBSEG_KERNEL_LIBRARY) || defined(FBSEG_DEFINE_POOL_STATE)
+FBSEG_POOL_STATE_INLINE bool& in_parallel_region() {
+    static thread_local bool flag = false;
+    return flag;
+}
+FBSEG_POOL_STATE_INLINE std::unique_ptr<ThreadPool>& pool_slot() {
     static std::unique_ptr<ThreadPool> pool = std::make_unique<ThreadPool>(default_num_threads());
     return pool;
 }
+#endif
+#undef FBSEG_POOL_STATE_INLINE
 
 }  // namespace detail
 
@@ -166,7 +193,7 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, F&& 
     auto& pool = *detail::pool_slot();
     const std::int64_t max_chunks = std::max<std::int64_t>(1, range / std::max<std::int64_t>(grain, 1));
     const std::int64_t chunks = std::min<std::int64_t>(pool.num_threads(), max_chunks);
-    if (chunks <= 1 || detail::in_parallel_region) {
+    if (chunks <= 1 || detail::in_parallel_region()) {
         f(begin, end);
         return;
     }

@@ -1,6 +1,7 @@
 // fbseg/core/storage.hpp - a block of memory on one device, shared by a tensor and its views.
 //
-// CPU memory comes from aligned operator new. CUDA memory comes from the registered CUDA backend
+// CPU memory comes from aligned operator new, large blocks through a cache that reuses them
+// (core/cpu_allocator.hpp). CUDA memory comes from the registered CUDA backend
 // (cuda/backend.hpp): this header never calls the CUDA library by name and never changes with a
 // build macro, so every translation unit of a program compiles the same Storage.
 #pragma once
@@ -10,14 +11,12 @@
 #include <cstdio>
 #include <new>
 
+#include "fbseg/core/cpu_allocator.hpp"
 #include "fbseg/core/device.hpp"
 #include "fbseg/core/error.hpp"
 #include "fbseg/cuda/backend.hpp"
 
 namespace fbseg {
-
-/// Alignment of CPU buffers: a cache line, enough for any SIMD load.
-inline constexpr std::size_t kCpuAlignment = 64;
 
 namespace detail {
 inline std::atomic<std::uint64_t>& deallocation_error_count() noexcept {
@@ -50,7 +49,7 @@ public:
     /// no CUDA backend is linked.
     Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
         if (device.is_cpu()) {
-            data_ = ::operator new(nbytes ? nbytes : 1, std::align_val_t(kCpuAlignment));
+            data_ = cpu_allocate(nbytes);
         } else {
             const cuda::Backend& backend = cuda::backend("allocate");
             data_ = backend.allocate(nbytes, device.index);
@@ -60,7 +59,7 @@ public:
     /// Never throws: a failing deallocation is reported once (detail::report_deallocation_error).
     ~Storage() noexcept {
         if (device_.is_cpu()) {
-            ::operator delete(data_, std::align_val_t(kCpuAlignment));
+            cpu_deallocate(data_, nbytes_);
             return;
         }
         try {

@@ -227,7 +227,7 @@ private:
         }
 
         void worker_loop() {
-            detail::in_parallel_region = true;  // this thread's ops run inline, not on the pool
+            detail::in_parallel_region() = true;  // this thread's ops run inline, not on the pool
             std::unique_lock lock(mutex);
             for (;;) {
                 work_cv.wait(lock, [&] {

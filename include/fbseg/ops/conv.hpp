@@ -4,7 +4,8 @@
 //   conv2d            y[n, co] = b[co] + sum_{c in group, ki, kj} w[co, c, ki, kj] * x[n, c, oh*s - p + ki*d, ...]
 //   conv_transpose2d  its adjoint: the forward of conv_transpose2d is the input-gradient of a
 //                     conv2d, and its input-gradient is a conv2d forward.
-// The loops (im2col + Eigen GEMM, a direct path for depthwise) are in ops/cpu/conv_kernels.hpp;
+// The loops (im2col + Eigen GEMM, a direct path for depthwise) are in ops/cpu/conv_kernels.hpp
+// (reached through ops/kernel/conv.hpp and cpu::kernel_table());
 // docs/layers.md derives every formula and the output sizes.
 #pragma once
 
@@ -13,7 +14,6 @@
 #include <vector>
 
 #include "fbseg/autograd/function.hpp"
-#include "fbseg/ops/cpu/conv_kernels.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 #include "fbseg/ops/kernel/conv.hpp"
 #include "fbseg/ops/device_check.hpp"

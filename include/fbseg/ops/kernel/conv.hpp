@@ -1,5 +1,5 @@
 // fbseg/ops/kernel/conv.hpp - the device seam of the convolution kernels: CPU tensors go to
-// ops/cpu/conv_kernels.hpp, CUDA tensors to the twins of kernels/conv.cu (cuda/api.hpp).
+// ops/cpu/conv_kernels.hpp (through cpu::kernel_table(): ops/cpu/kernel_table.hpp), CUDA tensors to the twins of kernels/conv.cu (cuda/api.hpp).
 // See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
 // Every kernel is described in conv2d terms by one ConvGeometry (ops/geometry/conv.hpp): x
 // [n, c_in, h, w], weight [c_out, c_in / groups, kh, kw], y [n, c_out, ho, wo], all contiguous.
@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "fbseg/core/tensor.hpp"
-#include "fbseg/ops/cpu/conv_kernels.hpp"
+#include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
@@ -45,7 +45,7 @@ inline void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor&
     }
     detail::require_cpu_kernel("conv2d_forward", {&x, &weight, &bias, &y});
     dispatch_floating(x.dtype(), "conv2d", [&]<typename T>() {
-        cpu::conv::forward<T>(g, x.data_ptr<T>(), weight.data_ptr<T>(), bias.defined() ? bias.data_ptr<T>() : nullptr,
+        cpu::kernel_table().of<T>().conv_forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), bias.defined() ? bias.data_ptr<T>() : nullptr,
                               y.data_ptr<T>());
     });
 }
@@ -60,7 +60,7 @@ inline void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const 
     }
     detail::require_cpu_kernel("conv2d_backward_data", {&gy, &weight, &gx});
     dispatch_floating(gy.dtype(), "conv2d_backward", [&]<typename T>() {
-        cpu::conv::backward_data<T>(g, gy.data_ptr<T>(), weight.data_ptr<T>(), gx.data_ptr<T>());
+        cpu::kernel_table().of<T>().conv_backward_data(g, gy.data_ptr<T>(), weight.data_ptr<T>(), gx.data_ptr<T>());
     });
 }
 
@@ -74,7 +74,7 @@ inline void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const
     }
     detail::require_cpu_kernel("conv2d_backward_weight", {&x, &gy, &gw});
     dispatch_floating(gy.dtype(), "conv2d_backward", [&]<typename T>() {
-        cpu::conv::backward_weight<T>(g, x.data_ptr<T>(), gy.data_ptr<T>(), gw.data_ptr<T>());
+        cpu::kernel_table().of<T>().conv_backward_weight(g, x.data_ptr<T>(), gy.data_ptr<T>(), gw.data_ptr<T>());
     });
 }
 
@@ -88,7 +88,9 @@ inline void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t 
     }
     detail::require_cpu_kernel("conv_bias_backward", {&gy, &gb});
     dispatch_floating(gy.dtype(), "conv_bias_backward",
-                      [&]<typename T>() { cpu::conv::bias_grad<T>(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>()); });
+                      [&]<typename T>() {
+                          cpu::kernel_table().of<T>().conv_bias_grad(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>());
+                      });
 }
 
 /// y[i, k, :] += b[k] for y [n, c, p] (conv_transpose2d's bias): cpu::conv::add_channel_bias.
@@ -101,7 +103,9 @@ inline void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, s
     }
     detail::require_cpu_kernel("add_channel_bias", {&y, &b});
     dispatch_floating(y.dtype(), "conv_transpose2d",
-                      [&]<typename T>() { cpu::conv::add_channel_bias<T>(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p); });
+                      [&]<typename T>() {
+                          cpu::kernel_table().of<T>().add_channel_bias(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p);
+                      });
 }
 
 }  // namespace fbseg::kernel

@@ -1,0 +1,88 @@
+// fbseg/ops/cpu/kernel_table.hpp - the CPU's GEMM-bound kernels (convolution and the batched
+// matrix product), reached through one table of function pointers so that the library can pick,
+// at run time, the copy compiled for the best instruction set this CPU has.
+//
+// Two ways to build fbseg, one header:
+// - The compiled library (the CMake target fbseg::fbseg defines FBSEG_KERNEL_LIBRARY): the
+//   kernels of ops/cpu/conv_kernels.hpp and ops/cpu/linalg.hpp are compiled once into libfbseg,
+//   three times over on x86-64 (baseline SSE2, AVX2 + FMA, AVX-512; src/cpu/gemm_kernels.cpp),
+//   and kernel_table() returns the best copy the CPU can run. Programs that include fbseg never
+//   compile these templates (nor Eigen) again.
+// - Header-only (no FBSEG_KERNEL_LIBRARY): kernel_table() is defined inline below, over the same
+//   templates, compiled with the program's own flags; there is no dispatch.
+//
+// The environment variable FBSEG_CPU_ISA=baseline|avx2|avx512 caps the instruction set (CI runs
+// the parity tests on each path); asking for one this CPU lacks is an error.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "fbseg/ops/geometry/conv.hpp"
+
+namespace fbseg::cpu {
+
+/// The sizes of one convolution: a plain struct in ops/geometry/conv.hpp (a .cu file can use it).
+using ConvGeometry = ::fbseg::ConvGeometry;
+
+/// The kernels of one dtype. Sizes and layouts as in ops/cpu/conv_kernels.hpp (conv_*,
+/// conv_bias_grad, add_channel_bias) and ops/cpu/linalg.hpp (bmm).
+template <typename T>
+struct GemmKernels {
+    void (*conv_forward)(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y);
+    void (*conv_backward_data)(const ConvGeometry& g, const T* dy, const T* w, T* dx);
+    void (*conv_backward_weight)(const ConvGeometry& g, const T* x, const T* dy, T* dw);
+    void (*conv_bias_grad)(const T* dy, std::int64_t n, std::int64_t c, std::int64_t p, T* db);
+    void (*add_channel_bias)(T* y, const T* b, std::int64_t n, std::int64_t c, std::int64_t p);
+    void (*bmm)(const T* a, const std::int64_t* sa, const T* b, const std::int64_t* sb, T* c, std::int64_t batch,
+                std::int64_t n, std::int64_t k, std::int64_t m);
+};
+
+struct KernelTable {
+    /// "baseline", "avx2" or "avx512" (compiled library), or "header-only".
+    const char* isa;
+    GemmKernels<float> f32;
+    GemmKernels<double> f64;
+
+    template <typename T>
+    const GemmKernels<T>& of() const {
+        if constexpr (sizeof(T) == sizeof(float))
+            return f32;
+        else
+            return f64;
+    }
+};
+
+#if defined(FBSEG_KERNEL_LIBRARY)
+/// The table chosen on first use (src/cpu/kernel_table.cpp): the best instruction set both the
+/// CPU and FBSEG_CPU_ISA allow. Throws fbseg::Error for a bad FBSEG_CPU_ISA.
+const KernelTable& kernel_table();
+
+/// The copy for one instruction set, "baseline", "avx2" or "avx512" (tests and benchmarks run
+/// each copy side by side). Throws fbseg::Error, naming the best one available, for a name that
+/// is unknown, not compiled into this library, or beyond this CPU.
+const KernelTable& kernel_table(std::string_view isa);
+
+/// The instruction sets kernel_table(isa) accepts on this machine, lowest first.
+std::vector<std::string_view> available_kernel_isas();
+#endif
+
+}  // namespace fbseg::cpu
+
+#if !defined(FBSEG_KERNEL_LIBRARY)
+#include "fbseg/ops/cpu/gemm_kernels.hpp"
+
+namespace fbseg::cpu {
+/// Header-only: the table over the templates, compiled with the program's flags.
+inline const KernelTable& kernel_table() {
+    static const KernelTable table{"header-only", make_gemm_kernels<float>(), make_gemm_kernels<double>()};
+    return table;
+}
+}  // namespace fbseg::cpu
+#endif
+
+namespace fbseg::cpu {
+/// The instruction set of the kernels kernel_table() returns.
+inline std::string_view kernel_isa() { return kernel_table().isa; }
+}  // namespace fbseg::cpu

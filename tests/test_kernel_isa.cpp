@@ -1,0 +1,175 @@
+// The GEMM-bound CPU kernels compiled once per instruction set (ops/cpu/kernel_table.hpp,
+// src/cpu/): every copy this machine can run computes the convolutions and the matrix product of
+// the float64 reference, gives the same bits on 1 and 2 threads, and a bad FBSEG_CPU_ISA is a
+// clear error. ctest also runs the parity, layer and harness suites with each lower copy forced
+// (isa_baseline, isa_avx2 in tests/CMakeLists.txt).
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fbseg/fbseg.hpp"
+#include "support/check.hpp"
+
+namespace kernel_isa_tests {  // a namespace of its own: the test files are compiled as one unity source
+
+using namespace fbseg;
+
+#if defined(FBSEG_KERNEL_LIBRARY)
+namespace {
+
+/// Uniform values in [-1, 1) from a fixed seed, as float and as the same values in double.
+struct Data {
+    std::vector<float> f;
+    std::vector<double> d;
+};
+Data random_data(std::int64_t n, std::uint64_t seed) {
+    Data r;
+    std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (std::int64_t i = 0; i < n; ++i) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;  // xorshift64
+        const float v = float(double(s >> 11) / double(1ull << 53) * 2.0 - 1.0);
+        r.f.push_back(v);
+        r.d.push_back(double(v));
+    }
+    return r;
+}
+std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t cout, std::int64_t h, std::int64_t w,
+                      std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t dilation,
+                      std::int64_t groups) {
+    ConvGeometry g;
+    g.n = n, g.c_in = cin, g.c_out = cout, g.h = h, g.w = w, g.kh = g.kw = k, g.sh = g.sw = stride;
+    g.ph = g.pw = pad, g.dh = g.dw = dilation, g.groups = groups;
+    g.ho = (h + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+    g.wo = (w + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+    return g;
+}
+
+/// Odd sizes, every path of ops/cpu/conv_kernels.hpp: im2col, 1x1 without a copy, depthwise,
+/// grouped, strided, dilated, and one large enough to be split into several pixel tiles.
+std::vector<ConvGeometry> geometries() {
+    return {geometry(2, 5, 7, 13, 11, 3, 1, 1, 1, 1),   geometry(2, 6, 4, 9, 10, 3, 2, 1, 1, 1),
+            geometry(3, 8, 5, 7, 9, 1, 1, 0, 1, 1),     geometry(2, 6, 6, 11, 8, 3, 1, 1, 1, 6),
+            geometry(1, 6, 9, 10, 10, 3, 1, 2, 2, 3),   geometry(2, 4, 6, 12, 12, 2, 2, 0, 1, 1),
+            geometry(2, 33, 17, 40, 37, 3, 1, 1, 1, 1)};
+}
+
+std::string describe(const ConvGeometry& g) {
+    return "x [" + std::to_string(g.n) + ", " + std::to_string(g.c_in) + ", " + std::to_string(g.h) + ", " +
+           std::to_string(g.w) + "], c_out " + std::to_string(g.c_out) + ", k " + std::to_string(g.kh) + ", stride " +
+           std::to_string(g.sh) + ", pad " + std::to_string(g.ph) + ", dilation " + std::to_string(g.dh) +
+           ", groups " + std::to_string(g.groups);
+}
+
+/// One table's float32 results for one geometry: forward (with bias), backward-data,
+/// backward-weight, bias gradient.
+struct ConvResults {
+    std::vector<float> y, dx, dw, db;
+};
+ConvResults run_conv(const cpu::GemmKernels<float>& k, const ConvGeometry& g, const Data& x, const Data& w,
+                     const Data& b, const Data& dy) {
+    ConvResults r;
+    r.y.assign(std::size_t(g.n * g.c_out * g.p()), std::nanf(""));
+    r.dx.assign(std::size_t(g.n * g.c_in * g.hw()), std::nanf(""));
+    r.dw.assign(std::size_t(g.c_out * g.k()), std::nanf(""));
+    r.db.assign(std::size_t(g.c_out), std::nanf(""));
+    k.conv_forward(g, x.f.data(), w.f.data(), b.f.data(), r.y.data());
+    k.conv_backward_data(g, dy.f.data(), w.f.data(), r.dx.data());
+    k.conv_backward_weight(g, x.f.data(), dy.f.data(), r.dw.data());
+    k.conv_bias_grad(dy.f.data(), g.n, g.c_out, g.p(), r.db.data());
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("isa: every instruction set's convolution kernels match the float64 reference per element") {
+    const cpu::KernelTable& reference = cpu::kernel_table("baseline");  // its float64 copy
+    for (const std::string_view isa : cpu::available_kernel_isas()) {
+        const cpu::KernelTable& table = cpu::kernel_table(isa);
+        CHECK(std::string_view(table.isa) == isa);
+        for (const ConvGeometry& g : geometries()) {
+            CAPTURE(isa);
+            const std::string shape = describe(g);
+            CAPTURE(shape);
+            const Data x = random_data(g.n * g.c_in * g.hw(), 1), w = random_data(g.c_out * g.k(), 2),
+                       b = random_data(g.c_out, 3), dy = random_data(g.n * g.c_out * g.p(), 4);
+            const ConvResults got = run_conv(table.f32, g, x, w, b, dy);
+            std::vector<double> y(got.y.size()), dx(got.dx.size()), dw(got.dw.size()), db(got.db.size());
+            reference.f64.conv_forward(g, x.d.data(), w.d.data(), b.d.data(), y.data());
+            reference.f64.conv_backward_data(g, dy.d.data(), w.d.data(), dx.data());
+            reference.f64.conv_backward_weight(g, x.d.data(), dy.d.data(), dw.data());
+            reference.f64.conv_bias_grad(dy.d.data(), g.n, g.c_out, g.p(), db.data());
+            // float32 sums of up to a few thousand products of values in [-1, 1).
+            CHECK_ALLCLOSE(widen(got.y), y, 1e-5, 1e-5);
+            CHECK_ALLCLOSE(widen(got.dx), dx, 1e-5, 1e-5);
+            CHECK_ALLCLOSE(widen(got.dw), dw, 1e-4, 1e-5);
+            CHECK_ALLCLOSE(widen(got.db), db, 1e-4, 1e-5);
+        }
+    }
+}
+
+TEST_CASE("isa: every instruction set's batched matrix product matches the float64 reference, any strides") {
+    const cpu::KernelTable& reference = cpu::kernel_table("baseline");
+    const std::int64_t batch = 3, n = 67, k = 45, m = 29;
+    const Data a = random_data(batch * n * k, 5), b = random_data(batch * k * m, 6);
+    const std::int64_t sa[3] = {n * k, k, 1};
+    const std::int64_t sb_t[3] = {k * m, 1, k};  // b read transposed: b[i][r][c] at i k m + c k + r
+    std::vector<double> ref(std::size_t(batch * n * m));
+    reference.f64.bmm(a.d.data(), sa, b.d.data(), sb_t, ref.data(), batch, n, k, m);
+    for (const std::string_view isa : cpu::available_kernel_isas()) {
+        CAPTURE(isa);
+        std::vector<float> c(ref.size(), std::nanf(""));
+        cpu::kernel_table(isa).f32.bmm(a.f.data(), sa, b.f.data(), sb_t, c.data(), batch, n, k, m);
+        CHECK_ALLCLOSE(widen(c), ref, 1e-5, 1e-5);
+    }
+}
+
+TEST_CASE("isa: every instruction set gives the same bits on 1 and 2 threads") {
+    const int threads = num_threads();
+    for (const std::string_view isa : cpu::available_kernel_isas()) {
+        CAPTURE(isa);
+        const ConvGeometry g = geometry(2, 33, 17, 40, 37, 3, 1, 1, 1, 1);
+        const Data x = random_data(g.n * g.c_in * g.hw(), 7), w = random_data(g.c_out * g.k(), 8),
+                   b = random_data(g.c_out, 9), dy = random_data(g.n * g.c_out * g.p(), 10);
+        set_num_threads(1);
+        const ConvResults one = run_conv(cpu::kernel_table(isa).f32, g, x, w, b, dy);
+        set_num_threads(2);
+        const ConvResults two = run_conv(cpu::kernel_table(isa).f32, g, x, w, b, dy);
+        CHECK(std::memcmp(one.y.data(), two.y.data(), one.y.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(one.dx.data(), two.dx.data(), one.dx.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(one.dw.data(), two.dw.data(), one.dw.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(one.db.data(), two.db.data(), one.db.size() * sizeof(float)) == 0);
+    }
+    set_num_threads(threads);
+}
+
+TEST_CASE("isa: the table in use is the best this CPU runs, unless FBSEG_CPU_ISA names a lower one") {
+    const std::vector<std::string_view> isas = cpu::available_kernel_isas();
+    REQUIRE(!isas.empty());
+    CHECK(isas.front() == "baseline");
+    const char* env = std::getenv("FBSEG_CPU_ISA");
+    const std::string_view expected = env != nullptr && *env != '\0' ? std::string_view(env) : isas.back();
+    CHECK(cpu::kernel_isa() == expected);
+    // The op layer goes through that table: conv2d of a 1x1 kernel of ones is a channel sum.
+    const Tensor x = randn({2, 3, 5, 4});
+    const Tensor y = conv2d(x, ones({1, 3, 1, 1}), Tensor(), Conv2dParams{});
+    CHECK_ALLCLOSE(y, sum(x, {1}, true), 1e-6, 1e-6);
+}
+
+TEST_CASE("isa: an unknown or unavailable instruction set is an error naming the ones there are") {
+    CHECK_ERROR(cpu::kernel_table("sse9"), "'sse9'", "baseline, avx2 and avx512", "the best available here is");
+    const std::vector<std::string_view> isas = cpu::available_kernel_isas();
+    if (isas.back() != "avx512") {
+        const std::string best(isas.back());
+        CHECK_ERROR(cpu::kernel_table("avx512"), "avx512", "cannot run them", best.c_str());
+    }
+}
+#endif  // FBSEG_KERNEL_LIBRARY
+
+}  // namespace kernel_isa_tests
