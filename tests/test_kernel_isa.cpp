@@ -5,9 +5,11 @@
 // (isa_baseline, isa_avx2 in tests/CMakeLists.txt).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -127,6 +129,38 @@ TEST_CASE("isa: every instruction set's batched matrix product matches the float
         std::vector<float> c(ref.size(), std::nanf(""));
         cpu::kernel_table(isa).f32.bmm(a.f.data(), sa, b.f.data(), sb_t, c.data(), batch, n, k, m);
         CHECK_ALLCLOSE(widen(c), ref, 1e-5, 1e-5);
+    }
+}
+
+TEST_CASE("isa: every instruction set's sigmoid and SiLU match the float64 formulas per element, NaN and infinities included") {
+    std::vector<float> x = {0.0f,   -0.0f, 1e-8f,  -1e-8f, 0.5f,   -0.5f,  20.0f, -20.0f, 86.9f,
+                            -86.9f, 87.5f, -87.5f, 100.0f, -100.0f, 1e30f, -1e30f};
+    x.push_back(std::numeric_limits<float>::infinity());
+    x.push_back(-std::numeric_limits<float>::infinity());
+    x.push_back(std::numeric_limits<float>::quiet_NaN());
+    const Data random = random_data(5000, 11);
+    for (const float v : random.f) x.push_back(v * 30.0f);  // [-30, 30): the range exp is reduced over
+    const Data g = random_data(std::int64_t(x.size()), 12);
+    const auto n = std::int64_t(x.size());
+    std::vector<double> sig(x.size()), silu(x.size()), silu_grad(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double xd = x[i], s = 1.0 / (1.0 + std::exp(-xd));
+        sig[i] = s;
+        silu[i] = std::isinf(xd) && xd < 0 ? std::nan("") : xd * s;  // -inf * 0, as PyTorch: NaN
+        silu_grad[i] = double(g.f[i]) * s * (1.0 + xd * (1.0 - s));
+    }
+    for (const std::string_view isa : cpu::available_kernel_isas()) {
+        CAPTURE(isa);
+        const cpu::ActivationKernels& act = cpu::kernel_table(isa).act;
+        std::vector<float> y(x.size(), 0.25f), z(x.size(), 0.25f), gx(x.size(), 0.25f);
+        act.sigmoid_forward(x.data(), y.data(), n);
+        act.silu_forward(x.data(), z.data(), n);
+        act.silu_backward(g.f.data(), x.data(), gx.data(), n);
+        // a few ulp (float32's is 6e-8 relative); atol for the values under FLT_MIN that become 0
+        CHECK_ALLCLOSE(widen(y), sig, 1e-37, 4e-7);
+        CHECK_ALLCLOSE(widen(z), silu, 1e-37, 4e-7);
+        // silu' = s (1 + x (1 - s)): for large x, 1 - s is lost in float32 (as in PyTorch)
+        CHECK_ALLCLOSE(widen(gx), silu_grad, 1e-6, 1e-6);
     }
 }
 

@@ -1,4 +1,4 @@
-// src/cpu/gemm_kernels.cpp - the GEMM-bound CPU kernels (ops/cpu/gemm_kernels.hpp), compiled once
+// src/cpu/gemm_kernels.cpp - the hot CPU kernels (ops/cpu/gemm_kernels.hpp), compiled once
 // per instruction set: CMake builds this file with -DFBSEG_ISA=baseline, avx2 (-march=x86-64-v3)
 // and avx512 (-march=x86-64-v4) and hides every symbol of each copy except its table() (see
 // src/CMakeLists.txt, "one object per instruction set"), so that the three copies of the same
@@ -18,7 +18,8 @@ namespace fbseg::cpu::FBSEG_ISA_CONCAT(isa_, FBSEG_ISA) {
 
 /// This instruction set's kernels; the one symbol of this object that stays visible.
 __attribute__((visibility("default"))) KernelTable table() {
-    return {FBSEG_ISA_STRING(FBSEG_ISA), make_gemm_kernels<float>(), make_gemm_kernels<double>()};
+    return {FBSEG_ISA_STRING(FBSEG_ISA), make_gemm_kernels<float>(), make_gemm_kernels<double>(),
+            make_activation_kernels()};
 }
 
 }  // namespace fbseg::cpu::isa_<FBSEG_ISA>

@@ -1,12 +1,12 @@
-// fbseg/ops/cpu/kernel_table.hpp - the CPU's GEMM-bound kernels (convolution and the batched
-// matrix product), reached through one table of function pointers so that the library can pick,
+// fbseg/ops/cpu/kernel_table.hpp - the CPU's hot kernels (convolution, the batched matrix product,
+// sigmoid and SiLU), reached through one table of function pointers so that the library can pick,
 // at run time, the copy compiled for the best instruction set this CPU has.
 //
 // Two ways to build fbseg, one header:
 // - The compiled library (the CMake target fbseg::fbseg defines FBSEG_KERNEL_LIBRARY): the
-//   kernels of ops/cpu/conv_kernels.hpp and ops/cpu/linalg.hpp are compiled once into libfbseg,
-//   three times over on x86-64 (baseline SSE2, AVX2 + FMA, AVX-512; src/cpu/gemm_kernels.cpp),
-//   and kernel_table() returns the best copy the CPU can run. Programs that include fbseg never
+//   kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp and ops/cpu/activation.hpp are
+//   compiled into libfbseg, three times over on x86-64 (baseline SSE2, AVX2 + FMA, AVX-512;
+//   src/cpu/gemm_kernels.cpp), and kernel_table() returns the best copy the CPU can run. Programs that include fbseg never
 //   compile these templates (nor Eigen) again.
 // - Header-only (no FBSEG_KERNEL_LIBRARY): kernel_table() is defined inline below, over the same
 //   templates, compiled with the program's own flags; there is no dispatch.
@@ -39,11 +39,20 @@ struct GemmKernels {
                 std::int64_t n, std::int64_t k, std::int64_t m);
 };
 
+/// float32 activations over contiguous arrays (ops/cpu/activation.hpp): the exponential inline,
+/// so the loops vectorise.
+struct ActivationKernels {
+    void (*sigmoid_forward)(const float* x, float* y, std::int64_t n);
+    void (*silu_forward)(const float* x, float* y, std::int64_t n);
+    void (*silu_backward)(const float* g, const float* x, float* gx, std::int64_t n);
+};
+
 struct KernelTable {
     /// "baseline", "avx2" or "avx512" (compiled library), or "header-only".
     const char* isa;
     GemmKernels<float> f32;
     GemmKernels<double> f64;
+    ActivationKernels act;
 
     template <typename T>
     const GemmKernels<T>& of() const {
@@ -76,7 +85,8 @@ std::vector<std::string_view> available_kernel_isas();
 namespace fbseg::cpu {
 /// Header-only: the table over the templates, compiled with the program's flags.
 inline const KernelTable& kernel_table() {
-    static const KernelTable table{"header-only", make_gemm_kernels<float>(), make_gemm_kernels<double>()};
+    static const KernelTable table{"header-only", make_gemm_kernels<float>(), make_gemm_kernels<double>(),
+                                   make_activation_kernels()};
     return table;
 }
 }  // namespace fbseg::cpu

@@ -9,13 +9,27 @@
 #pragma once
 
 #include <algorithm>
+#include <initializer_list>
 #include <string_view>
+#include <type_traits>
 
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/cuda/backend.hpp"
 #include "fbseg/ops/cpu/elementwise.hpp"
+#include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/functors/unary.hpp"
+
+namespace fbseg::detail {
+/// True when `out` and every operand are dense (contiguous) float32 tensors of one shape: the
+/// case the flat-array kernels of cpu::kernel_table().act handle.
+inline bool dense_float32(const Tensor& out, std::initializer_list<const Tensor*> operands) {
+    if (out.dtype() != DType::Float32 || !out.is_contiguous()) return false;
+    for (const Tensor* t : operands)
+        if (t->dtype() != DType::Float32 || !t->is_contiguous() || t->shape() != out.shape()) return false;
+    return true;
+}
+}  // namespace fbseg::detail
 
 namespace fbseg::kernel {
 
@@ -139,9 +153,18 @@ inline void copy(const Tensor& dst, const Tensor& src) {
 
 // unary_map: out = op.forward(x), x broadcast to out's shape (the functions of ops/functors/unary.hpp)
 //   CPU:  cpu::map1 calling op.forward;  CUDA: cuda::unary with op's code (kernels/map.cu)
+//   (float32 sigmoid and SiLU on dense operands of one shape: cpu::kernel_table().act, vectorised)
 template <typename Op>
 void unary_map(const Tensor& out, const Tensor& x, const Op& op) {
     if (out.device().is_cpu()) {
+        if constexpr (std::is_same_v<Op, unary::Sigmoid> || std::is_same_v<Op, unary::Silu>) {
+            if (detail::dense_float32(out, {&x})) {
+                const auto& act = cpu::kernel_table().act;
+                const auto fn = std::is_same_v<Op, unary::Silu> ? act.silu_forward : act.sigmoid_forward;
+                fn(x.data_ptr<float>(), out.data_ptr<float>(), out.numel());
+                return;
+            }
+        }
         dispatch_floating(x.dtype(), Op::name, [&]<typename T>() {
             cpu::map1<T, T>(out, x, [&op](T v) { return op.template forward<T>(v); });
         });
@@ -157,9 +180,17 @@ void unary_map(const Tensor& out, const Tensor& x, const Op& op) {
 
 // unary_backward_map: gx = op.backward(g, x, y) with `saved` (x when Op::needs_x, else y)
 //   CPU:  cpu::map2;  CUDA: cuda::unary_backward (kernels/map.cu)
+//   (float32 SiLU on dense operands of one shape: cpu::kernel_table().act, vectorised)
 template <typename Op>
 void unary_backward_map(const Tensor& gx, const Tensor& g, const Tensor& saved, const Op& op) {
     if (gx.device().is_cpu()) {
+        if constexpr (std::is_same_v<Op, unary::Silu>) {
+            if (detail::dense_float32(gx, {&g, &saved})) {
+                cpu::kernel_table().act.silu_backward(g.data_ptr<float>(), saved.data_ptr<float>(),
+                                                      gx.data_ptr<float>(), gx.numel());
+                return;
+            }
+        }
         dispatch_floating(g.dtype(), Op::name, [&]<typename T>() {
             if constexpr (Op::needs_x) {
                 cpu::map2<T, T, T>(gx, g, saved, [&op](T gv, T xv) { return op.template backward<T>(gv, xv, T(0)); });
