@@ -18,15 +18,15 @@ if(CCACHE)
 endif()
 
 # 1. add_subdirectory
-# (FBSEG_CPU_DISPATCH OFF here: libfbseg with its baseline kernels only, a third of the compile;
-# the install below builds the dispatching library, as the project's own build does)
+# (FBSEG_CPU_DISPATCH OFF in both: libfbseg with its baseline kernels only, a third of the
+# compile; the project's own build, which runs this test, builds and tests the dispatching one)
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/minimal -B ${WORK_DIR}/subdir ${common}
     -DFBSEG_SOURCE_DIR=${SOURCE_DIR} -DFBSEG_CUDA=OFF -DFBSEG_CPU_DISPATCH=OFF)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/subdir)
 run(${WORK_DIR}/subdir/fbseg_minimal --steps 3)
 
 # 2. install, then find_package
-run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/lib ${common} -DFBSEG_CUDA=OFF -DFBSEG_BUILD_TESTS=OFF
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/lib ${common} -DFBSEG_CUDA=OFF -DFBSEG_CPU_DISPATCH=OFF -DFBSEG_BUILD_TESTS=OFF
     -DFBSEG_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/lib)  # libfbseg (src/): the kernels compiled once
 run(${CMAKE_COMMAND} --install ${WORK_DIR}/lib)
