@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for the README's quick start and for CI:
 #   bash tools/run.sh demo   install what is missing, build the fbseg program, train a UNet on the MRI
-#                            phantom's brain mask (about 2.5 minutes on 2 cores) and score it
+#                            phantom's brain mask (about a minute on 2 cores) and score it
 #   bash tools/run.sh test   install what is missing, build (CUDA too when nvcc is found), run all tests
 #   bash tools/run.sh asan   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (CPU)
 #   bash tools/run.sh tsan   the concurrency suite under ThreadSanitizer with 8 pool threads (CPU)
