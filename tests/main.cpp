@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <string_view>
 
 #include "fbseg/ops/cpu/kernel_table.hpp"
@@ -17,7 +18,8 @@ int main(int argc, char** argv) {
     if (const char* isa = std::getenv("FBSEG_CPU_ISA"); isa != nullptr && *isa != '\0') {
         const auto isas = fbseg::cpu::available_kernel_isas();
         const std::string_view name(isa);
-        const bool known = name == "baseline" || name == "avx2" || name == "avx512";
+        const auto& all = fbseg::cpu::kKernelIsas;
+        const bool known = std::find(std::begin(all), std::end(all), name) != std::end(all);
         if (known && std::find(isas.begin(), isas.end(), name) == isas.end()) {
             std::printf("skipped: FBSEG_CPU_ISA=%s, and this CPU cannot run those kernels\n", isa);
             return 77;

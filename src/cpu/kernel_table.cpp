@@ -21,12 +21,10 @@ namespace isa_avx512 { KernelTable table(); }
 
 namespace {
 
-constexpr const char* kIsaNames[] = {"baseline", "avx2", "avx512"};
-
-/// The best instruction set (an index into kIsaNames) that this CPU supports (libgcc's
+/// The best instruction set (an index into kKernelIsas) that this CPU supports (libgcc's
 /// __builtin_cpu_supports also checks that the OS saves the wider registers) and that this
 /// library was compiled for.
-int best_supported() {
+int detect_best_supported() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
 #if defined(FBSEG_HAVE_ISA_AVX512)
@@ -46,6 +44,12 @@ int best_supported() {
 #endif
 #endif
     return 0;
+}
+
+/// detect_best_supported(), asked once.
+int best_supported() {
+    static const int best = detect_best_supported();
+    return best;
 }
 
 /// Each copy's table, made on first use.
@@ -75,19 +79,19 @@ const KernelTable& table_at(int level) {
 const KernelTable& kernel_table(std::string_view isa) {
     const int best = best_supported();
     for (int i = 0; i < 3; ++i) {
-        if (isa != kIsaNames[i]) continue;
+        if (isa != kKernelIsas[i]) continue;
         FBSEG_CHECK(i <= best, "CPU kernels for ", isa, " were asked for (FBSEG_CPU_ISA or kernel_table), but this ",
                     "CPU cannot run them or this build of fbseg lacks them; the best available here is ",
-                    kIsaNames[best]);
+                    kKernelIsas[best]);
         return table_at(i);
     }
     FBSEG_FAIL("CPU kernels for '", isa, "' were asked for (FBSEG_CPU_ISA or kernel_table), but fbseg knows only ",
-               "baseline, avx2 and avx512; the best available here is ", kIsaNames[best]);
+               "baseline, avx2 and avx512; the best available here is ", kKernelIsas[best]);
 }
 
 std::vector<std::string_view> available_kernel_isas() {
     std::vector<std::string_view> isas;
-    for (int i = 0; i <= best_supported(); ++i) isas.emplace_back(kIsaNames[i]);
+    for (int i = 0; i <= best_supported(); ++i) isas.emplace_back(kKernelIsas[i]);
     return isas;
 }
 

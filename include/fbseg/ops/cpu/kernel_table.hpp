@@ -63,6 +63,9 @@ struct KernelTable {
     }
 };
 
+/// The instruction sets fbseg compiles kernels for, lowest first: FBSEG_CPU_ISA's values.
+inline constexpr std::string_view kKernelIsas[] = {"baseline", "avx2", "avx512"};
+
 #if defined(FBSEG_KERNEL_LIBRARY)
 /// The table chosen on first use (src/cpu/kernel_table.cpp): the best instruction set both the
 /// CPU and FBSEG_CPU_ISA allow. Throws fbseg::Error for a bad FBSEG_CPU_ISA.
