@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <numbers>
 #include <set>
 #include <string>
@@ -52,6 +53,18 @@ const std::string kDir = FBSEG_FIXTURE_DIR "/readers";
 const test_support::SafetensorsFile& fixture() {
     static const test_support::SafetensorsFile file(kDir + "/readers.safetensors");
     return file;
+}
+
+std::vector<std::uint8_t> read_file_bytes_for_test(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Offset of a PNG chunk's 4-byte type (its length is the 4 bytes before).
+std::size_t find_chunk_for_test(const std::vector<std::uint8_t>& png, const char* type) {
+    const auto it = std::search(png.begin() + 8, png.end(), type, type + 4);
+    REQUIRE(it != png.end());
+    return std::size_t(it - png.begin());
 }
 
 void write_text(const std::string& path, const std::string& text) {
@@ -191,7 +204,7 @@ TEST_CASE("data: read_image_info reads the header only") {
 }
 
 TEST_CASE("data: corrupt, truncated, foreign and oversized files are errors naming the file and the reason") {
-    CHECK_ERROR(read_image(kDir + "/truncated.png"), "truncated.png", "corrupt or truncated", "stb_image:");
+    CHECK_ERROR(read_image(kDir + "/truncated.png"), "truncated.png", "corrupt or truncated");
     CHECK_ERROR(read_image(kDir + "/labels.json"), "labels.json", "not a PNG, JPEG or BMP");
     CHECK_ERROR(read_image(kDir + "/no_such_file.png"), "no_such_file.png", "does not exist");
     ImageReadOptions small;
@@ -206,6 +219,34 @@ TEST_CASE("data: corrupt, truncated, foreign and oversized files are errors nami
     // a GIF is refused by its signature, although stb could decode it
     const std::vector<std::uint8_t> gif = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0};
     CHECK_ERROR(read_image_from_memory(gif, "x.gif"), "x.gif", "not a PNG, JPEG or BMP");
+}
+
+TEST_CASE("data: a PNG chunk that claims more bytes than the file holds is refused before stb_image allocates") {
+    // Found by fuzz_png: 176 bytes whose second IDAT chunk declares 0x72000056 = 1912602710 bytes;
+    // stb_image grew its buffer to 2 GiB before noticing. Now refused by the chunk walk, by name.
+    const std::string found = std::string(FBSEG_SOURCE_DIR) + "/tests/fuzz/regressions/png/idat_declares_1.9GB.png";
+    CHECK_ERROR(read_image(found), "idat_declares_1.9GB.png", "corrupt or truncated", "chunk 'IDAT' at byte 131",
+                "declares 1912602710 data bytes", "only 45 remain");
+    CHECK_ERROR(read_mask_values(found), "idat_declares_1.9GB.png", "chunk 'IDAT'", "1912602710");
+    CHECK(read_image_info(found).width == 7);  // the header alone is still readable
+    // the committed truncated fixture: its IDAT chunk is cut short
+    CHECK_ERROR(read_image(kDir + "/truncated.png"), "truncated.png", "chunk 'IDAT' at byte 33", "declares 1711",
+                "only 27 remain");
+    // a chunk length above the PNG limit of 2^31 - 1, in an otherwise valid file
+    auto bytes = read_file_bytes_for_test(kDir + "/grey8_7x5.png");
+    REQUIRE(bytes.size() > 40);
+    const std::size_t idat = find_chunk_for_test(bytes, "IDAT");
+    bytes[idat - 4] = 0x80;  // length's top byte: 2^31 + ...
+    CHECK_ERROR(read_image_from_memory(bytes, "big.png"), "big.png", "chunk 'IDAT'", "declares 2147483");
+    // stray bytes after the last chunk, before any IEND
+    auto stray = read_file_bytes_for_test(kDir + "/grey8_7x5.png");
+    stray.resize(find_chunk_for_test(stray, "IEND") - 4);
+    stray.insert(stray.end(), {1, 2, 3});
+    CHECK_ERROR(read_image_from_memory(stray, "stray.png"), "stray.png", "3 stray bytes");
+    // bytes after IEND are ignored, as stb_image ignores them
+    auto trailing = read_file_bytes_for_test(kDir + "/grey8_7x5.png");
+    trailing.insert(trailing.end(), {9, 9, 9, 9, 9});
+    CHECK(read_image_from_memory(trailing, "trailing.png").size(2) == 7);
 }
 
 TEST_CASE("data: mask values are read raw; labels map them by the label set") {

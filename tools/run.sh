@@ -62,6 +62,8 @@ case "$what" in
         csv) cp -n tests/fixtures/readers/hc18/*.csv "$corpus"/ ;;
         nifti) cp -n tests/fixtures/nifti/*.nii tests/fixtures/nifti/*.nii.gz "$corpus"/ ;;
       esac
+      # inputs that once failed, kept so that every run replays them first
+      if [ -d "tests/fuzz/regressions/$name" ]; then cp -n "tests/fuzz/regressions/$name"/* "$corpus"/; fi
       echo "fuzz: $name for ${seconds} s"
       log=build/fuzz/$name.log
       if ! "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \

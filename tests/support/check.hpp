@@ -262,7 +262,7 @@ private:
         const std::string error_message_ = ::fbseg::test::error_of([&] { (void)(expr); });           \
         for (const char* part_ : {__VA_ARGS__})                                                        \
             CHECK_MESSAGE(::fbseg::test::contains(error_message_, part_),                              \
-                          "expected \"" << part_ << "\" in the error message: " << error_message_);   \
+                          "expected \"" << std::string(part_) << "\" in the error message: " << error_message_);   \
     } while (0)
 
 /// CHECK_SHAPE(t, {2, 3}) compares shapes and prints both on failure.

@@ -151,6 +151,32 @@ struct StbFree {
     void operator()(void* p) const { stbi_image_free(p); }
 };
 
+/// Walks a PNG's chunks (length, type, data, CRC) up to IEND and checks that each fits in the file.
+/// stb_image grows its IDAT buffer to a chunk's declared length before it reads the chunk, so a
+/// 100-byte file whose chunk claims 1.9 GB would make it allocate 2 GiB (found by fuzz_png); this
+/// refuses such a file first, naming the chunk. (PNG spec 5.3: a length is at most 2^31 - 1.)
+inline void check_png_chunks(const std::uint8_t* data, std::size_t size, const std::string& name, const char* op) {
+    std::size_t at = 8;  // after the signature
+    while (at < size) {
+        FBSEG_CHECK(size - at >= 8, op, ": '", name, "' (PNG) is corrupt or truncated: ", size - at,
+                    " stray bytes at byte ", at, " where a chunk header (8 bytes) should be");
+        const std::uint32_t length = (std::uint32_t(data[at]) << 24) | (std::uint32_t(data[at + 1]) << 16) |
+                                     (std::uint32_t(data[at + 2]) << 8) | std::uint32_t(data[at + 3]);
+        std::string type;
+        for (int i = 4; i < 8; ++i) {
+            const auto ch = data[at + i];
+            type += (ch >= 0x20 && ch < 0x7F) ? char(ch) : '?';
+        }
+        const std::size_t left = size - at;  // at least 8 here
+        FBSEG_CHECK(length <= 0x7FFFFFFFu && std::uint64_t(length) + 12 <= left, op, ": '", name,
+                    "' (PNG) is corrupt or truncated: chunk '", type, "' at byte ", at, " declares ", length,
+                    " data bytes, which with its length, type and CRC need ", std::uint64_t(length) + 12,
+                    " bytes, but only ", left, " remain in the file");
+        at += 12 + std::size_t(length);
+        if (type == "IEND") return;  // stb_image stops here too; anything after is ignored
+    }
+}
+
 /// Decodes an in-memory file to its stored samples (header checked first).
 inline RawImage decode(const std::uint8_t* data, std::size_t size, const std::string& name, std::int64_t max_pixels,
                        const char* op) {
@@ -161,6 +187,7 @@ inline RawImage decode(const std::uint8_t* data, std::size_t size, const std::st
     FBSEG_CHECK(pixels <= max_pixels, op, ": '", name, "' is ", info.width, " x ", info.height, " = ", pixels,
                 " pixels, more than the ", max_pixels, " accepted (ImageReadOptions::max_pixels)");
     const std::int64_t count = checked_mul(pixels, info.channels, name);
+    if (info.format == "PNG") check_png_chunks(data, size, name, op);
     int w = 0, h = 0, c = 0;
     if (info.is_16bit) {
         std::unique_ptr<stbi_us, StbFree> p(stbi_load_16_from_memory(data, int(size), &w, &h, &c, 0));
