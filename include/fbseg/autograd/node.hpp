@@ -118,14 +118,18 @@ private:
 };
 
 /// The sink at a leaf: adds the incoming gradient into leaf.grad (apply() is defined in
-/// autograd/accumulate_grad.hpp, which needs the ops).
+/// autograd/accumulate_grad.hpp, which needs the ops). apply() is declared `inline` here: a
+/// virtual function that is not inline where the class is defined is the class's "key function"
+/// (Itanium C++ ABI), and its vtable, apply() and every kernel apply() reaches were then emitted
+/// in every translation unit that included fbseg, used or not (200 KB of code; docs/performance.md,
+/// "Build cost").
 class AccumulateGrad final : public Node {
 public:
     explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {
         add_output(TensorMeta::of(Tensor(leaf_)));
     }
     std::string name() const override { return "AccumulateGrad"; }
-    std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override;
+    inline std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override;
 
 private:
     std::shared_ptr<TensorImpl> leaf_;

@@ -55,6 +55,7 @@
 #include <string>
 #include <vector>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/models/encoder.hpp"
 #include "fbseg/nn/container.hpp"
 #include "fbseg/nn/init.hpp"
@@ -100,6 +101,7 @@ inline Tensor drop_path(const Tensor& x, double rate, bool training) {
 /// timm's BatchNormAct2d: a BatchNorm2d (same keys) followed by an optional SiLU.
 class BatchNormAct2d : public nn::BatchNorm2d {
 public:
+    FBSEG_KEY_FUNCTION(BatchNormAct2d)
     BatchNormAct2d(std::int64_t channels, bool apply_act) : nn::BatchNorm2d(channels), apply_act(apply_act) {}
     Tensor forward(const Tensor& x) override {
         const Tensor y = nn::BatchNorm2d::forward(x);
@@ -111,6 +113,7 @@ public:
 /// Squeeze-and-excitation: rescales each channel by a gate computed from the global average.
 class SqueezeExcite : public nn::UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(SqueezeExcite)
     SqueezeExcite(std::int64_t channels, std::int64_t reduced) : nn::UnaryModule("SqueezeExcite") {
         conv_reduce = register_module("conv_reduce", std::make_shared<nn::Conv2d>(nn::Conv2dOptions(channels, reduced, 1)));
         act1 = register_module("act1", std::make_shared<nn::SiLU>());
@@ -138,6 +141,7 @@ inline std::shared_ptr<nn::Conv2d> conv(std::int64_t in, std::int64_t out, std::
 /// timm's DepthwiseSeparableConv (the "ds" block, no expansion).
 class DepthwiseSeparableConv : public nn::UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(DepthwiseSeparableConv)
     DepthwiseSeparableConv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, double drop_path_rate)
         : nn::UnaryModule("DepthwiseSeparableConv"), has_skip(stride == 1 && in == out), drop_path_rate(drop_path_rate) {
         using efficientnet_detail::conv;
@@ -165,6 +169,7 @@ public:
 /// timm's InvertedResidual (MBConv, the "ir" block).
 class InvertedResidual : public nn::UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(InvertedResidual)
     InvertedResidual(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, double exp_ratio,
                      double drop_path_rate)
         : nn::UnaryModule("InvertedResidual"), has_skip(stride == 1 && in == out), drop_path_rate(drop_path_rate) {
@@ -216,6 +221,7 @@ struct EfficientNetEncoderOptions {
 /// smp's EfficientNetEncoder for "timm-efficientnet-b0".
 class EfficientNetEncoder : public Encoder {
 public:
+    FBSEG_KEY_FUNCTION(EfficientNetEncoder)
     /// One stage of the architecture (see the header comment).
     struct Stage {
         bool depthwise_separable;

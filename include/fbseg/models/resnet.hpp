@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/models/encoder.hpp"
 #include "fbseg/nn/container.hpp"
 #include "fbseg/nn/init.hpp"
@@ -40,6 +41,7 @@ namespace fbseg::models {
 /// torchvision.models.resnet.BasicBlock (expansion 1).
 class BasicBlock : public nn::UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(BasicBlock)
     BasicBlock(std::int64_t inplanes, std::int64_t planes, std::int64_t stride) : nn::UnaryModule("BasicBlock") {
         conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(
                                              nn::Conv2dOptions(inplanes, planes, 3).stride(stride).padding(1).bias(false)));
@@ -87,6 +89,7 @@ struct ResNetEncoderOptions {
 /// smp's ResNetEncoder: torchvision's ResNet minus avgpool and fc, returning 6 feature maps.
 class ResNetEncoder : public Encoder {
 public:
+    FBSEG_KEY_FUNCTION(ResNetEncoder)
     explicit ResNetEncoder(const ResNetEncoderOptions& opts) : Encoder("ResNetEncoder"), options(opts) {
         FBSEG_CHECK(options.layers_.size() == 4, "ResNetEncoder: expected 4 stage sizes but got ",
                     options.layers_.size());

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/models/efficientnet.hpp"
 #include "fbseg/models/encoder.hpp"
 #include "fbseg/models/resnet.hpp"
@@ -57,6 +58,7 @@ inline std::shared_ptr<nn::Sequential> conv2d_relu(std::int64_t in, std::int64_t
 /// smp's UnetDecoderBlock: upsample to the skip's size, concatenate the skip, two Conv2dReLU.
 class UnetDecoderBlock : public nn::Module {
 public:
+    FBSEG_KEY_FUNCTION(UnetDecoderBlock)
     /// `path` ("decoder.blocks.2") names the block in error messages.
     UnetDecoderBlock(std::int64_t in_channels, std::int64_t skip_channels, std::int64_t out_channels, std::string path)
         : nn::Module("UnetDecoderBlock"),
@@ -100,6 +102,7 @@ public:
 /// smp's UnetDecoder (without centre block: smp adds one only for VGG encoders).
 class UnetDecoder : public nn::Module {
 public:
+    FBSEG_KEY_FUNCTION(UnetDecoder)
     UnetDecoder(const std::vector<std::int64_t>& encoder_channels, const std::vector<std::int64_t>& decoder_channels)
         : nn::Module("UnetDecoder"), encoder_channels(encoder_channels) {
         FBSEG_CHECK(encoder_channels.size() == decoder_channels.size() + 1, "UnetDecoder: ",
@@ -154,6 +157,7 @@ struct SmpUnetOptions {
 /// SegmentationHead with no upsampling and no activation, so the output is logits).
 class SmpUnet : public nn::UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(SmpUnet)
     /// `model_name` is used in error messages ("resnet34-unet").
     SmpUnet(std::shared_ptr<Encoder> enc, const SmpUnetOptions& opts, std::string model_name = "smp-unet")
         : nn::UnaryModule("SmpUnet"), options(opts), model_name(std::move(model_name)) {

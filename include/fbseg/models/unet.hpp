@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/container.hpp"
 #include "fbseg/nn/layers.hpp"
 #include "fbseg/ops/join.hpp"
@@ -70,6 +71,7 @@ inline std::shared_ptr<nn::Sequential> double_conv(std::int64_t in, std::int64_t
 /// One step of the up path: up-sample, concatenate the skip connection, DoubleConv.
 class UNetUpBlock : public nn::Module {
 public:
+    FBSEG_KEY_FUNCTION(UNetUpBlock)
     UNetUpBlock(std::int64_t in, std::int64_t out, bool batch_norm, UpMode mode, std::string path)
         : nn::Module("UNetUpBlock"), in_channels(in), out_channels(out), path(std::move(path)) {
         if (mode == UpMode::Transposed) {
@@ -103,6 +105,7 @@ public:
 
 class UNet : public nn::UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(UNet)
     explicit UNet(const UNetOptions& opts = {}) : nn::UnaryModule("UNet"), options(opts) {
         const auto& o = options;
         FBSEG_CHECK(o.in_channels_ > 0 && o.out_channels_ > 0, "UNet: in_channels and out_channels must be positive");

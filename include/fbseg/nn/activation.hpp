@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/ops/unary.hpp"
 
@@ -15,6 +16,7 @@ namespace fbseg::nn {
 
 class Identity : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(Identity)
     Identity() : UnaryModule("Identity") {}
     Tensor forward(const Tensor& input) override { return input; }
 };
@@ -23,6 +25,7 @@ public:
 /// needed by autograd elsewhere, as in PyTorch).
 class ReLU : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(ReLU)
     explicit ReLU(bool inplace = false) : UnaryModule("ReLU"), inplace(inplace) {}
     Tensor forward(const Tensor& input) override {
         if (!inplace) return relu(input);
@@ -34,6 +37,7 @@ public:
 
 class LeakyReLU : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(LeakyReLU)
     explicit LeakyReLU(double negative_slope = 0.01) : UnaryModule("LeakyReLU"), negative_slope(negative_slope) {
         FBSEG_CHECK(negative_slope >= 0, "LeakyReLU: negative_slope must be >= 0 but got ", negative_slope);
     }
@@ -44,12 +48,14 @@ public:
 /// Sigmoid-weighted linear unit, also called Swish (EfficientNet's activation).
 class SiLU : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(SiLU)
     SiLU() : UnaryModule("SiLU") {}
     Tensor forward(const Tensor& input) override { return silu(input); }
 };
 
 class Sigmoid : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(Sigmoid)
     Sigmoid() : UnaryModule("Sigmoid") {}
     Tensor forward(const Tensor& input) override { return sigmoid(input); }
 };

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/module.hpp"
 
 namespace fbseg::nn {
@@ -16,6 +17,7 @@ namespace fbseg::nn {
 /// Calls its elements one after the other: forward(x) = m_{n-1}(... m_1(m_0(x))).
 class Sequential : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(Sequential)
     Sequential() : UnaryModule("Sequential") {}
     Sequential(std::initializer_list<std::shared_ptr<UnaryModule>> modules) : Sequential() {
         for (const auto& m : modules) push_back(m);
@@ -63,6 +65,7 @@ private:
 /// them, e.g. one decoder block per skip connection).
 class ModuleList : public Module {
 public:
+    FBSEG_KEY_FUNCTION(ModuleList)
     ModuleList() : Module("ModuleList") {}
     ModuleList(std::initializer_list<std::shared_ptr<Module>> modules) : ModuleList() {
         for (const auto& m : modules) push_back(m);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/check.hpp"
 #include "fbseg/nn/init.hpp"
 #include "fbseg/nn/module.hpp"
@@ -91,6 +92,7 @@ std::string describe_conv(const char* name, const Options& o) {
 /// 2-D convolution over an NCHW input.
 class Conv2d : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(Conv2d)
     explicit Conv2d(const Conv2dOptions& opts) : UnaryModule("Conv2d"), options(opts) {
         const auto& o = options;
         layer_detail::check_conv_options(describe(), o);
@@ -128,6 +130,7 @@ public:
 /// 2-D transposed convolution ("deconvolution"): the gradient of Conv2d with respect to its input.
 class ConvTranspose2d : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(ConvTranspose2d)
     explicit ConvTranspose2d(const ConvTranspose2dOptions& opts) : UnaryModule("ConvTranspose2d"), options(opts) {
         const auto& o = options;
         layer_detail::check_conv_options(describe(), o);

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/ops/dropout.hpp"
 
@@ -15,6 +16,7 @@ namespace fbseg::nn {
 
 class Dropout : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(Dropout)
     explicit Dropout(double p = 0.5) : UnaryModule("Dropout"), p(p) {
         FBSEG_CHECK(p >= 0 && p <= 1, "Dropout: p must be in [0, 1] but got ", p);
     }
@@ -24,6 +26,7 @@ public:
 
 class Dropout2d : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(Dropout2d)
     explicit Dropout2d(double p = 0.5) : UnaryModule("Dropout2d"), p(p) {
         FBSEG_CHECK(p >= 0 && p <= 1, "Dropout2d: p must be in [0, 1] but got ", p);
     }

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/ops/binary.hpp"
 #include "fbseg/ops/factory.hpp"
@@ -381,6 +382,7 @@ struct CrossEntropyLossOptions {
 ///   Tensor l = loss(logits, labels);
 class CrossEntropyLoss : public Module {
 public:
+    FBSEG_KEY_FUNCTION(CrossEntropyLoss)
     explicit CrossEntropyLoss(const CrossEntropyLossOptions& options = {}) : Module("CrossEntropyLoss"), options(options) {
         if (options.weight_.defined()) this->options.weight_ = register_buffer("weight", options.weight_);
     }
@@ -396,6 +398,7 @@ public:
 ///   nn::CeDiceLoss loss({.dice = {.include_background = false}});
 class CeDiceLoss : public Module {
 public:
+    FBSEG_KEY_FUNCTION(CeDiceLoss)
     explicit CeDiceLoss(const CeDiceOptions& options = {}) : Module("CeDiceLoss"), options(options) {
         if (options.class_weight.defined())
             this->options.class_weight = register_buffer("weight", options.class_weight);
@@ -407,6 +410,7 @@ public:
 
 class MSELoss : public Module {
 public:
+    FBSEG_KEY_FUNCTION(MSELoss)
     explicit MSELoss(Reduction reduction = Reduction::Mean) : Module("MSELoss"), reduction(reduction) {}
     Tensor forward(const Tensor& input, const Tensor& target) { return mse_loss(input, target, reduction); }
     Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
@@ -415,6 +419,7 @@ public:
 
 class L1Loss : public Module {
 public:
+    FBSEG_KEY_FUNCTION(L1Loss)
     explicit L1Loss(Reduction reduction = Reduction::Mean) : Module("L1Loss"), reduction(reduction) {}
     Tensor forward(const Tensor& input, const Tensor& target) { return l1_loss(input, target, reduction); }
     Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }

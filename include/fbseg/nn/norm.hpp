@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/check.hpp"
 #include "fbseg/nn/init.hpp"
 #include "fbseg/nn/module.hpp"
@@ -41,6 +42,7 @@ struct BatchNorm2dOptions {
 
 class BatchNorm2d : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(BatchNorm2d)
     explicit BatchNorm2d(const BatchNorm2dOptions& opts) : UnaryModule("BatchNorm2d"), options(opts) {
         const std::int64_t c = options.num_features_;
         FBSEG_CHECK(c > 0, describe(), ": num_features must be positive");

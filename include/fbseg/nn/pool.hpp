@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/nn/size2.hpp"
 #include "fbseg/ops/pool.hpp"
@@ -34,6 +35,7 @@ struct MaxPool2dOptions {
 
 class MaxPool2d : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(MaxPool2d)
     explicit MaxPool2d(const MaxPool2dOptions& opts) : UnaryModule("MaxPool2d"), options(opts) {
         const auto& o = options;
         FBSEG_CHECK(o.kernel_size_.h > 0 && o.kernel_size_.w > 0 && o.stride_.h > 0 && o.stride_.w > 0 &&
@@ -70,6 +72,7 @@ public:
 /// Averages each channel down to a fixed output size (1 gives global average pooling).
 class AdaptiveAvgPool2d : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(AdaptiveAvgPool2d)
     explicit AdaptiveAvgPool2d(Size2 output_size) : UnaryModule("AdaptiveAvgPool2d"), output_size(output_size) {
         FBSEG_CHECK(output_size.h > 0 && output_size.w > 0, describe(), ": output_size must be positive");
     }

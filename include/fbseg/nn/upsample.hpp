@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/nn/size2.hpp"
 #include "fbseg/ops/interpolate.hpp"
@@ -36,6 +37,7 @@ struct UpsampleOptions {
 
 class Upsample : public UnaryModule {
 public:
+    FBSEG_KEY_FUNCTION(Upsample)
     explicit Upsample(const UpsampleOptions& opts = {}) : UnaryModule("Upsample"), options(opts) {
         FBSEG_CHECK(options.size_.has_value() != options.scale_factor_.has_value(), describe(),
                     ": give exactly one of size and scale_factor");

@@ -12,6 +12,7 @@
 
 #include <cmath>
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/optim/optimizer.hpp"
 
 namespace fbseg::optim {
@@ -46,6 +47,7 @@ struct AdamWOptions {
 
 class Adam : public Optimizer {
 public:
+    FBSEG_KEY_FUNCTION(Adam)
     Adam(std::vector<ParamGroup> groups, const AdamOptions& defaults = {})
         : Adam("Adam", std::move(groups), defaults.to_options(), false) {}
     Adam(std::vector<Tensor> params, const AdamOptions& defaults = {})
@@ -117,6 +119,7 @@ private:
 /// Adam with decoupled weight decay (Loshchilov & Hutter 2019).
 class AdamW : public Adam {
 public:
+    FBSEG_KEY_FUNCTION(AdamW)
     AdamW(std::vector<ParamGroup> groups, const AdamWOptions& defaults = {})
         : Adam("AdamW", std::move(groups), defaults.to_options(), true) {}
     AdamW(std::vector<Tensor> params, const AdamWOptions& defaults = {})

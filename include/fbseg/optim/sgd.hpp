@@ -9,6 +9,7 @@
 //     p <- p - lr g
 #pragma once
 
+#include "fbseg/core/key_function.hpp"
 #include "fbseg/optim/optimizer.hpp"
 
 namespace fbseg::optim {
@@ -28,6 +29,7 @@ struct SGDOptions {
 
 class SGD : public Optimizer {
 public:
+    FBSEG_KEY_FUNCTION(SGD)
     SGD(std::vector<ParamGroup> groups, const SGDOptions& defaults = {})
         : Optimizer("SGD", std::move(groups), defaults.to_options()) {
         for (const auto& g : param_groups()) check_group(g);

@@ -9,11 +9,25 @@
 #include "fbseg/ops/cpu/batch_norm.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::kernel {
 
+// The kernels of this file. Against libfbseg only these declarations are seen; the definitions
+// below are compiled once, in the library (ops/kernel/seam.hpp).
+FBSEG_SEAM void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_t n, std::int64_t c,
+                                   std::int64_t s, const double* gamma, const double* beta, bool batch_stats,
+                                   double eps, double* mean, double* invstd, double* var_unbiased);
+FBSEG_SEAM void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                                const double* mean, const double* var_unbiased, double momentum);
+FBSEG_SEAM void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gx, const Tensor& gw,
+                                    const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t s,
+                                    const double* gamma, const double* mean, const double* invstd,
+                                    bool batch_stats);
+
 /// x, y: (n, c, s) contiguous: cpu::batch_norm_forward.
-inline void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_t n, std::int64_t c, std::int64_t s,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_t n, std::int64_t c, std::int64_t s,
                                const double* gamma, const double* beta, bool batch_stats, double eps, double* mean,
                                double* invstd, double* var_unbiased) {
     if (!x.device().is_cpu()) {
@@ -30,9 +44,11 @@ inline void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_t n,
                                    invstd, var_unbiased);
     });
 }
+#endif
 
 /// running_mean, running_var: (c,) of any stride, updated in place: cpu::batch_norm_update_running_stats.
-inline void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var, const double* mean,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var, const double* mean,
                                             const double* var_unbiased, double momentum) {
     if (!running_mean.device().is_cpu()) {
         cuda_twin(cuda::backend("batch_norm").batch_norm_update_running_stats, "batch_norm_update_running_stats")(
@@ -47,10 +63,12 @@ inline void batch_norm_update_running_stats(const Tensor& running_mean, const Te
                                                 mean, var_unbiased, momentum);
     });
 }
+#endif
 
 /// x, gy, gx: (n, c, s) contiguous; gw, gb: (c,) contiguous; any of gx, gw, gb may be undefined
 /// (not needed): cpu::batch_norm_backward.
-inline void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gx, const Tensor& gw, const Tensor& gb,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gx, const Tensor& gw, const Tensor& gb,
                                 std::int64_t n, std::int64_t c, std::int64_t s, const double* gamma, const double* mean,
                                 const double* invstd, bool batch_stats) {
     if (!x.device().is_cpu()) {
@@ -71,5 +89,6 @@ inline void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor&
                                     batch_stats);
     });
 }
+#endif
 
 }  // namespace fbseg::kernel

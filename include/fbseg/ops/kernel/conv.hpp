@@ -14,8 +14,20 @@
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::kernel {
+
+// The kernels of this file. Against libfbseg only these declarations are seen; the definitions
+// below are compiled once, in the library (ops/kernel/seam.hpp).
+FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight,
+                               const Tensor& bias, const Tensor& y);
+FBSEG_SEAM void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& weight,
+                                     const Tensor& gx);
+FBSEG_SEAM void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& gy, const Tensor& gw);
+FBSEG_SEAM void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c,
+                                   std::int64_t p);
+FBSEG_SEAM void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, std::int64_t c, std::int64_t p);
 
 namespace conv_seam {
 /// The CUDA kernels read and write every operand as a dense, contiguous buffer of out's dtype on
@@ -34,7 +46,8 @@ inline const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_da
 }  // namespace conv_seam
 
 /// y = conv2d(x, weight) + bias (bias may be undefined): cpu::conv::forward.
-inline void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
                            const Tensor& y) {
     if (!y.device().is_cpu()) {
         const auto fn = cuda_twin(cuda::backend("conv2d").conv2d_forward, "conv2d_forward");
@@ -49,9 +62,11 @@ inline void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor&
                               y.data_ptr<T>());
     });
 }
+#endif
 
 /// gx = the gradient of conv2d's input, from gy [n, c_out, ho, wo]: cpu::conv::backward_data.
-inline void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& weight, const Tensor& gx) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& weight, const Tensor& gx) {
     if (!gx.device().is_cpu()) {
         const auto fn = cuda_twin(cuda::backend("conv2d_backward").conv2d_backward_data, "conv2d_backward_data");
         conv_seam::require_contiguous("conv2d_backward_data", gx, {&gy, &weight, &gx});
@@ -63,9 +78,11 @@ inline void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const 
         cpu::kernel_table().of<T>().conv_backward_data(g, gy.data_ptr<T>(), weight.data_ptr<T>(), gx.data_ptr<T>());
     });
 }
+#endif
 
 /// gw = the gradient of conv2d's weight, from x and gy: cpu::conv::backward_weight.
-inline void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& gy, const Tensor& gw) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& gy, const Tensor& gw) {
     if (!gw.device().is_cpu()) {
         const auto fn = cuda_twin(cuda::backend("conv2d_backward").conv2d_backward_weight, "conv2d_backward_weight");
         conv_seam::require_contiguous("conv2d_backward_weight", gw, {&x, &gy, &gw});
@@ -77,9 +94,11 @@ inline void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const
         cpu::kernel_table().of<T>().conv_backward_weight(g, x.data_ptr<T>(), gy.data_ptr<T>(), gw.data_ptr<T>());
     });
 }
+#endif
 
 /// gb[c] = sum over images and pixels of gy [n, c, p]: cpu::conv::bias_grad.
-inline void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t p) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t p) {
     if (!gb.device().is_cpu()) {
         const auto fn = cuda_twin(cuda::backend("conv_bias_backward").conv_bias_backward, "conv_bias_backward");
         conv_seam::require_contiguous("conv_bias_backward", gb, {&gy, &gb});
@@ -92,9 +111,11 @@ inline void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t 
                           cpu::kernel_table().of<T>().conv_bias_grad(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>());
                       });
 }
+#endif
 
 /// y[i, k, :] += b[k] for y [n, c, p] (conv_transpose2d's bias): cpu::conv::add_channel_bias.
-inline void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, std::int64_t c, std::int64_t p) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, std::int64_t c, std::int64_t p) {
     if (!y.device().is_cpu()) {
         const auto fn = cuda_twin(cuda::backend("conv_transpose2d").add_channel_bias, "add_channel_bias");
         conv_seam::require_contiguous("add_channel_bias", y, {&y, &b});
@@ -107,5 +128,6 @@ inline void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, s
                           cpu::kernel_table().of<T>().add_channel_bias(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p);
                       });
 }
+#endif
 
 }  // namespace fbseg::kernel

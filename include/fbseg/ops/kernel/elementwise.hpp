@@ -19,6 +19,7 @@
 #include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/functors/unary.hpp"
+#include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::detail {
 /// True when `out` and every operand are dense (contiguous) float32 tensors of one shape: the
@@ -32,6 +33,14 @@ inline bool dense_float32(const Tensor& out, std::initializer_list<const Tensor*
 }  // namespace fbseg::detail
 
 namespace fbseg::kernel {
+
+// The kernels of this file. Against libfbseg only these declarations are seen; the definitions
+// below are compiled once, in the library (ops/kernel/seam.hpp).
+FBSEG_SEAM void fill(const Tensor& out, double value);
+FBSEG_SEAM void copy(const Tensor& dst, const Tensor& src);
+FBSEG_SEAM void select_grad(const Tensor& out, const Tensor& g, const Tensor& a, const Tensor& b, bool a_is_max);
+FBSEG_SEAM void where(const Tensor& out, const Tensor& condition, const Tensor& a, const Tensor& b);
+FBSEG_SEAM void add(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, const char* op);
 
 /// A CUDA backend's slot for `kernel`, or the clear error when the backend has no such kernel.
 template <typename Fn>
@@ -53,7 +62,8 @@ Fn cuda_twin(Fn fn, std::string_view kernel, const Tensor& operand) {
 //   CPU:  cpu::fill<T>  (ops/cpu/elementwise.hpp), any strides
 //   CUDA: cuda::fill    (kernels/elementwise.cu) for a contiguous out; a strided one through
 //         cuda::copy_strided from one filled element (kernels/map.cu)
-inline void fill(const Tensor& out, double value) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void fill(const Tensor& out, double value) {
     if (out.device().is_cpu()) {
         dispatch_all(out.dtype(), "fill_", [&]<typename T>() { cpu::fill<T>(out, cpu::convert<T>(value)); });
         return;
@@ -74,6 +84,7 @@ inline void fill(const Tensor& out, double value) {
                                                                     out.raw_data(), out.strides().data(), out.dtype(),
                                                                     src, out.device().index);
 }
+#endif
 
 /// The StridedOperand of `t` read as `shape` (t broadcast to it: stride 0 where it repeats).
 inline cuda::StridedOperand strided_operand(const Tensor& t, const Shape& shape) {
@@ -95,7 +106,8 @@ inline void check_cuda_rank(const Tensor& out, std::string_view op) {
 //   between the host and a GPU: the bytes cross once, contiguous and in dst's dtype: src is
 //   first brought to dst's dtype and shape on its own device when it is not already so, and a
 //   non-contiguous dst receives through a contiguous staging tensor on its device.
-inline void copy(const Tensor& dst, const Tensor& src) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void copy(const Tensor& dst, const Tensor& src) {
     if (dst.device().is_cpu() && src.device().is_cpu()) {
         cpu::copy(dst, src);
         return;
@@ -150,6 +162,7 @@ inline void copy(const Tensor& dst, const Tensor& src) {
         cpu::copy(dst, landing);
     }
 }
+#endif
 
 // unary_map: out = op.forward(x), x broadcast to out's shape (the functions of ops/functors/unary.hpp)
 //   CPU:  cpu::map1 calling op.forward;  CUDA: cuda::unary with op's code (kernels/map.cu)
@@ -230,7 +243,8 @@ void binary_map(const Tensor& out, const Tensor& a, const Tensor& b, cuda::Binar
 
 // select_grad: out = g where a wins (a > b for maximum), 0 where it loses, g / 2 on ties
 //   CPU: cpu::map3;  CUDA: cuda::select_grad (kernels/map.cu)
-inline void select_grad(const Tensor& out, const Tensor& g, const Tensor& a, const Tensor& b, bool a_is_max) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void select_grad(const Tensor& out, const Tensor& g, const Tensor& a, const Tensor& b, bool a_is_max) {
     if (out.device().is_cpu()) {
         dispatch_floating(g.dtype(), "maximum", [&]<typename T>() {
             cpu::map3<T, T, T, T>(out, g, a, b, [a_is_max](T gv, T x, T y) {
@@ -246,10 +260,12 @@ inline void select_grad(const Tensor& out, const Tensor& g, const Tensor& a, con
         strided_operand(g, out.shape()), strided_operand(a, out.shape()), strided_operand(b, out.shape()), a_is_max,
         out.device().index);
 }
+#endif
 
 // where: out = condition ? a : b (condition bool; all broadcast to out's shape)
 //   CPU: cpu::map3;  CUDA: cuda::where (kernels/map.cu)
-inline void where(const Tensor& out, const Tensor& condition, const Tensor& a, const Tensor& b) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void where(const Tensor& out, const Tensor& condition, const Tensor& a, const Tensor& b) {
     if (out.device().is_cpu()) {
         dispatch_all(a.dtype(), "where", [&]<typename T>() {
             cpu::map3<T, bool, T, T>(out, condition, a, b, [](bool c, T x, T y) { return c ? x : y; });
@@ -262,12 +278,14 @@ inline void where(const Tensor& out, const Tensor& condition, const Tensor& a, c
                                                      strided_operand(a, out.shape()), strided_operand(b, out.shape()),
                                                      out.device().index);
 }
+#endif
 
 // add: out = a + alpha * b, a and b broadcast to out's shape (alpha = -1 is sub)
 //   out, a, b: one dtype (float32, float64, int64 on CUDA; any numeric dtype on the CPU), one device
 //   CPU:  cpu::map2<T, T, T> (ops/cpu/elementwise.hpp)
 //   CUDA: cuda::add (kernels/elementwise.cu), rank <= cuda::kMaxDims, any strides
-inline void add(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, const char* op) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void add(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, const char* op) {
     if (out.device().is_cpu()) {
         dispatch_numeric(out.dtype(), op, [&]<typename T>() {
             if (alpha == 1.0) {
@@ -287,5 +305,6 @@ inline void add(const Tensor& out, const Tensor& a, const Tensor& b, double alph
     cuda_add(out.dtype(), int(out.dim()), out.shape().data(), out.raw_data(), out.strides().data(), oa, ob, alpha,
              out.device().index);
 }
+#endif
 
 }  // namespace fbseg::kernel

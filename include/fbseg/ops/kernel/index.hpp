@@ -14,14 +14,29 @@
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::kernel {
+
+// The kernels of this file. Against libfbseg only these declarations are seen; the definitions
+// below are compiled once, in the library (ops/kernel/seam.hpp).
+FBSEG_SEAM void gather(const Tensor& x, const Tensor& index, const Tensor& out, std::int64_t dim);
+FBSEG_SEAM void scatter_add(const Tensor& grad, const Tensor& g, const Tensor& index, std::int64_t dim);
+FBSEG_SEAM void masked_fill(const Tensor& out, const Tensor& x, const Tensor& mask, double value);
+FBSEG_SEAM void flip(const Tensor& x, const Tensor& out, const bool* flipped);
+FBSEG_SEAM void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strides, const Shape& repeats,
+                       const Tensor& out);
+FBSEG_SEAM void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n,
+                       std::int64_t inner, bool reverse);
+FBSEG_SEAM void topk(const Tensor& x, const Tensor& values, const Tensor& indices, std::int64_t outer,
+                     std::int64_t n, std::int64_t inner, std::int64_t k, bool largest, bool sorted);
 
 /// out = x gathered along dim at `index` (contiguous int64, out's shape): see cpu::gather.
 /// Every index must lie in [0, x.size(dim)); the CPU path checks them as it reads them, the CUDA
 /// kernel (cuda::gather: x strided, rank <= cuda::kMaxDims; index and out contiguous) on the
 /// device, and both throw naming the bad index.
-inline void gather(const Tensor& x, const Tensor& index, const Tensor& out, std::int64_t dim) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void gather(const Tensor& x, const Tensor& index, const Tensor& out, std::int64_t dim) {
     if (x.device().is_cuda() || index.device().is_cuda() || out.device().is_cuda()) {
         const auto cuda_gather = cuda_twin(cuda::backend("gather").gather, "gather");
         FBSEG_CHECK(x.device() == index.device() && x.device() == out.device() && index.is_contiguous() &&
@@ -43,11 +58,13 @@ inline void gather(const Tensor& x, const Tensor& index, const Tensor& out, std:
                        out.data_ptr<T>());
     });
 }
+#endif
 
 /// grad (contiguous, zero-filled by the caller) += g scattered along dim at `index`; g and index
 /// contiguous, of one shape: see cpu::scatter_add (the gradient of gather and topk).
 /// CUDA: cuda::scatter_add (float32, float64; rank <= cuda::kMaxDims), every operand contiguous.
-inline void scatter_add(const Tensor& grad, const Tensor& g, const Tensor& index, std::int64_t dim) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void scatter_add(const Tensor& grad, const Tensor& g, const Tensor& index, std::int64_t dim) {
     if (grad.device().is_cuda() || g.device().is_cuda() || index.device().is_cuda()) {
         const auto cuda_scatter = cuda_twin(cuda::backend("scatter_add").scatter_add, "scatter_add");
         FBSEG_CHECK(grad.device() == g.device() && grad.device() == index.device() && grad.is_contiguous() &&
@@ -63,9 +80,11 @@ inline void scatter_add(const Tensor& grad, const Tensor& g, const Tensor& index
                             grad.data_ptr<T>(), grad.shape().data());
     });
 }
+#endif
 
 /// out = mask ? value : x, mask (bool) broadcast to x's shape; out may be x: see cpu::masked_fill.
-inline void masked_fill(const Tensor& out, const Tensor& x, const Tensor& mask, double value) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void masked_fill(const Tensor& out, const Tensor& x, const Tensor& mask, double value) {
     if (out.device().is_cuda()) {  // CUDA: where(mask, value, x) (kernels/map.cu)
         FBSEG_CHECK(mask.device() == x.device(), "masked_fill: mask ", mask.describe(), " and input ", x.describe(),
                     " are on different devices");
@@ -79,9 +98,11 @@ inline void masked_fill(const Tensor& out, const Tensor& x, const Tensor& mask, 
                             cpu::convert<T>(value));
     });
 }
+#endif
 
 /// out (contiguous) = x reversed along every dim d with flipped[d]: see cpu::flip.
-inline void flip(const Tensor& x, const Tensor& out, const bool* flipped) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void flip(const Tensor& x, const Tensor& out, const bool* flipped) {
     if (out.device().is_cuda()) {
         // CUDA: a copy from x read backwards along the flipped dims (its last element first, the
         // stride negated), through cuda::copy_strided (kernels/map.cu).
@@ -104,10 +125,12 @@ inline void flip(const Tensor& x, const Tensor& out, const bool* flipped) {
         cpu::flip<T>(x.data_ptr<T>(), x.shape().data(), x.strides().data(), x.dim(), flipped, out.data_ptr<T>());
     });
 }
+#endif
 
 /// out (contiguous, shape repeats[d] * in_shape[d]) = x tiled; x read through (in_shape,
 /// in_strides), which have one entry per repeat: see cpu::repeat.
-inline void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strides, const Shape& repeats,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strides, const Shape& repeats,
                    const Tensor& out) {
     detail::require_cpu_kernel("repeat", {&x, &out});
     dispatch_all(x.dtype(), "repeat", [&]<typename T>() {
@@ -115,10 +138,12 @@ inline void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strid
                        repeats.data(), out.data_ptr<T>());
     });
 }
+#endif
 
 /// out = running sum of contiguous x viewed as (outer, n, inner) along n, from the end when
 /// `reverse`: see cpu::cumsum.
-inline void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n, std::int64_t inner,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n, std::int64_t inner,
                    bool reverse) {
     if (x.device().is_cuda() || out.device().is_cuda()) {
         // CUDA: cuda::cumsum (float32, float64, int64), x and out contiguous.
@@ -133,10 +158,12 @@ inline void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::
         cpu::cumsum<T>(x.data_ptr<T>(), out.data_ptr<T>(), outer, n, inner, reverse);
     });
 }
+#endif
 
 /// values, indices (outer, k, inner) = the k best of contiguous x (outer, n, inner) along n: see
 /// cpu::topk.
-inline void topk(const Tensor& x, const Tensor& values, const Tensor& indices, std::int64_t outer, std::int64_t n,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void topk(const Tensor& x, const Tensor& values, const Tensor& indices, std::int64_t outer, std::int64_t n,
                  std::int64_t inner, std::int64_t k, bool largest, bool sorted) {
     detail::require_cpu_kernel("topk", {&x, &values, &indices});
     dispatch_numeric(x.dtype(), "topk", [&]<typename T>() {
@@ -144,5 +171,6 @@ inline void topk(const Tensor& x, const Tensor& values, const Tensor& indices, s
                      indices.data_ptr<std::int64_t>());
     });
 }
+#endif
 
 }  // namespace fbseg::kernel

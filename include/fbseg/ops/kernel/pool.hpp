@@ -9,8 +9,18 @@
 #include "fbseg/ops/cpu/pool.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::kernel {
+
+// The kernels of this file. Against libfbseg only these declarations are seen; the definitions
+// below are compiled once, in the library (ops/kernel/seam.hpp).
+FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,
+                                   const MaxPool2dGeometry& g);
+FBSEG_SEAM void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx,
+                                    const MaxPool2dGeometry& g);
+FBSEG_SEAM void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y, const AdaptivePool2dGeometry& g);
+FBSEG_SEAM void adaptive_avg_pool2d_backward(const Tensor& gy, const Tensor& gx, const AdaptivePool2dGeometry& g);
 
 namespace pool_seam {
 /// The CUDA pooling kernels take contiguous operands.
@@ -21,7 +31,8 @@ inline void require_contiguous(const char* op, std::initializer_list<const Tenso
 }  // namespace pool_seam
 
 /// x (planes, h, w) -> y, indices (planes, ho, wo), all contiguous: cpu::max_pool2d_forward.
-inline void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const MaxPool2dGeometry& g) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const MaxPool2dGeometry& g) {
     if (!x.device().is_cpu()) {
         pool_seam::require_contiguous("max_pool2d", {&x, &y, &indices});
         cuda_twin(cuda::backend("max_pool2d").max_pool2d_forward, "max_pool2d_forward")(
@@ -34,9 +45,11 @@ inline void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& i
         cpu::max_pool2d_forward<T>(x.data_ptr<T>(), y.data_ptr<T>(), indices.data_ptr<std::int64_t>(), g);
     });
 }
+#endif
 
 /// gx (planes, h, w) += scatter of gy at indices (planes, ho, wo): cpu::max_pool2d_backward.
-inline void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx, const MaxPool2dGeometry& g) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx, const MaxPool2dGeometry& g) {
     if (!gx.device().is_cpu()) {
         pool_seam::require_contiguous("max_pool2d_backward", {&gy, &indices, &gx});
         cuda_twin(cuda::backend("max_pool2d_backward").max_pool2d_backward, "max_pool2d_backward")(
@@ -49,9 +62,11 @@ inline void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const T
         cpu::max_pool2d_backward<T>(gy.data_ptr<T>(), indices.data_ptr<std::int64_t>(), gx.data_ptr<T>(), g);
     });
 }
+#endif
 
 /// x (planes, h, w) -> y (planes, oh, ow), contiguous: cpu::adaptive_avg_pool2d_forward.
-inline void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y, const AdaptivePool2dGeometry& g) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y, const AdaptivePool2dGeometry& g) {
     if (!x.device().is_cpu()) {
         pool_seam::require_contiguous("adaptive_avg_pool2d", {&x, &y});
         cuda_twin(cuda::backend("adaptive_avg_pool2d").adaptive_avg_pool2d_forward, "adaptive_avg_pool2d_forward")(
@@ -62,9 +77,11 @@ inline void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y, const 
     dispatch_floating(x.dtype(), "adaptive_avg_pool2d",
                       [&]<typename T>() { cpu::adaptive_avg_pool2d_forward<T>(x.data_ptr<T>(), y.data_ptr<T>(), g); });
 }
+#endif
 
 /// gx (planes, h, w) += the spread of gy (planes, oh, ow): cpu::adaptive_avg_pool2d_backward.
-inline void adaptive_avg_pool2d_backward(const Tensor& gy, const Tensor& gx, const AdaptivePool2dGeometry& g) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void adaptive_avg_pool2d_backward(const Tensor& gy, const Tensor& gx, const AdaptivePool2dGeometry& g) {
     if (!gx.device().is_cpu()) {
         pool_seam::require_contiguous("adaptive_avg_pool2d_backward", {&gy, &gx});
         cuda_twin(cuda::backend("adaptive_avg_pool2d_backward").adaptive_avg_pool2d_backward,
@@ -76,5 +93,6 @@ inline void adaptive_avg_pool2d_backward(const Tensor& gy, const Tensor& gx, con
         cpu::adaptive_avg_pool2d_backward<T>(gy.data_ptr<T>(), gx.data_ptr<T>(), g);
     });
 }
+#endif
 
 }  // namespace fbseg::kernel

@@ -10,14 +10,24 @@
 #include "fbseg/ops/cpu/reduce.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::kernel {
+
+// The kernels of this file. Against libfbseg only these declarations are seen; the definitions
+// below are compiled once, in the library (ops/kernel/seam.hpp).
+FBSEG_SEAM void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std::int64_t scale = 1);
+FBSEG_SEAM void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r,
+                             bool is_max, const char* op);
+FBSEG_SEAM void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index,
+                                      std::int64_t outer, std::int64_t n, std::int64_t inner);
 
 /// out[i] = scale * (sum of row i of rows (m, r)), contiguous; out has m elements. Sums
 /// accumulate in double (int64 for integers): cpu::fold_rows. `scale` is how many times each row
 /// repeats in the tensor being summed (reduced dims of stride 0, see sum() in ops/reduce.hpp).
 ///   CUDA: cuda::sum_rows (float32, float64, int64), rows and out contiguous.
-inline void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std::int64_t scale = 1) {
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std::int64_t scale) {
     if (rows.device().is_cuda() || out.device().is_cuda()) {
         const auto cuda_sum = cuda_twin(cuda::backend("sum").sum_rows, "sum_rows");
         FBSEG_CHECK(rows.device() == out.device() && rows.is_contiguous() && out.is_contiguous(),
@@ -35,11 +45,13 @@ inline void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std:
             [](Acc a, Acc b) { return a + b; }, [po, factor](std::int64_t i, Acc a) { po[i] = T(a * factor); });
     });
 }
+#endif
 
 /// values[i], indices[i] = the largest (is_max) or smallest element of row i of rows (m, r) and
 /// the position of its first occurrence; a NaN wins, as in PyTorch: cpu::fold_rows.
 ///   rows: (m, r) contiguous; values: m elements of rows' dtype; indices: m int64
-inline void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r, bool is_max,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r, bool is_max,
                          const char* op) {
     if (rows.device().is_cuda() || values.device().is_cuda() || indices.device().is_cuda()) {
         // CUDA: cuda::extreme_rows (float32, float64, int64), every operand contiguous.
@@ -68,10 +80,12 @@ inline void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor&
             });
     });
 }
+#endif
 
 /// grad[o, index[o, j], j] += src[o, j]: see cpu::scatter_add_along_dim. grad (outer, n, inner),
 /// src and index (outer, inner), all contiguous.
-inline void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index, std::int64_t outer,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index, std::int64_t outer,
                                   std::int64_t n, std::int64_t inner) {
     if (grad.device().is_cuda() || src.device().is_cuda() || index.device().is_cuda()) {
         // CUDA: cuda::scatter_add_along_dim (float32, float64), one thread per (o, j), no collisions.
@@ -90,5 +104,6 @@ inline void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const T
                                       inner);
     });
 }
+#endif
 
 }  // namespace fbseg::kernel

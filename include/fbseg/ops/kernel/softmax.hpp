@@ -7,11 +7,18 @@
 #include "fbseg/ops/cpu/softmax.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::kernel {
 
+// The kernels of this file. Against libfbseg only these declarations are seen; the definitions
+// below are compiled once, in the library (ops/kernel/seam.hpp).
+FBSEG_SEAM void softmax_forward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t n,
+                                std::int64_t inner, bool log);
+
 /// y = (log_)softmax of contiguous x viewed as (outer, n, inner), along n: see cpu::softmax_forward.
-inline void softmax_forward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t n, std::int64_t inner,
+#if FBSEG_SEAM_DEFINITIONS
+FBSEG_SEAM void softmax_forward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t n, std::int64_t inner,
                             bool log) {
     if (x.device().is_cuda() || y.device().is_cuda()) {
         // CUDA: cuda::softmax_forward (float32, float64), x and y contiguous.
@@ -26,5 +33,6 @@ inline void softmax_forward(const Tensor& x, const Tensor& y, std::int64_t outer
         cpu::softmax_forward<T>(x.data_ptr<T>(), y.data_ptr<T>(), outer, n, inner, log);
     });
 }
+#endif
 
 }  // namespace fbseg::kernel
