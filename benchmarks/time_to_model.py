@@ -12,7 +12,8 @@ against the filled head, per frame, then the mean.
 
 Printed: the wall time (from the start of the run, data reading included, Python imports
 excluded) at which validation Dice first reaches 0.90 and 0.95, the Dice of the last epoch
-finished within --budget-min minutes, and the time per epoch.
+finished within --budget-min minutes, and the time per epoch (the median). Every epoch of both
+runs is kept in <work>/epochs.json.
 
   fbseg:   fbseg synth --modality us --count N, then fbseg train --recipe seed; each epoch's time
            is when its line ("epoch k/E ... val Dice d ...") appears on fbseg's output.
@@ -27,7 +28,7 @@ Initial weights and random draws differ between the two, so the curves differ by
 speed; one seed each (--seed) is one sample of that noise.
 
   pip install -r tools/requirements.txt
-  python3 benchmarks/time_to_model.py [--threads 2] [--count 96] [--epochs 30] [--budget-min 3]
+  python3 benchmarks/time_to_model.py [--threads 2] [--count 96] [--epochs 30] [--budget-min 1]
                                       [--max-min 8] [--work build/time_to_model] [--markdown]
 """
 import argparse
@@ -212,7 +213,7 @@ def main():
     p.add_argument("--workers", type=int, default=2, help="loader workers on both sides (fbseg's default)")
     p.add_argument("--epochs", type=int, default=30, help="the recipe's 30")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--budget-min", type=float, default=3.0, help="report the Dice after this many minutes")
+    p.add_argument("--budget-min", type=float, default=1.0, help="report the Dice after this many minutes")
     p.add_argument("--max-min", type=float, default=8.0, help="stop a side after the epoch that passes this")
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--markdown", action="store_true")
@@ -231,6 +232,8 @@ def main():
     subprocess.run(["rm", "-rf", run], check=True)
     fb = run_fbseg(args, data, run)
     th, meta = run_torch(args, data, run)
+    with open(os.path.join(args.work, "epochs.json"), "w") as f:  # every epoch of both, to look at again
+        json.dump({"fbseg": fb, "torch": th, "torch_meta": meta, "args": vars(args)}, f, indent=1)
     budget_s = args.budget_min * 60
     rows = [("fbseg", summarise(fb, budget_s)), (f"PyTorch {meta.get('torch', '?')} + smp {meta.get('smp', '?')}",
                                                  summarise(th, budget_s))]
