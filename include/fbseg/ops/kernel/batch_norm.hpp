@@ -15,21 +15,20 @@ namespace fbseg::kernel {
 
 // The kernels of this file. Against libfbseg only these declarations are seen; the definitions
 // below are compiled once, in the library (ops/kernel/seam.hpp).
-FBSEG_SEAM void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_t n, std::int64_t c,
-                                   std::int64_t s, const double* gamma, const double* beta, bool batch_stats,
-                                   double eps, double* mean, double* invstd, double* var_unbiased);
+FBSEG_SEAM void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_t n, std::int64_t c, std::int64_t s,
+                                   const double* gamma, const double* beta, bool batch_stats, double eps, double* mean,
+                                   double* invstd, double* var_unbiased);
 FBSEG_SEAM void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,
                                                 const double* mean, const double* var_unbiased, double momentum);
 FBSEG_SEAM void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gx, const Tensor& gw,
                                     const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t s,
-                                    const double* gamma, const double* mean, const double* invstd,
-                                    bool batch_stats);
+                                    const double* gamma, const double* mean, const double* invstd, bool batch_stats);
 
 /// x, y: (n, c, s) contiguous: cpu::batch_norm_forward.
 #if FBSEG_SEAM_DEFINITIONS
 FBSEG_SEAM void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_t n, std::int64_t c, std::int64_t s,
-                               const double* gamma, const double* beta, bool batch_stats, double eps, double* mean,
-                               double* invstd, double* var_unbiased) {
+                                   const double* gamma, const double* beta, bool batch_stats, double eps, double* mean,
+                                   double* invstd, double* var_unbiased) {
     if (!x.device().is_cpu()) {
         FBSEG_CHECK(x.is_contiguous() && y.is_contiguous(), "batch_norm: CUDA x and y must be contiguous (",
                     x.describe(), ", ", y.describe(), ")");
@@ -48,8 +47,8 @@ FBSEG_SEAM void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_
 
 /// running_mean, running_var: (c,) of any stride, updated in place: cpu::batch_norm_update_running_stats.
 #if FBSEG_SEAM_DEFINITIONS
-FBSEG_SEAM void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var, const double* mean,
-                                            const double* var_unbiased, double momentum) {
+FBSEG_SEAM void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                                const double* mean, const double* var_unbiased, double momentum) {
     if (!running_mean.device().is_cpu()) {
         cuda_twin(cuda::backend("batch_norm").batch_norm_update_running_stats, "batch_norm_update_running_stats")(
             running_mean.dtype(), running_mean.raw_data(), running_mean.stride(0), running_var.raw_data(),
@@ -68,9 +67,9 @@ FBSEG_SEAM void batch_norm_update_running_stats(const Tensor& running_mean, cons
 /// x, gy, gx: (n, c, s) contiguous; gw, gb: (c,) contiguous; any of gx, gw, gb may be undefined
 /// (not needed): cpu::batch_norm_backward.
 #if FBSEG_SEAM_DEFINITIONS
-FBSEG_SEAM void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gx, const Tensor& gw, const Tensor& gb,
-                                std::int64_t n, std::int64_t c, std::int64_t s, const double* gamma, const double* mean,
-                                const double* invstd, bool batch_stats) {
+FBSEG_SEAM void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gx, const Tensor& gw,
+                                    const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t s,
+                                    const double* gamma, const double* mean, const double* invstd, bool batch_stats) {
     if (!x.device().is_cpu()) {
         for (const Tensor* t : {&x, &gy, &gx, &gw, &gb})
             FBSEG_CHECK(!t->defined() || t->is_contiguous(), "batch_norm_backward: CUDA operands must be contiguous (",

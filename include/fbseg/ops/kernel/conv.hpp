@@ -1,9 +1,9 @@
 // fbseg/ops/kernel/conv.hpp - the device seam of the convolution kernels: CPU tensors go to
-// ops/cpu/conv_kernels.hpp (through cpu::kernel_table(): ops/cpu/kernel_table.hpp), CUDA tensors to the twins of kernels/conv.cu (cuda/api.hpp).
-// See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
-// Every kernel is described in conv2d terms by one ConvGeometry (ops/geometry/conv.hpp): x
-// [n, c_in, h, w], weight [c_out, c_in / groups, kh, kw], y [n, c_out, ho, wo], all contiguous.
-// conv_transpose2d is conv2d's backward-data, and its backward uses conv2d's forward.
+// ops/cpu/conv_kernels.hpp (through cpu::kernel_table(): ops/cpu/kernel_table.hpp), CUDA tensors to the twins of
+// kernels/conv.cu (cuda/api.hpp). See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device
+// seam". Every kernel is described in conv2d terms by one ConvGeometry (ops/geometry/conv.hpp): x [n, c_in, h, w],
+// weight [c_out, c_in / groups, kh, kw], y [n, c_out, ho, wo], all contiguous. conv_transpose2d is conv2d's
+// backward-data, and its backward uses conv2d's forward.
 #pragma once
 
 #include <initializer_list>
@@ -20,13 +20,11 @@ namespace fbseg::kernel {
 
 // The kernels of this file. Against libfbseg only these declarations are seen; the definitions
 // below are compiled once, in the library (ops/kernel/seam.hpp).
-FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight,
-                               const Tensor& bias, const Tensor& y);
-FBSEG_SEAM void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& weight,
-                                     const Tensor& gx);
+FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                               const Tensor& y);
+FBSEG_SEAM void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& weight, const Tensor& gx);
 FBSEG_SEAM void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& gy, const Tensor& gw);
-FBSEG_SEAM void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c,
-                                   std::int64_t p);
+FBSEG_SEAM void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t p);
 FBSEG_SEAM void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t n, std::int64_t c, std::int64_t p);
 
 namespace conv_seam {
@@ -48,7 +46,7 @@ inline const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_da
 /// y = conv2d(x, weight) + bias (bias may be undefined): cpu::conv::forward.
 #if FBSEG_SEAM_DEFINITIONS
 FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                           const Tensor& y) {
+                               const Tensor& y) {
     if (!y.device().is_cpu()) {
         const auto fn = cuda_twin(cuda::backend("conv2d").conv2d_forward, "conv2d_forward");
         conv_seam::require_contiguous("conv2d_forward", y, {&x, &weight, &bias, &y});
@@ -58,8 +56,8 @@ FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Ten
     }
     detail::require_cpu_kernel("conv2d_forward", {&x, &weight, &bias, &y});
     dispatch_floating(x.dtype(), "conv2d", [&]<typename T>() {
-        cpu::kernel_table().of<T>().conv_forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), bias.defined() ? bias.data_ptr<T>() : nullptr,
-                              y.data_ptr<T>());
+        cpu::kernel_table().of<T>().conv_forward(g, x.data_ptr<T>(), weight.data_ptr<T>(),
+                                                 bias.defined() ? bias.data_ptr<T>() : nullptr, y.data_ptr<T>());
     });
 }
 #endif
@@ -106,10 +104,9 @@ FBSEG_SEAM void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int6
         return;
     }
     detail::require_cpu_kernel("conv_bias_backward", {&gy, &gb});
-    dispatch_floating(gy.dtype(), "conv_bias_backward",
-                      [&]<typename T>() {
-                          cpu::kernel_table().of<T>().conv_bias_grad(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>());
-                      });
+    dispatch_floating(gy.dtype(), "conv_bias_backward", [&]<typename T>() {
+        cpu::kernel_table().of<T>().conv_bias_grad(gy.data_ptr<T>(), n, c, p, gb.data_ptr<T>());
+    });
 }
 #endif
 
@@ -123,10 +120,9 @@ FBSEG_SEAM void add_channel_bias(const Tensor& y, const Tensor& b, std::int64_t 
         return;
     }
     detail::require_cpu_kernel("add_channel_bias", {&y, &b});
-    dispatch_floating(y.dtype(), "conv_transpose2d",
-                      [&]<typename T>() {
-                          cpu::kernel_table().of<T>().add_channel_bias(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p);
-                      });
+    dispatch_floating(y.dtype(), "conv_transpose2d", [&]<typename T>() {
+        cpu::kernel_table().of<T>().add_channel_bias(y.data_ptr<T>(), b.data_ptr<T>(), n, c, p);
+    });
 }
 #endif
 

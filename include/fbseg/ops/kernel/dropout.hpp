@@ -24,9 +24,8 @@ FBSEG_SEAM void apply_mask(const Tensor& out, const Tensor& x, const Tensor& mas
 FBSEG_SEAM void dropout_mask(const Tensor& mask, double p, Generator& gen, std::uint64_t first) {
     if (!mask.device().is_cpu()) {
         FBSEG_CHECK(mask.is_contiguous(), "dropout: a CUDA mask must be contiguous (", mask.describe(), ")");
-        cuda_twin(cuda::backend("dropout").dropout_mask, "dropout_mask")(mask.dtype(), mask.raw_data(), mask.numel(),
-                                                                          1.0 - p, gen.seed(), first,
-                                                                          mask.device().index);
+        cuda_twin(cuda::backend("dropout").dropout_mask, "dropout_mask")(
+            mask.dtype(), mask.raw_data(), mask.numel(), 1.0 - p, gen.seed(), first, mask.device().index);
         return;
     }
     detail::require_cpu_kernel("dropout_mask", {&mask});

@@ -77,12 +77,12 @@ FBSEG_SEAM void fill(const Tensor& out, double value) {
     // `out` by the converting copy (kernels/map.cu), stride 0 for the source.
     const Tensor one = Tensor::empty({}, TensorOptions(out.dtype()).device(out.device()));
     cuda_fill(one.raw_data(), one.dtype(), 1, value, one.device().index);
-    FBSEG_CHECK(out.dim() <= cuda::kMaxDims, "fill_: CUDA tensors of rank > ", cuda::kMaxDims,
-                " are not supported (", out.describe(), ")");
+    FBSEG_CHECK(out.dim() <= cuda::kMaxDims, "fill_: CUDA tensors of rank > ", cuda::kMaxDims, " are not supported (",
+                out.describe(), ")");
     cuda::StridedOperand src{one.raw_data(), {}};
     cuda_twin(cuda::backend("fill_").copy_strided, "copy_strided")(out.dtype(), int(out.dim()), out.shape().data(),
-                                                                    out.raw_data(), out.strides().data(), out.dtype(),
-                                                                    src, out.device().index);
+                                                                   out.raw_data(), out.strides().data(), out.dtype(),
+                                                                   src, out.device().index);
 }
 #endif
 
@@ -96,8 +96,8 @@ inline cuda::StridedOperand strided_operand(const Tensor& t, const Shape& shape)
 
 /// The checks every CUDA map makes on its output: rank <= cuda::kMaxDims.
 inline void check_cuda_rank(const Tensor& out, std::string_view op) {
-    FBSEG_CHECK(out.dim() <= cuda::kMaxDims, op, ": CUDA tensors of rank > ", cuda::kMaxDims,
-                " are not supported (", out.describe(), ")");
+    FBSEG_CHECK(out.dim() <= cuda::kMaxDims, op, ": CUDA tensors of rank > ", cuda::kMaxDims, " are not supported (",
+                out.describe(), ")");
 }
 
 // copy: dst[i] = src[i] (src broadcast to dst's shape, converted to dst's dtype)
@@ -119,13 +119,13 @@ FBSEG_SEAM void copy(const Tensor& dst, const Tensor& src) {
         check_cuda_rank(dst, "copy_");
         if (src.dtype() == dst.dtype() && src.shape() == dst.shape() && src.is_contiguous() && dst.is_contiguous()) {
             cuda_twin(backend.copy_device_to_device, "copy_device_to_device")(
-                dst.raw_data(), src.raw_data(), std::size_t(dst.numel()) * element_size(dst.dtype()), dst.device().index);
+                dst.raw_data(), src.raw_data(), std::size_t(dst.numel()) * element_size(dst.dtype()),
+                dst.device().index);
             return;
         }
         const cuda::StridedOperand s = strided_operand(src, dst.shape());
-        cuda_twin(backend.copy_strided, "copy_strided")(dst.dtype(), int(dst.dim()), dst.shape().data(),
-                                                         dst.raw_data(), dst.strides().data(), src.dtype(), s,
-                                                         dst.device().index);
+        cuda_twin(backend.copy_strided, "copy_strided")(dst.dtype(), int(dst.dim()), dst.shape().data(), dst.raw_data(),
+                                                        dst.strides().data(), src.dtype(), s, dst.device().index);
         return;
     }
     const std::size_t bytes = std::size_t(dst.numel()) * element_size(dst.dtype());
@@ -140,8 +140,8 @@ FBSEG_SEAM void copy(const Tensor& dst, const Tensor& src) {
                                                                           dst.device().index);
         } else {
             const Tensor landing = Tensor::empty(dst.shape(), TensorOptions(dst.dtype()).device(dst.device()));
-            cuda_twin(backend.copy_host_to_device, "copy_host_to_device")(landing.raw_data(), staged.raw_data(),
-                                                                          bytes, dst.device().index);
+            cuda_twin(backend.copy_host_to_device, "copy_host_to_device")(landing.raw_data(), staged.raw_data(), bytes,
+                                                                          dst.device().index);
             copy(dst, landing);
         }
         return;
@@ -185,10 +185,9 @@ void unary_map(const Tensor& out, const Tensor& x, const Op& op) {
     }
     check_cuda_rank(out, Op::name);
     const auto params = unary::parameters(op);
-    cuda_twin(cuda::backend(Op::name).unary, Op::name, x)(Op::code, out.dtype(), int(out.dim()), out.shape().data(),
-                                                      out.raw_data(), out.strides().data(),
-                                                      strided_operand(x, out.shape()), params[0], params[1],
-                                                      out.device().index);
+    cuda_twin(cuda::backend(Op::name).unary, Op::name, x)(
+        Op::code, out.dtype(), int(out.dim()), out.shape().data(), out.raw_data(), out.strides().data(),
+        strided_operand(x, out.shape()), params[0], params[1], out.device().index);
 }
 
 // unary_backward_map: gx = op.backward(g, x, y) with `saved` (x when Op::needs_x, else y)
@@ -237,8 +236,8 @@ void binary_map(const Tensor& out, const Tensor& a, const Tensor& b, cuda::Binar
     }
     check_cuda_rank(out, op);
     cuda_twin(cuda::backend(op).binary, op, a)(code, a.dtype(), int(out.dim()), out.shape().data(), out.raw_data(),
-                                                  out.strides().data(), strided_operand(a, out.shape()),
-                                                  strided_operand(b, out.shape()), out.device().index);
+                                               out.strides().data(), strided_operand(a, out.shape()),
+                                               strided_operand(b, out.shape()), out.device().index);
 }
 
 // select_grad: out = g where a wins (a > b for maximum), 0 where it loses, g / 2 on ties

@@ -26,10 +26,10 @@ FBSEG_SEAM void masked_fill(const Tensor& out, const Tensor& x, const Tensor& ma
 FBSEG_SEAM void flip(const Tensor& x, const Tensor& out, const bool* flipped);
 FBSEG_SEAM void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strides, const Shape& repeats,
                        const Tensor& out);
-FBSEG_SEAM void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n,
-                       std::int64_t inner, bool reverse);
-FBSEG_SEAM void topk(const Tensor& x, const Tensor& values, const Tensor& indices, std::int64_t outer,
-                     std::int64_t n, std::int64_t inner, std::int64_t k, bool largest, bool sorted);
+FBSEG_SEAM void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                       bool reverse);
+FBSEG_SEAM void topk(const Tensor& x, const Tensor& values, const Tensor& indices, std::int64_t outer, std::int64_t n,
+                     std::int64_t inner, std::int64_t k, bool largest, bool sorted);
 
 /// out = x gathered along dim at `index` (contiguous int64, out's shape): see cpu::gather.
 /// Every index must lie in [0, x.size(dim)); the CPU path checks them as it reads them, the CUDA
@@ -44,8 +44,8 @@ FBSEG_SEAM void gather(const Tensor& x, const Tensor& index, const Tensor& out, 
                     "gather: CUDA operands must be on one device, index and out contiguous, rank <= ", cuda::kMaxDims,
                     " (", x.describe(), ", ", index.describe(), ", ", out.describe(), ")");
         cuda_gather(x.dtype(), x.raw_data(), x.shape().data(), x.strides().data(),
-                    index.device_data_ptr<std::int64_t>(), index.shape().data(), int(index.dim()), dim,
-                    out.raw_data(), x.device().index);
+                    index.device_data_ptr<std::int64_t>(), index.shape().data(), int(index.dim()), dim, out.raw_data(),
+                    x.device().index);
         return;
     }
     const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[std::size_t(dim)];
@@ -115,9 +115,9 @@ FBSEG_SEAM void flip(const Tensor& x, const Tensor& out, const bool* flipped) {
             src.strides[d] = flipped[d] ? -stride : stride;
         }
         src.data = static_cast<const char*>(x.raw_data()) + first * std::int64_t(element_size(x.dtype()));
-        cuda_twin(cuda::backend("flip").copy_strided, "copy_strided")(
-            out.dtype(), int(out.dim()), out.shape().data(), out.raw_data(), out.strides().data(), x.dtype(), src,
-            out.device().index);
+        cuda_twin(cuda::backend("flip").copy_strided, "copy_strided")(out.dtype(), int(out.dim()), out.shape().data(),
+                                                                      out.raw_data(), out.strides().data(), x.dtype(),
+                                                                      src, out.device().index);
         return;
     }
     detail::require_cpu_kernel("flip", {&x, &out});
@@ -131,7 +131,7 @@ FBSEG_SEAM void flip(const Tensor& x, const Tensor& out, const bool* flipped) {
 /// in_strides), which have one entry per repeat: see cpu::repeat.
 #if FBSEG_SEAM_DEFINITIONS
 FBSEG_SEAM void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_strides, const Shape& repeats,
-                   const Tensor& out) {
+                       const Tensor& out) {
     detail::require_cpu_kernel("repeat", {&x, &out});
     dispatch_all(x.dtype(), "repeat", [&]<typename T>() {
         cpu::repeat<T>(x.data_ptr<T>(), in_shape.data(), in_strides.data(), std::int64_t(repeats.size()),
@@ -144,7 +144,7 @@ FBSEG_SEAM void repeat(const Tensor& x, const Shape& in_shape, const Shape& in_s
 /// `reverse`: see cpu::cumsum.
 #if FBSEG_SEAM_DEFINITIONS
 FBSEG_SEAM void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, std::int64_t n, std::int64_t inner,
-                   bool reverse) {
+                       bool reverse) {
     if (x.device().is_cuda() || out.device().is_cuda()) {
         // CUDA: cuda::cumsum (float32, float64, int64), x and out contiguous.
         const char* op = reverse ? "cumsum_backward" : "cumsum";
@@ -164,7 +164,7 @@ FBSEG_SEAM void cumsum(const Tensor& x, const Tensor& out, std::int64_t outer, s
 /// cpu::topk.
 #if FBSEG_SEAM_DEFINITIONS
 FBSEG_SEAM void topk(const Tensor& x, const Tensor& values, const Tensor& indices, std::int64_t outer, std::int64_t n,
-                 std::int64_t inner, std::int64_t k, bool largest, bool sorted) {
+                     std::int64_t inner, std::int64_t k, bool largest, bool sorted) {
     detail::require_cpu_kernel("topk", {&x, &values, &indices});
     dispatch_numeric(x.dtype(), "topk", [&]<typename T>() {
         cpu::topk<T>(x.data_ptr<T>(), outer, n, inner, k, largest, sorted, values.data_ptr<T>(),

@@ -15,8 +15,7 @@ namespace fbseg::kernel {
 
 // The kernels of this file. Against libfbseg only these declarations are seen; the definitions
 // below are compiled once, in the library (ops/kernel/seam.hpp).
-FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,
-                                   const MaxPool2dGeometry& g);
+FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const MaxPool2dGeometry& g);
 FBSEG_SEAM void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx,
                                     const MaxPool2dGeometry& g);
 FBSEG_SEAM void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y, const AdaptivePool2dGeometry& g);
@@ -32,12 +31,12 @@ inline void require_contiguous(const char* op, std::initializer_list<const Tenso
 
 /// x (planes, h, w) -> y, indices (planes, ho, wo), all contiguous: cpu::max_pool2d_forward.
 #if FBSEG_SEAM_DEFINITIONS
-FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices, const MaxPool2dGeometry& g) {
+FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& indices,
+                                   const MaxPool2dGeometry& g) {
     if (!x.device().is_cpu()) {
         pool_seam::require_contiguous("max_pool2d", {&x, &y, &indices});
         cuda_twin(cuda::backend("max_pool2d").max_pool2d_forward, "max_pool2d_forward")(
-            x.dtype(), x.raw_data(), y.raw_data(), static_cast<std::int64_t*>(indices.raw_data()), g,
-            x.device().index);
+            x.dtype(), x.raw_data(), y.raw_data(), static_cast<std::int64_t*>(indices.raw_data()), g, x.device().index);
         return;
     }
     detail::require_cpu_kernel("max_pool2d_forward", {&x, &y, &indices});
@@ -49,7 +48,8 @@ FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tenso
 
 /// gx (planes, h, w) += scatter of gy at indices (planes, ho, wo): cpu::max_pool2d_backward.
 #if FBSEG_SEAM_DEFINITIONS
-FBSEG_SEAM void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx, const MaxPool2dGeometry& g) {
+FBSEG_SEAM void max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx,
+                                    const MaxPool2dGeometry& g) {
     if (!gx.device().is_cpu()) {
         pool_seam::require_contiguous("max_pool2d_backward", {&gy, &indices, &gx});
         cuda_twin(cuda::backend("max_pool2d_backward").max_pool2d_backward, "max_pool2d_backward")(

@@ -19,8 +19,8 @@ namespace fbseg::kernel {
 FBSEG_SEAM void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, std::int64_t scale = 1);
 FBSEG_SEAM void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r,
                              bool is_max, const char* op);
-FBSEG_SEAM void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index,
-                                      std::int64_t outer, std::int64_t n, std::int64_t inner);
+FBSEG_SEAM void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index, std::int64_t outer,
+                                      std::int64_t n, std::int64_t inner);
 
 /// out[i] = scale * (sum of row i of rows (m, r)), contiguous; out has m elements. Sums
 /// accumulate in double (int64 for integers): cpu::fold_rows. `scale` is how many times each row
@@ -51,8 +51,8 @@ FBSEG_SEAM void sum_rows(const Tensor& rows, const Tensor& out, std::int64_t r, 
 /// the position of its first occurrence; a NaN wins, as in PyTorch: cpu::fold_rows.
 ///   rows: (m, r) contiguous; values: m elements of rows' dtype; indices: m int64
 #if FBSEG_SEAM_DEFINITIONS
-FBSEG_SEAM void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r, bool is_max,
-                         const char* op) {
+FBSEG_SEAM void extreme_rows(const Tensor& rows, const Tensor& values, const Tensor& indices, std::int64_t r,
+                             bool is_max, const char* op) {
     if (rows.device().is_cuda() || values.device().is_cuda() || indices.device().is_cuda()) {
         // CUDA: cuda::extreme_rows (float32, float64, int64), every operand contiguous.
         const auto cuda_extreme = cuda_twin(cuda::backend(op).extreme_rows, "extreme_rows");
@@ -86,11 +86,11 @@ FBSEG_SEAM void extreme_rows(const Tensor& rows, const Tensor& values, const Ten
 /// src and index (outer, inner), all contiguous.
 #if FBSEG_SEAM_DEFINITIONS
 FBSEG_SEAM void scatter_add_along_dim(const Tensor& grad, const Tensor& src, const Tensor& index, std::int64_t outer,
-                                  std::int64_t n, std::int64_t inner) {
+                                      std::int64_t n, std::int64_t inner) {
     if (grad.device().is_cuda() || src.device().is_cuda() || index.device().is_cuda()) {
         // CUDA: cuda::scatter_add_along_dim (float32, float64), one thread per (o, j), no collisions.
-        const auto cuda_scatter = cuda_twin(cuda::backend("scatter_add_along_dim").scatter_add_along_dim,
-                                            "scatter_add_along_dim");
+        const auto cuda_scatter =
+            cuda_twin(cuda::backend("scatter_add_along_dim").scatter_add_along_dim, "scatter_add_along_dim");
         FBSEG_CHECK(grad.device() == src.device() && grad.device() == index.device() && grad.is_contiguous() &&
                         src.is_contiguous() && index.is_contiguous(),
                     "scatter_add_along_dim: CUDA operands must be contiguous and on one device (", grad.describe(),

@@ -18,8 +18,8 @@ FBSEG_SEAM void softmax_forward(const Tensor& x, const Tensor& y, std::int64_t o
 
 /// y = (log_)softmax of contiguous x viewed as (outer, n, inner), along n: see cpu::softmax_forward.
 #if FBSEG_SEAM_DEFINITIONS
-FBSEG_SEAM void softmax_forward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t n, std::int64_t inner,
-                            bool log) {
+FBSEG_SEAM void softmax_forward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t n,
+                                std::int64_t inner, bool log) {
     if (x.device().is_cuda() || y.device().is_cuda()) {
         // CUDA: cuda::softmax_forward (float32, float64), x and y contiguous.
         const char* op = log ? "log_softmax" : "softmax";
