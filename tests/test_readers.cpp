@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <numbers>
 #include <set>
 #include <string>
@@ -55,9 +54,9 @@ const test_support::SafetensorsFile& fixture() {
     return file;
 }
 
-std::vector<std::uint8_t> read_file_bytes_for_test(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+/// The whole file, through the readers' own loader (a fixture is a few KiB).
+std::vector<std::uint8_t> fixture_bytes(const std::string& path) {
+    return image_io_detail::read_file_bytes(path, std::int64_t(1) << 20, "test");
 }
 
 /// Offset of a PNG chunk's 4-byte type (its length is the 4 bytes before).
@@ -233,18 +232,18 @@ TEST_CASE("data: a PNG chunk that claims more bytes than the file holds is refus
     CHECK_ERROR(read_image(kDir + "/truncated.png"), "truncated.png", "chunk 'IDAT' at byte 33", "declares 1711",
                 "only 27 remain");
     // a chunk length above the PNG limit of 2^31 - 1, in an otherwise valid file
-    auto bytes = read_file_bytes_for_test(kDir + "/grey8_7x5.png");
+    auto bytes = fixture_bytes(kDir + "/grey8_7x5.png");
     REQUIRE(bytes.size() > 40);
     const std::size_t idat = find_chunk_for_test(bytes, "IDAT");
     bytes[idat - 4] = 0x80;  // length's top byte: 2^31 + ...
     CHECK_ERROR(read_image_from_memory(bytes, "big.png"), "big.png", "chunk 'IDAT'", "declares 2147483");
     // stray bytes after the last chunk, before any IEND
-    auto stray = read_file_bytes_for_test(kDir + "/grey8_7x5.png");
+    auto stray = fixture_bytes(kDir + "/grey8_7x5.png");
     stray.resize(find_chunk_for_test(stray, "IEND") - 4);
     stray.insert(stray.end(), {1, 2, 3});
     CHECK_ERROR(read_image_from_memory(stray, "stray.png"), "stray.png", "3 stray bytes");
     // bytes after IEND are ignored, as stb_image ignores them
-    auto trailing = read_file_bytes_for_test(kDir + "/grey8_7x5.png");
+    auto trailing = fixture_bytes(kDir + "/grey8_7x5.png");
     trailing.insert(trailing.end(), {9, 9, 9, 9, 9});
     CHECK(read_image_from_memory(trailing, "trailing.png").size(2) == 7);
 }

@@ -3,6 +3,7 @@
 #include "fbseg/ops/cpu/kernel_table.hpp"
 
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include "fbseg/core/error.hpp"
@@ -78,7 +79,7 @@ const KernelTable& table_at(int level) {
 
 const KernelTable& kernel_table(std::string_view isa) {
     const int best = best_supported();
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < int(std::size(kKernelIsas)); ++i) {
         if (isa != kKernelIsas[i]) continue;
         FBSEG_CHECK(i <= best, "CPU kernels for ", isa, " were asked for (FBSEG_CPU_ISA or kernel_table), but this ",
                     "CPU cannot run them or this build of fbseg lacks them; the best available here is ",

@@ -6,8 +6,8 @@
 // - The compiled library (the CMake target fbseg::fbseg defines FBSEG_KERNEL_LIBRARY): the
 //   kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp and ops/cpu/activation.hpp are
 //   compiled into libfbseg, three times over on x86-64 (baseline SSE2, AVX2 + FMA, AVX-512;
-//   src/cpu/gemm_kernels.cpp), and kernel_table() returns the best copy the CPU can run. Programs that include fbseg never
-//   compile these templates (nor Eigen) again.
+//   src/cpu/gemm_kernels.cpp), and kernel_table() returns the best copy the CPU can run.
+//   Programs that include fbseg never compile these templates (nor Eigen) again.
 // - Header-only (no FBSEG_KERNEL_LIBRARY): kernel_table() is defined inline below, over the same
 //   templates, compiled with the program's own flags; there is no dispatch.
 //
