@@ -1,6 +1,6 @@
 // The GEMM-bound CPU kernels compiled once per instruction set (ops/cpu/kernel_table.hpp,
-// src/cpu/): every copy this machine can run computes the convolutions and the matrix product of
-// the float64 reference, gives the same bits on 1 and 2 threads, and a bad FBSEG_CPU_ISA is a
+// src/cpu/): every copy this machine can run computes the convolutions of direct float64 loops
+// and the matrix product of the float64 reference, gives the same bits on 1 and 2 threads, and a bad FBSEG_CPU_ISA is a
 // clear error. ctest also runs the parity, layer and harness suites with each lower copy forced
 // (isa_baseline, isa_avx2 in tests/CMakeLists.txt).
 #include <doctest/doctest.h>
@@ -53,13 +53,61 @@ ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t cout, std::
     return g;
 }
 
-/// Odd sizes, every path of ops/cpu/conv_kernels.hpp: im2col, 1x1 without a copy, depthwise,
-/// grouped, strided, dilated, and one large enough to be split into several pixel tiles.
+/// Odd sizes, every path of ops/cpu/conv_kernels.hpp and depthwise_kernels.hpp: im2col, 1x1
+/// without a copy, grouped, strided, dilated, one large enough to be split into several pixel
+/// tiles; depthwise with strides 1-3, padding wider than the kernel, dilation, a depth multiplier,
+/// a 1x1 plane, a non-square kernel and stride, and planes of several tap blocks.
 std::vector<ConvGeometry> geometries() {
+    ConvGeometry skewed = geometry(2, 4, 12, 7, 12, 3, 1, 1, 1, 4);  // 3x5 kernel, stride 2x1, multiplier 3
+    skewed.kw = 5, skewed.sh = 2, skewed.pw = 2;
+    skewed.ho = (skewed.h + 2 * skewed.ph - skewed.kh) / skewed.sh + 1, skewed.wo = skewed.w;
+    ConvGeometry stride32 = geometry(1, 4, 16, 6, 5, 2, 1, 0, 2, 4);  // 2x3, stride 3x2, dilation 2x1, pad 0x1
+    stride32.kw = 3, stride32.sh = 3, stride32.sw = 2, stride32.pw = 1, stride32.dw = 1;
+    stride32.ho = (6 - 2 * 1 - 1) / 3 + 1, stride32.wo = (5 + 2 - 2 - 1) / 2 + 1;
     return {geometry(2, 5, 7, 13, 11, 3, 1, 1, 1, 1),   geometry(2, 6, 4, 9, 10, 3, 2, 1, 1, 1),
             geometry(3, 8, 5, 7, 9, 1, 1, 0, 1, 1),     geometry(2, 6, 6, 11, 8, 3, 1, 1, 1, 6),
             geometry(1, 6, 9, 10, 10, 3, 1, 2, 2, 3),   geometry(2, 4, 6, 12, 12, 2, 2, 0, 1, 1),
-            geometry(2, 33, 17, 40, 37, 3, 1, 1, 1, 1)};
+            geometry(2, 33, 17, 40, 37, 3, 1, 1, 1, 1), geometry(2, 5, 5, 13, 11, 5, 2, 2, 1, 5),
+            geometry(1, 3, 6, 10, 9, 3, 1, 2, 2, 3),    geometry(2, 3, 3, 9, 9, 1, 2, 0, 1, 3),
+            geometry(1, 2, 2, 1, 1, 3, 1, 1, 1, 2),     geometry(2, 3, 3, 4, 4, 3, 1, 0, 1, 3),
+            geometry(1, 2, 2, 5, 5, 3, 2, 3, 1, 2),     geometry(3, 7, 7, 33, 35, 5, 2, 2, 1, 7),
+            geometry(2, 9, 9, 20, 19, 3, 1, 1, 1, 9),   skewed,
+            stride32};
+}
+
+/// The definition of the three passes and the bias gradient, as plain loops in float64: an
+/// independent reference (the kernels under test use im2col + GEMM or phase planes).
+struct Reference {
+    std::vector<double> y, dx, dw, db;
+};
+Reference direct_convolution(const ConvGeometry& g, const Data& x, const Data& w, const Data& b, const Data& dy) {
+    Reference r;
+    r.y.assign(std::size_t(g.n * g.c_out * g.p()), 0.0);
+    r.dx.assign(std::size_t(g.n * g.c_in * g.hw()), 0.0);
+    r.dw.assign(std::size_t(g.c_out * g.k()), 0.0);
+    r.db.assign(std::size_t(g.c_out), 0.0);
+    for (std::int64_t n = 0; n < g.n; ++n)
+        for (std::int64_t co = 0; co < g.c_out; ++co)
+            for (std::int64_t oh = 0; oh < g.ho; ++oh)
+                for (std::int64_t ow = 0; ow < g.wo; ++ow) {
+                    const std::size_t yi = std::size_t(((n * g.c_out + co) * g.ho + oh) * g.wo + ow);
+                    double sum = b.d[std::size_t(co)];
+                    r.db[std::size_t(co)] += dy.d[yi];
+                    for (std::int64_t c = 0; c < g.cg(); ++c)
+                        for (std::int64_t ki = 0; ki < g.kh; ++ki)
+                            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                                const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh, iw = ow * g.sw - g.pw + kj * g.dw;
+                                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                                const std::int64_t ci = co / g.coutg() * g.cg() + c;
+                                const std::size_t xi = std::size_t(((n * g.c_in + ci) * g.h + ih) * g.w + iw);
+                                const std::size_t wi = std::size_t(((co * g.cg() + c) * g.kh + ki) * g.kw + kj);
+                                sum += w.d[wi] * x.d[xi];
+                                r.dx[xi] += w.d[wi] * dy.d[yi];
+                                r.dw[wi] += dy.d[yi] * x.d[xi];
+                            }
+                    r.y[yi] = sum;
+                }
+    return r;
 }
 
 std::string describe(const ConvGeometry& g) {
@@ -90,28 +138,31 @@ ConvResults run_conv(const cpu::GemmKernels<float>& k, const ConvGeometry& g, co
 
 }  // namespace
 
-TEST_CASE("isa: every instruction set's convolution kernels match the float64 reference per element") {
-    const cpu::KernelTable& reference = cpu::kernel_table("baseline");  // its float64 copy
-    for (const std::string_view isa : cpu::available_kernel_isas()) {
-        const cpu::KernelTable& table = cpu::kernel_table(isa);
-        CHECK(std::string_view(table.isa) == isa);
-        for (const ConvGeometry& g : geometries()) {
+TEST_CASE("isa: every instruction set's convolution kernels match the direct float64 loops per element") {
+    for (const ConvGeometry& g : geometries()) {
+        const std::string shape = describe(g);
+        CAPTURE(shape);
+        const Data x = random_data(g.n * g.c_in * g.hw(), 1), w = random_data(g.c_out * g.k(), 2),
+                   b = random_data(g.c_out, 3), dy = random_data(g.n * g.c_out * g.p(), 4);
+        const Reference ref = direct_convolution(g, x, w, b, dy);
+        for (const std::string_view isa : cpu::available_kernel_isas()) {
             CAPTURE(isa);
-            const std::string shape = describe(g);
-            CAPTURE(shape);
-            const Data x = random_data(g.n * g.c_in * g.hw(), 1), w = random_data(g.c_out * g.k(), 2),
-                       b = random_data(g.c_out, 3), dy = random_data(g.n * g.c_out * g.p(), 4);
+            const cpu::KernelTable& table = cpu::kernel_table(isa);
+            CHECK(std::string_view(table.isa) == isa);
             const ConvResults got = run_conv(table.f32, g, x, w, b, dy);
-            std::vector<double> y(got.y.size()), dx(got.dx.size()), dw(got.dw.size()), db(got.db.size());
-            reference.f64.conv_forward(g, x.d.data(), w.d.data(), b.d.data(), y.data());
-            reference.f64.conv_backward_data(g, dy.d.data(), w.d.data(), dx.data());
-            reference.f64.conv_backward_weight(g, x.d.data(), dy.d.data(), dw.data());
-            reference.f64.conv_bias_grad(dy.d.data(), g.n, g.c_out, g.p(), db.data());
             // float32 sums of up to a few thousand products of values in [-1, 1).
-            CHECK_ALLCLOSE(widen(got.y), y, 1e-5, 1e-5);
-            CHECK_ALLCLOSE(widen(got.dx), dx, 1e-5, 1e-5);
-            CHECK_ALLCLOSE(widen(got.dw), dw, 1e-4, 1e-5);
-            CHECK_ALLCLOSE(widen(got.db), db, 1e-4, 1e-5);
+            CHECK_ALLCLOSE(widen(got.y), ref.y, 1e-5, 1e-5);
+            CHECK_ALLCLOSE(widen(got.dx), ref.dx, 1e-5, 1e-5);
+            CHECK_ALLCLOSE(widen(got.dw), ref.dw, 1e-4, 1e-5);
+            CHECK_ALLCLOSE(widen(got.db), ref.db, 1e-4, 1e-5);
+            // The float64 copy (gradcheck's) to float64 rounding.
+            std::vector<double> y(ref.y.size()), dx(ref.dx.size()), dw(ref.dw.size());
+            table.f64.conv_forward(g, x.d.data(), w.d.data(), b.d.data(), y.data());
+            table.f64.conv_backward_data(g, dy.d.data(), w.d.data(), dx.data());
+            table.f64.conv_backward_weight(g, x.d.data(), dy.d.data(), dw.data());
+            CHECK_ALLCLOSE(y, ref.y, 1e-12, 1e-12);
+            CHECK_ALLCLOSE(dx, ref.dx, 1e-12, 1e-12);
+            CHECK_ALLCLOSE(dw, ref.dw, 1e-12, 1e-12);
         }
     }
 }

@@ -1,6 +1,6 @@
 // fbseg/ops/cpu/conv_kernels.hpp - the loop kernels behind conv2d and conv_transpose2d on the CPU:
-// im2col / col2im, the three GEMM drivers (forward, backward-data, backward-weight), a direct
-// path for depthwise convolutions, and the bias gradient. See docs/layers.md for the math.
+// im2col / col2im, the three GEMM drivers (forward, backward-data, backward-weight), the bias
+// gradient; depthwise convolutions go to depthwise_kernels.hpp. See docs/layers.md for the math.
 //
 // Notation (one convolution, NCHW, weight OIHW as in PyTorch):
 //   x  [N, Cin, H, W]    w  [Cout, Cg, kh, kw]  with Cg = Cin / G (G = groups)
@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/conv_common.hpp"
+#include "fbseg/ops/cpu/depthwise_kernels.hpp"
 #include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
@@ -58,26 +60,6 @@ inline std::int64_t pixel_tile(std::int64_t rows, std::int64_t pixels) {
 inline std::int64_t weight_row_chunk(std::int64_t k) {
     const std::int64_t rc = ((k + 15) / 16 + 7) / 8 * 8;
     return std::max<std::int64_t>(1, std::min(k, std::clamp<std::int64_t>(rc, 16, kWeightRowChunkMax)));
-}
-
-/// A per-thread buffer of at least `n` elements, grown as needed and kept for the next call
-/// (the pool's threads live as long as the program); a task uses one at a time. Aligned for
-/// Eigen's packets, like tensor storage, so that the alignment (which can steer Eigen's
-/// vectorised sums for tiny products) is the same for every thread and every call.
-template <typename T>
-T* scratch(std::int64_t n) {
-    thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
-    if (std::int64_t(buffer.size()) < n) buffer.resize(std::size_t(n));
-    return buffer.data();
-}
-
-/// The j in [0, len) for which i = base + j * step lies in [0, size): returns [lo, hi).
-inline void valid_span(std::int64_t base, std::int64_t step, std::int64_t size, std::int64_t len, std::int64_t& lo,
-                       std::int64_t& hi) {
-    lo = base >= 0 ? 0 : (-base + step - 1) / step;
-    hi = base > size - 1 ? 0 : (size - 1 - base) / step + 1;
-    lo = std::min(lo, len);
-    hi = std::max(lo, std::min(hi, len));
 }
 
 /// im2col for rows [r0, r1) and pixels [p0, p1) of one image and group.
@@ -155,89 +137,6 @@ using ConstMatMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::Oute
 template <typename T>
 using MatMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// ---- depthwise: direct loops over one plane -----------------------------------------------------
-// Cg == 1: output channel co reads only input channel ci = co / Coutg, through its kh x kw taps.
-
-/// y plane [Ho, Wo] = b + sum_{ki, kj} w[ki, kj] * x plane shifted (x plane [H, W], w [kh, kw]).
-template <typename T>
-void depthwise_plane_forward(const ConvGeometry& g, const T* x, const T* w, T bias, T* y) {
-    for (std::int64_t oh = 0; oh < g.ho; ++oh) {
-        T* yr = y + oh * g.wo;
-        std::fill_n(yr, g.wo, bias);
-        for (std::int64_t ki = 0; ki < g.kh; ++ki) {
-            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            const T* xr = x + ih * g.w;
-            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                const T wv = w[ki * g.kw + kj];
-                const std::int64_t iw0 = -g.pw + kj * g.dw;  // iw = ow * sw + iw0
-                std::int64_t lo, hi;
-                valid_span(iw0, g.sw, g.w, g.wo, lo, hi);
-                if (g.sw == 1) {
-                    const T* xs = xr + iw0;
-                    for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
-                } else {
-                    for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * g.sw + iw0];
-                }
-            }
-        }
-    }
-}
-
-/// dx plane [H, W] += sum_{ki, kj} w[ki, kj] * dy plane scattered back (the adjoint of the above).
-template <typename T>
-void depthwise_plane_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
-    for (std::int64_t oh = 0; oh < g.ho; ++oh) {
-        const T* dyr = dy + oh * g.wo;
-        for (std::int64_t ki = 0; ki < g.kh; ++ki) {
-            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            T* dxr = dx + ih * g.w;
-            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                const T wv = w[ki * g.kw + kj];
-                const std::int64_t iw0 = -g.pw + kj * g.dw;
-                std::int64_t lo, hi;
-                valid_span(iw0, g.sw, g.w, g.wo, lo, hi);
-                if (g.sw == 1) {
-                    T* ds = dxr + iw0;
-                    for (std::int64_t ow = lo; ow < hi; ++ow) ds[ow] += wv * dyr[ow];
-                } else {
-                    for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow * g.sw + iw0] += wv * dyr[ow];
-                }
-            }
-        }
-    }
-}
-
-/// acc[ki kw + kj] += sum_{oh, ow} dy[oh, ow] * x[oh sh - ph + ki dh, ow sw - pw + kj dw] (one plane).
-template <typename T>
-void depthwise_plane_backward_weight(const ConvGeometry& g, const T* x, const T* dy, double* acc) {
-    for (std::int64_t oh = 0; oh < g.ho; ++oh) {
-        const T* dyr = dy + oh * g.wo;
-        for (std::int64_t ki = 0; ki < g.kh; ++ki) {
-            const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            const T* xr = x + ih * g.w;
-            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                const std::int64_t iw0 = -g.pw + kj * g.dw;
-                std::int64_t lo, hi;
-                valid_span(iw0, g.sw, g.w, g.wo, lo, hi);
-                if (hi <= lo) continue;
-                // One row's dot product in T (Eigen vectorises it), rows summed in double.
-                using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-                const Eigen::Map<const Vec> a(dyr + lo, hi - lo);
-                if (g.sw == 1) {
-                    acc[ki * g.kw + kj] += double(a.dot(Eigen::Map<const Vec>(xr + lo + iw0, hi - lo)));
-                } else {
-                    const Eigen::Map<const Vec, Eigen::Unaligned, Eigen::InnerStride<>> b(
-                        xr + lo * g.sw + iw0, hi - lo, Eigen::InnerStride<>(g.sw));
-                    acc[ki * g.kw + kj] += double(a.dot(b));
-                }
-            }
-        }
-    }
-}
-
 // ---- the three passes ---------------------------------------------------------------------------
 
 /// y = conv(x, w) + b. x [N, Cin, H, W], w [Cout, Cg, kh, kw], b [Cout] or null, y [N, Cout, Ho, Wo];
@@ -247,12 +146,7 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
     if (g.n == 0 || P == 0 || g.c_out == 0) return;
     if (g.depthwise()) {
-        parallel_for(0, g.n * g.c_out, items_per_task(P * g.kk()), [&](std::int64_t t0, std::int64_t t1) {
-            for (std::int64_t t = t0; t < t1; ++t) {
-                const std::int64_t n = t / g.c_out, co = t % g.c_out, ci = co / Coutg;
-                depthwise_plane_forward(g, x + (n * g.c_in + ci) * HW, w + co * g.kk(), b ? b[co] : T(0), y + t * P);
-            }
-        });
+        depthwise_forward(g, x, w, b, y);  // depthwise_kernels.hpp
         return;
     }
     // Tasks: (image, group, pixel tile). Y_g[:, tile] = W_g @ col[:, tile].
@@ -291,18 +185,7 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
         return;
     }
     if (g.depthwise()) {
-        // Task (image, input channel): its Coutg output channels are added one after the other.
-        parallel_for(0, g.n * g.c_in, items_per_task(P * kk * Coutg), [&](std::int64_t t0, std::int64_t t1) {
-            for (std::int64_t t = t0; t < t1; ++t) {
-                const std::int64_t n = t / g.c_in, ci = t % g.c_in;
-                T* dxp = dx + t * HW;
-                std::fill_n(dxp, HW, T(0));
-                for (std::int64_t j = 0; j < Coutg; ++j) {
-                    const std::int64_t co = ci * Coutg + j;
-                    depthwise_plane_backward_data(g, dy + (n * g.c_out + co) * P, w + co * kk, dxp);
-                }
-            }
-        });
+        depthwise_backward_data(g, dy, w, dx);
         return;
     }
     // Tasks: (image, group, chunk of input channels). A chunk's dx channels are written only by
@@ -344,21 +227,10 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
 /// dw [Cout, Cg, kh, kw] (overwritten); contiguous.
 template <typename T>
 void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
-    const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw(), kk = g.kk();
+    const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
     if (g.c_out == 0 || K == 0) return;
     if (g.depthwise()) {
-        // Task: one output channel; images in order, sums in double.
-        parallel_for(0, g.c_out, items_per_task(g.n * P * kk), [&](std::int64_t t0, std::int64_t t1) {
-            std::vector<double> acc(static_cast<std::size_t>(kk));
-            for (std::int64_t co = t0; co < t1; ++co) {
-                const std::int64_t ci = co / Coutg;
-                std::fill(acc.begin(), acc.end(), 0.0);
-                for (std::int64_t n = 0; n < g.n; ++n)
-                    depthwise_plane_backward_weight(g, x + (n * g.c_in + ci) * HW, dy + (n * g.c_out + co) * P,
-                                                    acc.data());
-                for (std::int64_t k = 0; k < kk; ++k) dw[co * kk + k] = T(acc[std::size_t(k)]);
-            }
-        });
+        depthwise_backward_weight(g, x, dy, dw);
         return;
     }
     // Tasks: (group, chunk of K rows). dW_g[:, r0:r1] = sum over images and pixel tiles, in order,

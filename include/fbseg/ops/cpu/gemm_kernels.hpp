@@ -1,10 +1,12 @@
 // fbseg/ops/cpu/gemm_kernels.hpp - fills a KernelTable's parts (ops/cpu/kernel_table.hpp) with
-// the kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp and ops/cpu/activation.hpp,
+// the kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp, ops/cpu/activation.hpp and
+// ops/cpu/batch_norm.hpp,
 // compiled in the including translation unit: with the program's flags (header-only), or once
 // per instruction set in libfbseg (src/cpu/gemm_kernels.cpp).
 #pragma once
 
 #include "fbseg/ops/cpu/activation.hpp"
+#include "fbseg/ops/cpu/batch_norm.hpp"
 #include "fbseg/ops/cpu/conv_kernels.hpp"
 #include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/cpu/linalg.hpp"
@@ -20,5 +22,7 @@ GemmKernels<T> make_gemm_kernels() {
 inline ActivationKernels make_activation_kernels() {
     return {&activation::sigmoid_forward, &activation::silu_forward, &activation::silu_backward};
 }
+
+inline NormKernels make_norm_kernels() { return {&batch_norm_forward<float>, &batch_norm_backward<float>}; }
 
 }  // namespace fbseg::cpu

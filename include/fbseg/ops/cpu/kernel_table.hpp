@@ -1,10 +1,11 @@
 // fbseg/ops/cpu/kernel_table.hpp - the CPU's hot kernels (convolution, the batched matrix product,
-// sigmoid and SiLU), reached through one table of function pointers so that the library can pick,
+// sigmoid and SiLU, batch normalisation), reached through one table of function pointers so that the library can pick,
 // at run time, the copy compiled for the best instruction set this CPU has.
 //
 // Two ways to build fbseg, one header:
 // - The compiled library (the CMake target fbseg::fbseg defines FBSEG_KERNEL_LIBRARY): the
-//   kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp and ops/cpu/activation.hpp are
+//   kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp, ops/cpu/activation.hpp and
+//   ops/cpu/batch_norm.hpp are
 //   compiled into libfbseg, three times over on x86-64 (baseline SSE2, AVX2 + FMA, AVX-512;
 //   src/cpu/gemm_kernels.cpp), and kernel_table() returns the best copy the CPU can run.
 //   Programs that include fbseg never compile these templates (nor Eigen) again.
@@ -47,12 +48,24 @@ struct ActivationKernels {
     void (*silu_backward)(const float* g, const float* x, float* gx, std::int64_t n);
 };
 
+/// float32 batch normalisation (ops/cpu/batch_norm.hpp): its sums in vector registers of
+/// double. Sizes and layouts as there.
+struct NormKernels {
+    void (*batch_norm_forward)(const float* x, float* y, std::int64_t n, std::int64_t c, std::int64_t s,
+                               const double* gamma, const double* beta, bool batch_stats, double eps, double* mean,
+                               double* invstd, double* var_unbiased);
+    void (*batch_norm_backward)(const float* x, const float* gy, float* gx, float* gw, float* gb, std::int64_t n,
+                                std::int64_t c, std::int64_t s, const double* gamma, const double* mean,
+                                const double* invstd, bool batch_stats);
+};
+
 struct KernelTable {
     /// "baseline", "avx2" or "avx512" (compiled library), or "header-only".
     const char* isa;
     GemmKernels<float> f32;
     GemmKernels<double> f64;
     ActivationKernels act;
+    NormKernels norm;
 
     template <typename T>
     const GemmKernels<T>& of() const {
@@ -89,7 +102,7 @@ namespace fbseg::cpu {
 /// Header-only: the table over the templates, compiled with the program's flags.
 inline const KernelTable& kernel_table() {
     static const KernelTable table{"header-only", make_gemm_kernels<float>(), make_gemm_kernels<double>(),
-                                   make_activation_kernels()};
+                                   make_activation_kernels(), make_norm_kernels()};
     return table;
 }
 }  // namespace fbseg::cpu

@@ -7,6 +7,7 @@
 
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/cpu/batch_norm.hpp"
+#include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
 #include "fbseg/ops/kernel/seam.hpp"
@@ -38,6 +39,11 @@ FBSEG_SEAM void batch_norm_forward(const Tensor& x, const Tensor& y, std::int64_
         return;
     }
     detail::require_cpu_kernel("batch_norm_forward", {&x, &y});
+    if (x.dtype() == DType::Float32) {  // the copy for this CPU's instruction set
+        cpu::kernel_table().norm.batch_norm_forward(x.data_ptr<float>(), y.data_ptr<float>(), n, c, s, gamma, beta,
+                                                    batch_stats, eps, mean, invstd, var_unbiased);
+        return;
+    }
     dispatch_floating(x.dtype(), "batch_norm", [&]<typename T>() {
         cpu::batch_norm_forward<T>(x.data_ptr<T>(), y.data_ptr<T>(), n, c, s, gamma, beta, batch_stats, eps, mean,
                                    invstd, var_unbiased);
@@ -81,6 +87,13 @@ FBSEG_SEAM void batch_norm_backward(const Tensor& x, const Tensor& gy, const Ten
         return;
     }
     detail::require_cpu_kernel("batch_norm_backward", {&x, &gy, &gx, &gw, &gb});
+    if (x.dtype() == DType::Float32) {  // the copy for this CPU's instruction set
+        cpu::kernel_table().norm.batch_norm_backward(
+            x.data_ptr<float>(), gy.data_ptr<float>(), gx.defined() ? gx.data_ptr<float>() : nullptr,
+            gw.defined() ? gw.data_ptr<float>() : nullptr, gb.defined() ? gb.data_ptr<float>() : nullptr, n, c, s,
+            gamma, mean, invstd, batch_stats);
+        return;
+    }
     dispatch_floating(x.dtype(), "batch_norm_backward", [&]<typename T>() {
         cpu::batch_norm_backward<T>(x.data_ptr<T>(), gy.data_ptr<T>(), gx.defined() ? gx.data_ptr<T>() : nullptr,
                                     gw.defined() ? gw.data_ptr<T>() : nullptr,

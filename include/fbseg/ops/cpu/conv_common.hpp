@@ -1,0 +1,34 @@
+// fbseg/ops/cpu/conv_common.hpp - two small helpers shared by the convolution kernels
+// (conv_kernels.hpp, depthwise_kernels.hpp): a per-thread scratch buffer and the valid span of a
+// strided row.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace fbseg::cpu::conv {
+
+/// A per-thread buffer of at least `n` elements, grown as needed and kept for the next call
+/// (the pool's threads live as long as the program); a task uses one at a time. Aligned for
+/// Eigen's packets, like tensor storage, so that the alignment (which can steer Eigen's
+/// vectorised sums for tiny products) is the same for every thread and every call.
+template <typename T>
+T* scratch(std::int64_t n) {
+    thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
+    if (std::int64_t(buffer.size()) < n) buffer.resize(std::size_t(n));
+    return buffer.data();
+}
+
+/// The j in [0, len) for which i = base + j * step lies in [0, size): returns [lo, hi).
+inline void valid_span(std::int64_t base, std::int64_t step, std::int64_t size, std::int64_t len, std::int64_t& lo,
+                       std::int64_t& hi) {
+    lo = base >= 0 ? 0 : (-base + step - 1) / step;
+    hi = base > size - 1 ? 0 : (size - 1 - base) / step + 1;
+    lo = std::min(lo, len);
+    hi = std::max(lo, std::min(hi, len));
+}
+
+}  // namespace fbseg::cpu::conv
