@@ -519,6 +519,55 @@ TEST_CASE("training: SGD, Adam and AdamW match torch.optim over 10 steps with tw
     }
 }
 
+TEST_CASE("training: the fused Adam step gives the tensor operations' values (float32, every option)") {
+    // A contiguous parameter takes the fused path (ops/cpu/optim.hpp); the same values as a
+    // transposed view take the tensor operations of optim/adam.hpp. Both must agree per element.
+    struct Config {
+        const char* name;
+        optim::AdamOptions options;
+        bool decoupled;
+    };
+    const std::vector<Config> configs{
+        {"adam", {.lr = 1e-2}, false},
+        {"adam_l2", {.lr = 1e-2, .weight_decay = 0.1}, false},
+        {"adam_amsgrad_l2", {.lr = 1e-2, .beta2 = 0.99, .weight_decay = 0.01, .amsgrad = true}, false},
+        {"adam_beta1_0.3", {.lr = 3e-2, .beta1 = 0.3}, false},  // lerp's other branch: 1 - beta1 >= 0.5
+        {"adamw", {.lr = 1e-2, .weight_decay = 0.05}, true},
+        {"adamw_amsgrad", {.lr = 1e-2, .eps = 1e-6, .weight_decay = 0.01, .amsgrad = true}, true},
+    };
+    Generator gen(2024);
+    const Tensor init = randn({7, 5}, TensorOptions(DType::Float32), gen);
+    std::vector<Tensor> grads;
+    for (int k = 0; k < 6; ++k) grads.push_back(randn({7, 5}, TensorOptions(DType::Float32), gen) * (k % 2 ? 10.0 : 0.1));
+    for (const Config& c : configs) {
+        CAPTURE(std::string(c.name));
+        Tensor fused = init.clone().set_requires_grad();
+        Tensor strided = init.t().contiguous().detach().t();  // the same values, transposed strides
+        strided.set_requires_grad(true);
+        REQUIRE_FALSE(strided.is_contiguous());
+        auto make = [&](Tensor p) -> std::unique_ptr<optim::Optimizer> {
+            if (c.decoupled)
+                return std::make_unique<optim::AdamW>(
+                    std::vector<Tensor>{p}, optim::AdamWOptions{c.options.lr, c.options.beta1, c.options.beta2,
+                                                                c.options.eps, c.options.weight_decay, c.options.amsgrad});
+            return std::make_unique<optim::Adam>(std::vector<Tensor>{p}, c.options);
+        };
+        auto opt_fused = make(fused), opt_strided = make(strided);
+        for (std::size_t k = 0; k < grads.size(); ++k) {
+            CAPTURE(k);
+            fused.set_grad(grads[k].clone());
+            strided.set_grad(grads[k].clone());
+            const std::uint64_t version = fused.version();
+            opt_fused->step();
+            opt_strided->step();
+            CHECK(fused.version() > version);  // the fused kernel marks p as written
+            CHECK_ALLCLOSE(fused, strided.contiguous(), 1e-7, 1e-6);
+        }
+        CHECK(kernel::fused_adam_supported(fused, fused.grad(), zeros_like(fused), zeros_like(fused), Tensor()));
+        CHECK_FALSE(kernel::fused_adam_supported(strided, strided.grad(), zeros_like(fused), zeros_like(fused), Tensor()));
+    }
+}
+
 TEST_CASE("training: optimizer state_dict / load_state_dict resumes exactly") {
     const auto init = fixture_init();
     for (const auto& name : kOptimConfigs) {

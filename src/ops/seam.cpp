@@ -4,4 +4,5 @@
 // with the CPU loops they instantiate for every dtype.
 #define FBSEG_DEFINE_SEAM 1
 
+#include "fbseg/ops/kernel/optim.hpp"
 #include "fbseg/tensor.hpp"

@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "fbseg/core/key_function.hpp"
+#include "fbseg/ops/kernel/optim.hpp"
 #include "fbseg/optim/optimizer.hpp"
 
 namespace fbseg::optim {
@@ -72,7 +73,17 @@ public:
                 const double t = (st.scalars["step"] += 1);
                 Tensor& m = st.tensors["exp_avg"];
                 Tensor& v = st.tensors["exp_avg_sq"];
-
+                const double bias_correction1 = 1.0 - std::pow(beta1, t);
+                const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
+                const Tensor vmax = amsgrad ? st.tensors["max_exp_avg_sq"] : Tensor();
+                if (kernel::fused_adam_supported(p, g, m, v, vmax)) {
+                    // One pass over p, g and the state (ops/cpu/optim.hpp): the same arithmetic
+                    // as the tensor operations below, element by element.
+                    kernel::adam_step(p, g, m, v, vmax,
+                                      {lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt,
+                                       decoupled_, amsgrad});
+                    continue;
+                }
                 if (weight_decay != 0.0) {
                     if (decoupled_) mul_(p, 1.0 - lr * weight_decay);
                     else g = g + p * weight_decay;
@@ -83,14 +94,11 @@ public:
                 else m.copy_(g - (g - m) * (1.0 - w));
                 mul_(v, beta2);
                 add_(v, g * g * (1.0 - beta2));
-
-                const double bias_correction1 = 1.0 - std::pow(beta1, t);
-                const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
                 Tensor second = v;
                 if (amsgrad) {
-                    Tensor& vmax = st.tensors["max_exp_avg_sq"];
-                    vmax.copy_(maximum(vmax, v));
-                    second = vmax;
+                    Tensor& vmax_state = st.tensors["max_exp_avg_sq"];
+                    vmax_state.copy_(maximum(vmax_state, v));
+                    second = vmax_state;
                 }
                 const Tensor denom = sqrt(second) / bias_correction2_sqrt + eps;
                 sub_(p, (m / denom) * (lr / bias_correction1));
