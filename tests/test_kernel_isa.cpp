@@ -217,19 +217,25 @@ TEST_CASE("isa: every instruction set's sigmoid and SiLU match the float64 formu
 
 TEST_CASE("isa: every instruction set gives the same bits on 1 and 2 threads") {
     const int threads = num_threads();
+    // im2col + GEMM, and a depthwise 5x5/2 that is split into several tasks
+    const std::vector<ConvGeometry> shapes{geometry(2, 33, 17, 40, 37, 3, 1, 1, 1, 1),
+                                           geometry(3, 7, 7, 33, 35, 5, 2, 2, 1, 7)};
     for (const std::string_view isa : cpu::available_kernel_isas()) {
-        CAPTURE(isa);
-        const ConvGeometry g = geometry(2, 33, 17, 40, 37, 3, 1, 1, 1, 1);
-        const Data x = random_data(g.n * g.c_in * g.hw(), 7), w = random_data(g.c_out * g.k(), 8),
-                   b = random_data(g.c_out, 9), dy = random_data(g.n * g.c_out * g.p(), 10);
-        set_num_threads(1);
-        const ConvResults one = run_conv(cpu::kernel_table(isa).f32, g, x, w, b, dy);
-        set_num_threads(2);
-        const ConvResults two = run_conv(cpu::kernel_table(isa).f32, g, x, w, b, dy);
-        CHECK(std::memcmp(one.y.data(), two.y.data(), one.y.size() * sizeof(float)) == 0);
-        CHECK(std::memcmp(one.dx.data(), two.dx.data(), one.dx.size() * sizeof(float)) == 0);
-        CHECK(std::memcmp(one.dw.data(), two.dw.data(), one.dw.size() * sizeof(float)) == 0);
-        CHECK(std::memcmp(one.db.data(), two.db.data(), one.db.size() * sizeof(float)) == 0);
+        for (const ConvGeometry& g : shapes) {
+            CAPTURE(isa);
+            const std::string shape = describe(g);
+            CAPTURE(shape);
+            const Data x = random_data(g.n * g.c_in * g.hw(), 7), w = random_data(g.c_out * g.k(), 8),
+                       b = random_data(g.c_out, 9), dy = random_data(g.n * g.c_out * g.p(), 10);
+            set_num_threads(1);
+            const ConvResults one = run_conv(cpu::kernel_table(isa).f32, g, x, w, b, dy);
+            set_num_threads(2);
+            const ConvResults two = run_conv(cpu::kernel_table(isa).f32, g, x, w, b, dy);
+            CHECK(std::memcmp(one.y.data(), two.y.data(), one.y.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(one.dx.data(), two.dx.data(), one.dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(one.dw.data(), two.dw.data(), one.dw.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(one.db.data(), two.db.data(), one.db.size() * sizeof(float)) == 0);
+        }
     }
     set_num_threads(threads);
 }

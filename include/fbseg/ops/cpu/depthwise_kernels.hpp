@@ -244,10 +244,12 @@ void depthwise_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* 
                     std::fill_n(dst, g.w, T(0));
                     continue;
                 }
-                const T* even = dphases + (r * g.sw + g.pw % 2) * plan.phase_stride + i * plan.ws + g.pw / 2;
-                const T* odd = dphases + (r * g.sw + (g.pw + 1) % 2) * plan.phase_stride + i * plan.ws + (g.pw + 1) / 2;
                 if (g.sw == 2 && plan.phase_used[std::size_t(r * 2)] && plan.phase_used[std::size_t(r * 2 + 1)] &&
                     (g.w - 1 + g.pw) / 2 < plan.ws) {  // two column phases interleaved, all read
+                    // iw = 2 k + e comes from column phase (e + pw) % 2, phase column k + (e + pw) / 2
+                    const T* even = dphases + (r * 2 + g.pw % 2) * plan.phase_stride + i * plan.ws + g.pw / 2;
+                    const T* odd =
+                        dphases + (r * 2 + (g.pw + 1) % 2) * plan.phase_stride + i * plan.ws + (g.pw + 1) / 2;
                     std::int64_t k = 0;
                     for (; 2 * k + 1 < g.w; ++k) dst[2 * k] = even[k], dst[2 * k + 1] = odd[k];
                     if (2 * k < g.w) dst[2 * k] = even[k];
