@@ -75,7 +75,7 @@ public:
                 Tensor& v = st.tensors["exp_avg_sq"];
                 const double bias_correction1 = 1.0 - std::pow(beta1, t);
                 const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
-                const Tensor vmax = amsgrad ? st.tensors["max_exp_avg_sq"] : Tensor();
+                Tensor vmax = amsgrad ? st.tensors["max_exp_avg_sq"] : Tensor();  // shares the state's storage
                 if (kernel::fused_adam_supported(p, g, m, v, vmax)) {
                     // One pass over p, g and the state (ops/cpu/optim.hpp): the same arithmetic
                     // as the tensor operations below, element by element.
@@ -96,9 +96,8 @@ public:
                 add_(v, g * g * (1.0 - beta2));
                 Tensor second = v;
                 if (amsgrad) {
-                    Tensor& vmax_state = st.tensors["max_exp_avg_sq"];
-                    vmax_state.copy_(maximum(vmax_state, v));
-                    second = vmax_state;
+                    vmax.copy_(maximum(vmax, v));
+                    second = vmax;
                 }
                 const Tensor denom = sqrt(second) / bias_correction2_sqrt + eps;
                 sub_(p, (m / denom) * (lr / bias_correction1));

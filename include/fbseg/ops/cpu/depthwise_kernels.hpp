@@ -150,8 +150,9 @@ void tap_sum(T* dst, std::int64_t len, const T* const* src, const T* weight, std
     }
 }
 
-/// sum_q a[q] b[q] over [0, round_up_to_block(len)): partial sums in T, one per vector lane,
-/// added in double. a and b must have room for the whole last block (a holds zeros there).
+/// sum_q a[q] b[q] over [0, len) rounded up to two vectors (at most round_up_to_block(len)):
+/// partial sums in T, one per vector lane, added in double. a and b must have room for the
+/// whole last block, and a holds zeros past len.
 template <typename T>
 double lane_dot(const T* a, const T* b, std::int64_t len) {
     using Vec = simd::Vec<T>;
