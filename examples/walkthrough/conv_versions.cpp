@@ -8,7 +8,10 @@
 //              over a contiguous output row with the padding handled outside it (vectorisable)
 //   version 2: im2col of the whole image into col [K, P], then one GEMM W [Cout, K] @ col (Eigen),
 //              one thread
-//   version 3: fbseg's conv2d (im2col tile by tile, one GEMM per tile), 1 thread and all threads
+//   version 3: fbseg's conv2d, 1 thread and all threads: im2col tile by tile, one GEMM per tile,
+//              or, in libfbseg's AVX2 and AVX-512 copies, the direct path that reads the GEMM's
+//              operand from padded planes (docs/cpu-kernels.md, version 4; FBSEG_CONV_PATH=im2col
+//              forces the tiles)
 //
 // Shapes: encoder.0's second conv of the classic UNet, x [1, 32, 256, 256], w [32, 32, 3, 3],
 // padding 1: 2 * 32 * 288 * 65,536 = 1.21 GFLOP. GFLOP/s = that / the best of 3 runs.
@@ -173,7 +176,7 @@ int main(int argc, char** argv) {
     row("0: seven loops, 1 thread", t0, y0);
     row("1: loops reordered, inner loop contiguous", t1, y1);
     row("2: im2col (whole image) + Eigen GEMM", t2, y2);
-    row("3: fbseg conv2d (tiled im2col + GEMM), 1 thr", t3, y3);
+    row("3: fbseg conv2d (libfbseg), 1 thread", t3, y3);
     char name[64];
     std::snprintf(name, sizeof name, "3: fbseg conv2d, %u threads", hw_threads);
     row(name, t3n, y3_all);

@@ -14,8 +14,10 @@ namespace fbseg::cpu::conv {
 /// A per-thread buffer of at least `n` elements, grown as needed and kept for the next call
 /// (the pool's threads live as long as the program); a task uses one at a time. Aligned for
 /// Eigen's packets, like tensor storage, so that the alignment (which can steer Eigen's
-/// vectorised sums for tiny products) is the same for every thread and every call.
-template <typename T>
+/// vectorised sums for tiny products) is the same for every thread and every call. `Slot`
+/// names a separate buffer: a caller keeps data that its tasks read in slot 1 (so that a task
+/// running on the calling thread does not overwrite it with its own slot-0 scratch).
+template <typename T, int Slot = 0>
 T* scratch(std::int64_t n) {
     thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
     if (std::int64_t(buffer.size()) < n) buffer.resize(std::size_t(n));

@@ -1,6 +1,8 @@
 // fbseg/ops/cpu/conv_kernels.hpp - the loop kernels behind conv2d and conv_transpose2d on the CPU:
 // im2col / col2im, the three GEMM drivers (forward, backward-data, backward-weight), the bias
-// gradient; depthwise convolutions go to depthwise_kernels.hpp. See docs/layers.md for the math.
+// gradient. Depthwise convolutions go to depthwise_kernels.hpp, and the forward and stride-1
+// backward-data passes of most 3x3 and 7x7 layers to direct_conv_kernels.hpp (no im2col matrix)
+// where that copy of the kernels measured faster. See docs/layers.md for the math.
 //
 // Notation (one convolution, NCHW, weight OIHW as in PyTorch):
 //   x  [N, Cin, H, W]    w  [Cout, Cg, kh, kw]  with Cg = Cin / G (G = groups)
@@ -32,6 +34,7 @@
 #include "fbseg/core/parallel.hpp"
 #include "fbseg/ops/cpu/conv_common.hpp"
 #include "fbseg/ops/cpu/depthwise_kernels.hpp"
+#include "fbseg/ops/cpu/direct_conv_kernels.hpp"
 #include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
@@ -139,16 +142,28 @@ using MatMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 // ---- the three passes ---------------------------------------------------------------------------
 
+template <typename T>
+void im2col_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y);
+
 /// y = conv(x, w) + b. x [N, Cin, H, W], w [Cout, Cg, kh, kw], b [Cout] or null, y [N, Cout, Ho, Wo];
 /// all contiguous.
 template <typename T>
 void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
-    const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
-    if (g.n == 0 || P == 0 || g.c_out == 0) return;
+    if (g.n == 0 || g.p() == 0 || g.c_out == 0) return;
     if (g.depthwise()) {
         depthwise_forward(g, x, w, b, y);  // depthwise_kernels.hpp
         return;
     }
+    if (direct_conv_preferred<T>(g))
+        direct_forward(g, x, w, b, y);  // direct_conv_kernels.hpp
+    else
+        im2col_forward(g, x, w, b, y);
+}
+
+/// forward through the im2col matrix and Eigen's GEMM (any group count).
+template <typename T>
+void im2col_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+    const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
     // Tasks: (image, group, pixel tile). Y_g[:, tile] = W_g @ col[:, tile].
     const std::int64_t pt = pixel_tile(K, P), tiles = (P + pt - 1) / pt;
     parallel_for(0, g.n * G * tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
@@ -186,6 +201,10 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
     }
     if (g.depthwise()) {
         depthwise_backward_data(g, dy, w, dx);
+        return;
+    }
+    if (ConvGeometry t; backward_data_as_forward(g, t) && direct_conv_preferred<T>(t)) {
+        direct_forward(t, dy, w, static_cast<const T*>(nullptr), dx, /*rotated=*/true);
         return;
     }
     // Tasks: (image, group, chunk of input channels). A chunk's dx channels are written only by

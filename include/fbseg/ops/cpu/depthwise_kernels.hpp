@@ -13,18 +13,10 @@
 // layer reads every second input, which no vector load does. Both go away with two rearrangements
 // of the input plane, each a cheap copy next to the kh kw multiply-adds per output:
 //
-// 1. Phase planes (for the stride). Split xpad by the remainder of its row and column index
-//    modulo the stride: phase (r, c) holds xpad[i sh + r, j sw + c] at [i, j]. Tap (ki, kj) then
-//    reads phase ((ki dh) % sh, (kj dw) % sw) at [oh + (ki dh) / sh, ow + (kj dw) / sw]: unit
-//    stride, whatever the convolution's stride. With stride 1 there is one phase, xpad itself.
-// 2. One flat row pitch (for the boundaries). Each phase plane has ws = wo + ((kw - 1) dw) / sw
-//    columns and hs = ho + ((kh - 1) dh) / sh rows (+ 1 spare row of zeros), and the output is
-//    computed as a flat array with the same pitch: out[oh ws + ow] for ow in [0, ws), of which
-//    the last ws - wo columns of each row are never used. Then every tap is one offset into the
-//    flat phase plane, off = ((ki dh) / sh) ws + (kj dw) / sw, and the whole plane is
-//        out[q] = b + sum_t w_t phase_t[q + off_t]     for q in [0, ho ws)
-//    a single long loop without a branch. The unused columns read real data past the end of a
-//    row (a wrap into the next row) and are thrown away; the spare row covers the last row's.
+// phase planes and one flat row pitch (phase_planes.hpp, where the layout is explained), after
+// which a whole output plane is
+//     out[q] = b + sum_t w_t phase_t[q + off_t]     for q in [0, ho ws)
+// a single long loop without a branch.
 //
 // The backward passes use the same two buffers:
 //   backward-data (the adjoint): dphase_p[q'] = sum over the taps t of phase p of w_t dy[q' - off_t],
@@ -46,82 +38,11 @@
 #include "fbseg/core/parallel.hpp"
 #include "fbseg/ops/cpu/conv_common.hpp"
 #include "fbseg/ops/cpu/loops.hpp"
+#include "fbseg/ops/cpu/phase_planes.hpp"
 #include "fbseg/ops/cpu/simd.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
 namespace fbseg::cpu::conv {
-
-/// tap_sum works on blocks of this many outputs, and the buffers are padded to whole blocks so
-/// that every block runs at full vector width (the padding's results are never used).
-inline constexpr std::int64_t kTapBlock = 64;
-inline constexpr std::int64_t round_up_to_block(std::int64_t n) { return (n + kTapBlock - 1) / kTapBlock * kTapBlock; }
-
-/// The flat layout of one depthwise convolution's planes (see the header comment). Built once
-/// per call from the geometry; read by every task.
-struct DepthwisePlan {
-    std::int64_t hs = 0, ws = 0;       // rows (without the spare one) and columns of a phase plane
-    std::int64_t phase_len = 0;        // (hs + 1) ws: one phase plane, spare row included
-    std::int64_t phase_stride = 0;     // from one phase plane to the next in the buffer: phase_len and
-                                       // room for a whole last block of reads or writes past it
-    std::int64_t phases = 0;           // sh sw
-    std::int64_t out_len = 0;          // ho ws: the flat output, unused columns included
-    std::int64_t max_off = 0;          // the largest tap offset
-    std::vector<std::int64_t> phase;   // per tap t = ki kw + kj: which phase plane it reads
-    std::vector<std::int64_t> offset;  // per tap: its offset into that plane
-    std::vector<bool> phase_used;      // per phase: read by some tap (a 1x1 stride-2 layer reads one of four)
-
-    explicit DepthwisePlan(const ConvGeometry& g) {
-        hs = g.ho + ((g.kh - 1) * g.dh) / g.sh;
-        ws = g.wo + ((g.kw - 1) * g.dw) / g.sw;
-        phase_len = (hs + 1) * ws;
-        phase_stride = round_up_to_block(phase_len) + kTapBlock;
-        phases = g.sh * g.sw;
-        out_len = g.ho * ws;
-        phase_used.assign(std::size_t(phases), false);
-        for (std::int64_t ki = 0; ki < g.kh; ++ki) {
-            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                const std::int64_t p = ((ki * g.dh) % g.sh) * g.sw + (kj * g.dw) % g.sw;
-                const std::int64_t off = ((ki * g.dh) / g.sh) * ws + (kj * g.dw) / g.sw;
-                phase.push_back(p);
-                offset.push_back(off);
-                phase_used[std::size_t(p)] = true;
-                max_off = std::max(max_off, off);
-            }
-        }
-    }
-};
-
-/// Copies one input plane x [h, w] into its phase planes (zeros where xpad is padding).
-template <typename T>
-void build_phase_planes(const ConvGeometry& g, const DepthwisePlan& plan, const T* x, T* phases) {
-    for (std::int64_t r = 0; r < g.sh; ++r) {
-        for (std::int64_t c = 0; c < g.sw; ++c) {
-            const std::int64_t p = r * g.sw + c;
-            if (!plan.phase_used[std::size_t(p)]) continue;
-            T* plane = phases + p * plan.phase_stride;
-            std::int64_t lo, hi;  // phase columns j whose input column j sw + c - pw lies in [0, w)
-            valid_span(c - g.pw, g.sw, g.w, plan.ws, lo, hi);
-            for (std::int64_t i = 0; i <= plan.hs; ++i) {  // the spare row hs is outside any plane: zeros
-                T* row = plane + i * plan.ws;
-                const std::int64_t ih = i * g.sh + r - g.ph;
-                if (i == plan.hs || ih < 0 || ih >= g.h) {
-                    std::fill_n(row, plan.ws, T(0));
-                    continue;
-                }
-                const T* src = x + ih * g.w + (lo * g.sw + c - g.pw);
-                std::fill_n(row, lo, T(0));
-                if (g.sw == 1) {
-                    std::copy_n(src, hi - lo, row + lo);
-                } else if (g.sw == 2) {  // a constant stride, which the compiler vectorises
-                    for (std::int64_t j = lo; j < hi; ++j) row[j] = src[(j - lo) * 2];
-                } else {
-                    for (std::int64_t j = lo; j < hi; ++j) row[j] = src[(j - lo) * g.sw];
-                }
-                std::fill_n(row + hi, plan.ws - hi, T(0));
-            }
-        }
-    }
-}
 
 // The two loops below are written with vector types (ops/cpu/simd.hpp) in the width of the
 // instruction set this copy is compiled for. Plain loops were tried first: GCC's unroll-and-jam
@@ -171,7 +92,7 @@ double lane_dot(const T* a, const T* b, std::int64_t len) {
 
 /// Lays a dy plane [ho, wo] out with pitch ws at dst + shift, zeros everywhere else in [0, len).
 template <typename T>
-void spread_rows(const ConvGeometry& g, const DepthwisePlan& plan, const T* dy, std::int64_t shift, std::int64_t len,
+void spread_rows(const ConvGeometry& g, const PhasePlan& plan, const T* dy, std::int64_t shift, std::int64_t len,
                  T* dst) {
     std::fill_n(dst, len, T(0));
     for (std::int64_t oh = 0; oh < g.ho; ++oh) std::copy_n(dy + oh * g.wo, g.wo, dst + shift + oh * plan.ws);
@@ -181,7 +102,7 @@ void spread_rows(const ConvGeometry& g, const DepthwisePlan& plan, const T* dy, 
 /// y [N, Cout, Ho, Wo]; contiguous. Task: (image, input channel) and its Coutg outputs.
 template <typename T>
 void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
-    const DepthwisePlan plan(g);
+    const PhasePlan plan(g);
     const std::int64_t kk = g.kk(), coutg = g.coutg(), P = g.p();
     parallel_for(0, g.n * g.c_in, items_per_task(P * kk * coutg), [&](std::int64_t t0, std::int64_t t1) {
         T* phases = scratch<T>(plan.phases * plan.phase_stride + round_up_to_block(plan.out_len));
@@ -207,7 +128,7 @@ void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* b
 /// Task: (image, input channel); its Coutg output channels' taps are summed together.
 template <typename T>
 void depthwise_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
-    const DepthwisePlan plan(g);
+    const PhasePlan plan(g);
     const std::int64_t kk = g.kk(), coutg = g.coutg(), P = g.p();
     // dy shifted by max_off, zeros around, long enough for the reads of every block of a phase plane
     const std::int64_t dy_len = plan.max_off + round_up_to_block(plan.phase_len);
@@ -282,7 +203,7 @@ void depthwise_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* 
 /// the images in order, in double.
 template <typename T>
 void depthwise_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
-    const DepthwisePlan plan(g);
+    const PhasePlan plan(g);
     const std::int64_t kk = g.kk(), coutg = g.coutg(), P = g.p();
     parallel_for(0, g.c_in, items_per_task(g.n * P * kk * coutg), [&](std::int64_t c0, std::int64_t c1) {
         T* phases = scratch<T>(plan.phases * plan.phase_stride + round_up_to_block(plan.out_len));
