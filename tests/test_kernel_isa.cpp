@@ -54,10 +54,11 @@ ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t cout, std::
     return g;
 }
 
-/// Odd sizes, every path of ops/cpu/conv_kernels.hpp, direct_conv_kernels.hpp and
-/// depthwise_kernels.hpp: im2col, 1x1 without a copy, grouped, strided, dilated, one large enough
-/// to be split into several pixel tiles; direct (AVX2 and AVX-512 copies) with 3x3, 5x5 and 7x7
-/// kernels, stride 2, dilation, output channels not a multiple of the register tile, a sum cut
+/// Odd sizes, every path of ops/cpu/conv_kernels.hpp, direct_conv_kernels.hpp,
+/// direct_weight_kernels.hpp and depthwise_kernels.hpp: im2col, 1x1 without a copy, grouped,
+/// strided, dilated, one large enough to be split into several pixel tiles; direct (forward and
+/// backward-data in the AVX2 and AVX-512 copies, backward-weight in the AVX-512 one) with 3x3, 5x5
+/// and 7x7 kernels, stride 2, dilation, output channels not a multiple of the register tile, a sum cut
 /// into chunks, several tasks along the plane and the channels, images in two rounds, and
 /// backward-data as a rotated forward with padding 1 of 4; depthwise with strides 1-3, padding
 /// wider than the kernel, dilation, a depth multiplier, a 1x1 plane, a non-square kernel and
@@ -81,7 +82,10 @@ std::vector<ConvGeometry> geometries() {
             // direct path
             geometry(2, 12, 10, 15, 13, 3, 1, 2, 2, 1), geometry(2, 3, 9, 21, 19, 7, 2, 3, 1, 1),
             geometry(1, 6, 9, 12, 14, 5, 1, 1, 1, 1),   geometry(2, 256, 40, 12, 12, 3, 1, 1, 1, 1),
-            geometry(2, 4, 8, 730, 730, 3, 1, 1, 1, 1), geometry(2, 66, 18, 40, 37, 3, 1, 1, 1, 2)};
+            geometry(2, 4, 8, 730, 730, 3, 1, 1, 1, 1), geometry(2, 66, 18, 40, 37, 3, 1, 1, 1, 2),
+            // direct backward-weight (AVX-512): dilation 2, 5x5 with 40 outputs (two register blocks,
+            // the second part-filled); the 33 -> 17 and 730 x 730 ones above take it too
+            geometry(2, 12, 10, 30, 29, 3, 1, 2, 2, 1), geometry(2, 6, 40, 40, 40, 5, 1, 2, 1, 1)};
 }
 
 /// The definition of the three passes and the bias gradient, as plain loops in float64: an
@@ -231,10 +235,12 @@ TEST_CASE("isa: every instruction set's sigmoid and SiLU match the float64 formu
 TEST_CASE("isa: every instruction set gives the same bits on 1 and 2 threads") {
     const int threads = num_threads();
     // a convolution through im2col + GEMM (two groups: the direct path declines it) split into
-    // two pixel tiles, a direct one split into tasks along the plane and the channels, and a
-    // depthwise 5x5/2 split into several tasks
+    // two pixel tiles, a direct one split into tasks along the plane and the channels, one whose
+    // backward-weight is direct and split over several tasks, and a depthwise 5x5/2 split into
+    // several tasks
     const std::vector<ConvGeometry> shapes{geometry(2, 66, 18, 40, 37, 3, 1, 1, 1, 2),
                                            geometry(2, 256, 40, 12, 12, 3, 1, 1, 1, 1),
+                                           geometry(2, 6, 40, 40, 40, 5, 1, 2, 1, 1),
                                            geometry(3, 7, 7, 33, 35, 5, 2, 2, 1, 7)};
     for (const std::string_view isa : cpu::available_kernel_isas()) {
         for (const ConvGeometry& g : shapes) {

@@ -1,8 +1,10 @@
 // fbseg/ops/cpu/conv_kernels.hpp - the loop kernels behind conv2d and conv_transpose2d on the CPU:
 // im2col / col2im, the three GEMM drivers (forward, backward-data, backward-weight), the bias
-// gradient. Depthwise convolutions go to depthwise_kernels.hpp, and the forward and stride-1
-// backward-data passes of most 3x3 and 7x7 layers to direct_conv_kernels.hpp (no im2col matrix)
-// where that copy of the kernels measured faster. See docs/layers.md for the math.
+// gradient. Depthwise convolutions go to depthwise_kernels.hpp, the forward and stride-1
+// backward-data passes of most 3x3 and 7x7 layers to direct_conv_kernels.hpp, and the
+// backward-weight pass of the stride-1 ones up to 1000 weights per output channel to
+// direct_weight_kernels.hpp (no im2col matrix), where that copy of the kernels measured faster.
+// See docs/layers.md for the math.
 //
 // Notation (one convolution, NCHW, weight OIHW as in PyTorch):
 //   x  [N, Cin, H, W]    w  [Cout, Cg, kh, kw]  with Cg = Cin / G (G = groups)
@@ -35,6 +37,7 @@
 #include "fbseg/ops/cpu/conv_common.hpp"
 #include "fbseg/ops/cpu/depthwise_kernels.hpp"
 #include "fbseg/ops/cpu/direct_conv_kernels.hpp"
+#include "fbseg/ops/cpu/direct_weight_kernels.hpp"
 #include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
@@ -250,6 +253,10 @@ void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
     if (g.c_out == 0 || K == 0) return;
     if (g.depthwise()) {
         depthwise_backward_weight(g, x, dy, dw);
+        return;
+    }
+    if (direct_weight_preferred<T>(g)) {
+        direct_backward_weight(g, x, dy, dw);  // direct_weight_kernels.hpp
         return;
     }
     // Tasks: (group, chunk of K rows). dW_g[:, r0:r1] = sum over images and pixel tiles, in order,

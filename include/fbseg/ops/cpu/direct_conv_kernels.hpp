@@ -57,6 +57,18 @@ static_assert(kDirectTileWidth<float> <= kTapBlock, "a tile's reads past a plane
 
 inline constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+/// False when FBSEG_CONV_PATH=im2col ("auto", or unset, is true); anything else is an error.
+inline bool direct_path_enabled() {
+    static const bool enabled = [] {
+        const char* env = std::getenv("FBSEG_CONV_PATH");
+        const std::string_view value = env ? env : "";
+        FBSEG_CHECK(value.empty() || value == "auto" || value == "im2col", "FBSEG_CONV_PATH is '", value,
+                    "', but the convolution paths that can be asked for are 'auto' (the default) and 'im2col'");
+        return value != "im2col";
+    }();
+    return enabled;
+}
+
 /// Whether conv::forward takes the direct path for g in this copy of the kernels: the choice
 /// measured faster (docs/performance.md, step 7), from the sizes and the instruction set only,
 /// never the number of threads.
@@ -76,14 +88,7 @@ inline bool direct_conv_preferred(const ConvGeometry& g) {
     (void)g;
     return false;
 #else
-    static const bool enabled = [] {
-        const char* env = std::getenv("FBSEG_CONV_PATH");
-        const std::string_view value = env ? env : "";
-        FBSEG_CHECK(value.empty() || value == "auto" || value == "im2col", "FBSEG_CONV_PATH is '", value,
-                    "', but the convolution paths that can be asked for are 'auto' (the default) and 'im2col'");
-        return value != "im2col";
-    }();
-    if (!enabled || g.groups != 1 || g.kk() == 1 || g.k() < 32 || g.p() == 0) return false;
+    if (!direct_path_enabled() || g.groups != 1 || g.kk() == 1 || g.k() < 32 || g.p() == 0) return false;
     const std::int64_t ws = g.wo + ((g.kw - 1) * g.dw) / g.sw;
     const std::int64_t computed = ceil_div(g.ho * ws, kDirectTileWidth<T>) * kDirectTileWidth<T>;
     if (g.n > 1 && 4 * g.p() < 3 * computed) return false;

@@ -1,0 +1,168 @@
+// fbseg/ops/cpu/direct_weight_kernels.hpp - the weight gradient of a stride-1 convolution without
+// the im2col matrix, on the layout of direct_conv_kernels.hpp.
+//
+// Notation as in conv_kernels.hpp and phase_planes.hpp. With stride 1 an input channel has one
+// phase plane (the zero-padded plane at pitch ws), tap t = (ki, kj) reads it from off_t on, and
+//     dW[co, (c, t)] = sum_n sum_q dyflat_n[co, q] plane_n[c][q + off_t]
+// where dyflat is dy at the pitch ws, zero in the columns ow >= wo. That is a matrix product
+// C [Cout, K] = A [Cout, Q] B [K, Q]^T whose long dimension Q, every pixel of every image, is
+// the one summed over.
+//
+// Layout. The planes of one round of images are stored channel-major, [c][image][S], with the
+// image stride S = a plane's length (hs + 1) ws. A row of B is then one run over all images of the
+// round, q in [0, images S): for q in image i's segment, q + off_t stays inside image i's plane
+// (off_t + ho ws <= S), and where dyflat is zero (unused columns, a segment's tail) the product
+// is zero whatever the plane holds there.
+//
+// The register tile is the forward kernel's, turned around: kWeightVectors vectors of output
+// channels (the lanes) x kWeightCols / kWeightVectors columns (c, t). For each q, two (or one)
+// vectors of a packed, transposed chunk of dyflat, dyT[q][co], are loaded, and one value of each
+// column's plane row is broadcast: 24 multiply-adds per 2 + 12 loads (AVX-512). A dot-product
+// tile (pixels in the lanes) was tried first: it loads a vector per multiply-add row and ran at a
+// third of this speed, bound by L2. The q range is cut into chunks of kWeightChunk; each chunk is
+// summed from zero in float and added into a double accumulator, chunks in order: a fixed order,
+// whatever the thread count. Tasks are (block of output channels, range of columns); each owns
+// its entries of dW.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/conv_common.hpp"
+#include "fbseg/ops/cpu/direct_conv_kernels.hpp"
+#include "fbseg/ops/cpu/loops.hpp"
+#include "fbseg/ops/cpu/phase_planes.hpp"
+#include "fbseg/ops/cpu/simd.hpp"
+#include "fbseg/ops/geometry/conv.hpp"
+
+namespace fbseg::cpu::conv {
+
+/// Accumulators per register tile (24 of AVX-512's 32 registers), and pixels per chunk of the sum.
+inline constexpr std::int64_t kWeightTile = 24;
+inline constexpr std::int64_t kWeightChunk = 1024;
+
+/// Whether conv::backward_weight takes this path for g (measured: docs/performance.md, step 8):
+/// AVX-512 only; one group, stride 1, a kernel larger than 1x1; rows of dW of 32 to 1000 (from
+/// 128 input channels of a 3x3 layer up, Eigen's GEMM through im2col was as fast or faster); at
+/// least 3/4 of each image segment S used (an 8 x 8 plane has S = 110 for 64 pixels).
+template <typename T>
+inline bool direct_weight_preferred(const ConvGeometry& g) {
+#if FBSEG_SIMD_BYTES < 64
+    (void)g;
+    return false;
+#else
+    if (!direct_path_enabled() || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.kk() == 1 || g.k() < 32 ||
+        g.k() > 1000 || g.p() == 0 || g.n == 0)
+        return false;
+    const PhasePlan pp(g);
+    return 4 * g.p() >= 3 * pp.phase_len;
+#endif
+}
+
+/// tile[j][v] (kWeightTile / V columns j, V vectors v of output channels) = sum over q < len of
+/// dyT[q][v lanes] * b_j[q]; dyT is [len][V lanes] contiguous.
+template <typename T, std::int64_t V>
+inline void weight_tile(const T* dyT, const T* const* b, std::int64_t len, simd::Vec<T>* tile) {
+    using Vec = simd::Vec<T>;
+    constexpr std::int64_t C = kWeightTile / V, L = simd::kLanes<T>;
+    Vec acc[C][V] = {};
+    for (std::int64_t q = 0; q < len; ++q, dyT += V * L) {
+        Vec a[V];
+        for (std::int64_t v = 0; v < V; ++v) a[v] = simd::load<Vec>(dyT + v * L);
+        for (std::int64_t j = 0; j < C; ++j) {
+            const T s = b[j][q];
+            for (std::int64_t v = 0; v < V; ++v) acc[j][v] += s * a[v];
+        }
+    }
+    for (std::int64_t j = 0; j < C; ++j)
+        for (std::int64_t v = 0; v < V; ++v) tile[j * V + v] = acc[j][v];
+}
+
+/// dyT[q][r] = dyflat[co0 + r][q] for q in [0, len), r < rows (zeros for co0 + r >= c_out, and
+/// where dyflat is zero): one block of output channels of dy, transposed, for the round of images
+/// starting at n0 (segments of S at pitch ws); read straight from dy [N, Cout, Ho, Wo].
+template <typename T>
+void pack_dy_block(const ConvGeometry& g, const PhasePlan& pp, const T* dy, std::int64_t n0, std::int64_t images,
+                   std::int64_t co0, std::int64_t rows, T* dyT) {
+    const std::int64_t S = pp.phase_len, P = g.p(), valid = std::min(rows, g.c_out - co0);
+    std::fill_n(dyT, images * S * rows, T(0));
+    for (std::int64_t i = 0; i < images; ++i) {
+        for (std::int64_t oh = 0; oh < g.ho; ++oh) {  // one output row of every channel of the block
+            const T* src = dy + ((n0 + i) * g.c_out + co0) * P + oh * g.wo;
+            T* dst = dyT + (i * S + oh * pp.ws) * rows;
+            for (std::int64_t ow = 0; ow < g.wo; ++ow)  // writes one contiguous run of `rows` values
+                for (std::int64_t r = 0; r < valid; ++r) dst[ow * rows + r] = src[r * P + ow];
+        }
+    }
+}
+
+/// dw = sum over images of dY col^T for direct_weight_preferred(g); x [N, Cin, H, W],
+/// dy [N, Cout, Ho, Wo], dw [Cout, Cin, kh, kw] (overwritten); contiguous.
+template <typename T>
+void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+    using Vec = simd::Vec<T>;
+    const PhasePlan pp(g);  // stride 1: one phase per channel
+    const std::int64_t L = simd::kLanes<T>, taps = g.kk(), K = g.k(), S = pp.phase_len;
+    const std::int64_t V = g.c_out > L ? 2 : 1, rows = V * L, cols = kWeightTile / V;
+    const std::int64_t round = std::clamp<std::int64_t>((std::int64_t(1) << 22) / ((g.c_in + g.c_out) * S), 1, g.n);
+    const std::int64_t row = round * S + pp.max_off + kWeightChunk;  // + the last chunk's reads
+    const std::int64_t row_blocks = ceil_div(g.c_out, rows), col_blocks = ceil_div(K, cols);
+    T* planes = scratch<T, 1>(g.c_in * row + row_blocks * rows * round * S);
+    T* packed_dy = planes + g.c_in * row;  // [row block][q][rows]
+    std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
+    std::vector<std::int64_t> tap_offset(pp.offset.begin(), pp.offset.end());
+
+    // Tasks: (block of `rows` output channels, range of column blocks), aiming at 16 or more.
+    const std::int64_t per_task = std::clamp<std::int64_t>(col_blocks * row_blocks / 16, 1, 8);
+    const std::int64_t col_tasks = ceil_div(col_blocks, per_task);
+    for (std::int64_t n0 = 0; n0 < g.n; n0 += round) {
+        const std::int64_t images = std::min(round, g.n - n0), len = images * S;
+        // 1. The planes of this round, [c][i][S] (zeros past the last segment), and dy transposed.
+        parallel_for(0, g.c_in + row_blocks, items_per_task(images * S), [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                if (r >= g.c_in) {
+                    const std::int64_t rb = r - g.c_in;
+                    pack_dy_block(g, pp, dy, n0, images, rb * rows, rows, packed_dy + rb * rows * len);
+                    continue;
+                }
+                T* dst = planes + r * row;
+                for (std::int64_t i = 0; i < images; ++i)
+                    build_phase_planes(g, pp, x + ((n0 + i) * g.c_in + r) * g.hw(), dst + i * S);
+                std::fill(dst + len, dst + row, T(0));
+            }
+        });
+        // 2. Per task: chunks of q in order, every column block of the task per chunk.
+        parallel_for(0, row_blocks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+            for (std::int64_t task = t0; task < t1; ++task) {
+                const std::int64_t rb = task / col_tasks, co0 = rb * rows, cb0 = task % col_tasks * per_task;
+                const std::int64_t cb1 = std::min(col_blocks, cb0 + per_task);
+                for (std::int64_t q0 = 0; q0 < len; q0 += kWeightChunk) {
+                    const std::int64_t q1 = std::min(len, q0 + kWeightChunk);
+                    const T* dyT = packed_dy + (rb * len + q0) * rows;
+                    for (std::int64_t cb = cb0; cb < cb1; ++cb) {
+                        const T* b[kWeightTile];
+                        for (std::int64_t j = 0; j < cols; ++j) {
+                            const std::int64_t k = std::min(cb * cols + j, K - 1);  // past K: any row, dropped
+                            b[j] = planes + (k / taps) * row + tap_offset[std::size_t(k % taps)] + q0;
+                        }
+                        Vec tile[kWeightTile];
+                        if (V == 2)
+                            weight_tile<T, 2>(dyT, b, q1 - q0, tile);
+                        else
+                            weight_tile<T, 1>(dyT, b, q1 - q0, tile);
+                        for (std::int64_t j = 0; j < cols && cb * cols + j < K; ++j)
+                            for (std::int64_t r = 0; r < rows && co0 + r < g.c_out; ++r)
+                                acc[std::size_t((co0 + r) * K + cb * cols + j)] += double(tile[j * V + r / L][r % L]);
+                    }
+                }
+            }
+        });
+    }
+    parallel_for(0, g.c_out * K, items_per_task(1), [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) dw[i] = T(acc[std::size_t(i)]);
+    });
+}
+
+}  // namespace fbseg::cpu::conv
