@@ -24,6 +24,29 @@ T* scratch(std::int64_t n) {
     return buffer.data();
 }
 
+/// Memory that one call's tasks share (the phase planes, packed weights): the calling thread's
+/// slot-1 scratch, kept for the next call, up to kKeptSharedElements; above that a buffer of its
+/// own, freed when the call ends, so that one very large image does not pin its size for the
+/// life of the thread.
+inline constexpr std::int64_t kKeptSharedElements = std::int64_t(1) << 24;
+template <typename T>
+class SharedBuffer {
+public:
+    explicit SharedBuffer(std::int64_t n) {
+        if (n <= kKeptSharedElements) {
+            data_ = scratch<T, 1>(n);
+        } else {
+            own_.resize(std::size_t(n));
+            data_ = own_.data();
+        }
+    }
+    T* data() const { return data_; }
+
+private:
+    std::vector<T, Eigen::aligned_allocator<T>> own_;
+    T* data_ = nullptr;
+};
+
 /// The j in [0, len) for which i = base + j * step lies in [0, size): returns [lo, hi).
 inline void valid_span(std::int64_t base, std::int64_t step, std::int64_t size, std::int64_t len, std::int64_t& lo,
                        std::int64_t& hi) {

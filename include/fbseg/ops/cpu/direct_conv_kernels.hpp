@@ -221,7 +221,8 @@ void direct_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T
     const PhasePlan& pp = plan.phases;
     const std::int64_t P = g.p(), R = kDirectRows, tw = plan.tile_width;
     const std::int64_t image_planes = g.c_in * plan.channel_stride;
-    T* packed = scratch<T, 1>(plan.packed_weights() + plan.images_per_round * image_planes);
+    const SharedBuffer<T> shared(plan.packed_weights() + plan.images_per_round * image_planes);
+    T* packed = shared.data();
     T* planes = packed + plan.packed_weights();
     pack_direct_weights(w, g.c_out, plan.k, plan.taps, rotated, plan.blocks, packed);
     std::vector<T> bias(std::size_t(plan.blocks * R), T(0));

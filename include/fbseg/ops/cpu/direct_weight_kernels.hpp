@@ -109,7 +109,8 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     const std::int64_t round = std::clamp<std::int64_t>((std::int64_t(1) << 22) / ((g.c_in + g.c_out) * S), 1, g.n);
     const std::int64_t row = round * S + pp.max_off + kWeightChunk;  // + the last chunk's reads
     const std::int64_t row_blocks = ceil_div(g.c_out, rows), col_blocks = ceil_div(K, cols);
-    T* planes = scratch<T, 1>(g.c_in * row + row_blocks * rows * round * S);
+    const SharedBuffer<T> shared(g.c_in * row + row_blocks * rows * round * S);
+    T* planes = shared.data();
     T* packed_dy = planes + g.c_in * row;  // [row block][q][rows]
     std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
     std::vector<std::int64_t> tap_offset(pp.offset.begin(), pp.offset.end());

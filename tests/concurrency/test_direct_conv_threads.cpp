@@ -1,0 +1,114 @@
+// The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp)
+// with 8 pool threads: results bit-identical to one thread and equal to float64 loops, and, in
+// the ThreadSanitizer build (`bash tools/run.sh tsan`), no data race between the tasks that share
+// the phase planes and the packed weights.
+//
+// The direct paths run only in AVX2 and AVX-512 code, and the sanitizer builds compile libfbseg's
+// baseline copy alone; so this program uses the kernels header-only and the whole program is
+// compiled for x86-64-v4 (tests/CMakeLists.txt). ctest skips it on a CPU without AVX-512.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/conv_kernels.hpp"
+
+using namespace fbseg;
+using fbseg::cpu::ConvGeometry;
+
+namespace {
+
+ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t h, std::int64_t w, std::int64_t cout,
+                      std::int64_t k, std::int64_t stride, std::int64_t pad) {
+    ConvGeometry g;
+    g.n = n, g.c_in = cin, g.h = h, g.w = w, g.c_out = cout, g.kh = g.kw = k, g.sh = g.sw = stride;
+    g.ph = g.pw = pad;
+    g.ho = (h + 2 * pad - (k - 1) - 1) / stride + 1;
+    g.wo = (w + 2 * pad - (k - 1) - 1) / stride + 1;
+    return g;
+}
+
+std::vector<float> random_values(std::int64_t n, std::uint64_t seed) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (float& x : v) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;  // xorshift64
+        x = float(double(s >> 11) / double(1ull << 53) * 2.0 - 1.0);
+    }
+    return v;
+}
+
+struct Passes {
+    std::vector<float> y, dx, dw;
+};
+
+Passes run(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
+           const std::vector<float>& dy, int threads) {
+    set_num_threads(threads);
+    Passes r{std::vector<float>(dy.size(), std::nanf("")), std::vector<float>(x.size(), std::nanf("")),
+             std::vector<float>(w.size(), std::nanf(""))};
+    cpu::conv::forward(g, x.data(), w.data(), static_cast<const float*>(nullptr), r.y.data());
+    cpu::conv::backward_data(g, dy.data(), w.data(), r.dx.data());
+    cpu::conv::backward_weight(g, x.data(), dy.data(), r.dw.data());
+    return r;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 and 8 threads and match float64 loops") {
+    const int previous = num_threads();
+    // several tasks along the plane and the channels; a weight gradient over 20 tasks; a single
+    // image split over blocks of output channels
+    for (const ConvGeometry& g : {geometry(2, 256, 12, 12, 40, 3, 1, 1), geometry(2, 6, 40, 40, 40, 5, 1, 2),
+                                  geometry(1, 64, 16, 16, 64, 3, 1, 1)}) {
+        const std::string shape = "c_in " + std::to_string(g.c_in) + ", c_out " + std::to_string(g.c_out) + ", " +
+                                  std::to_string(g.h) + " x " + std::to_string(g.w) + ", k " + std::to_string(g.kh);
+        CAPTURE(shape);
+        REQUIRE(cpu::conv::direct_conv_preferred<float>(g));  // the path under test
+        const auto x = random_values(g.n * g.c_in * g.hw(), 1), w = random_values(g.c_out * g.k(), 2),
+                   dy = random_values(g.n * g.c_out * g.p(), 3);
+        const Passes one = run(g, x, w, dy, 1), eight = run(g, x, w, dy, 8);
+        CHECK(same_bits(one.y, eight.y));
+        CHECK(same_bits(one.dx, eight.dx));
+        CHECK(same_bits(one.dw, eight.dw));
+        // and right: y and dW against float64 loops, at every 7th output
+        std::int64_t checked = 0, wrong = 0;
+        for (std::int64_t i = 0; i < std::int64_t(one.y.size()); i += 7, ++checked) {
+            const std::int64_t ow = i % g.wo, oh = i / g.wo % g.ho, co = i / g.p() % g.c_out, n = i / (g.p() * g.c_out);
+            double s = 0;
+            for (std::int64_t c = 0; c < g.c_in; ++c)
+                for (std::int64_t ki = 0; ki < g.kh; ++ki)
+                    for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                        const std::int64_t ih = oh - g.ph + ki, iw = ow - g.pw + kj;
+                        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                            s += double(w[std::size_t(((co * g.c_in + c) * g.kh + ki) * g.kw + kj)]) *
+                                 double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
+                    }
+            wrong += std::fabs(double(one.y[std::size_t(i)]) - s) > 1e-4 * (1 + std::fabs(s));
+        }
+        for (std::int64_t i = 0; i < std::int64_t(one.dw.size()); i += 7, ++checked) {
+            const std::int64_t kj = i % g.kw, ki = i / g.kw % g.kh, c = i / g.kk() % g.c_in, co = i / g.k();
+            double s = 0;
+            for (std::int64_t n = 0; n < g.n; ++n)
+                for (std::int64_t oh = 0; oh < g.ho; ++oh)
+                    for (std::int64_t ow = 0; ow < g.wo; ++ow) {
+                        const std::int64_t ih = oh - g.ph + ki, iw = ow - g.pw + kj;
+                        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                            s += double(dy[std::size_t(((n * g.c_out + co) * g.ho + oh) * g.wo + ow)]) *
+                                 double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
+                    }
+            wrong += std::fabs(double(one.dw[std::size_t(i)]) - s) > 1e-4 * (1 + std::fabs(s));
+        }
+        CHECK(checked > 0);
+        CHECK(wrong == 0);
+    }
+    set_num_threads(previous);
+}
