@@ -14,12 +14,12 @@
 // (off_t + ho ws <= S), and where dyflat is zero (unused columns, a segment's tail) the product
 // is zero whatever the plane holds there.
 //
-// The register tile is the forward kernel's, turned around: kWeightVectors vectors of output
-// channels (the lanes) x kWeightCols / kWeightVectors columns (c, t). For each q, two (or one)
-// vectors of a packed, transposed chunk of dyflat, dyT[q][co], are loaded, and one value of each
-// column's plane row is broadcast: 24 multiply-adds per 2 + 12 loads (AVX-512). A dot-product
-// tile (pixels in the lanes) was tried first: it loads a vector per multiply-add row and ran at a
-// third of this speed, bound by L2. The q range is cut into chunks of kWeightChunk; each chunk is
+// The register tile is the forward kernel's, turned around: V vectors of output channels (in the
+// lanes; V = 2, or 1 when Cout fits in one vector) x kWeightTile / V columns (c, t). For each q,
+// V vectors of dyT[q][co], dy packed once per round and transposed, are loaded, and one value of
+// each column's plane row is broadcast: 24 multiply-adds per 2 + 12 loads (AVX-512). A
+// dot-product tile (pixels in the lanes) was tried first: it needs a vector load per row and per
+// column of the tile, and ran at ~100 GFLOP/s on every shape, bound by L2. The q range is cut into chunks of kWeightChunk; each chunk is
 // summed from zero in float and added into a double accumulator, chunks in order: a fixed order,
 // whatever the thread count. Tasks are (block of output channels, range of columns); each owns
 // its entries of dW.
