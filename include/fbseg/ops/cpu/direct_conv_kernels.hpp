@@ -57,6 +57,10 @@ static_assert(kDirectTileWidth<float> <= kTapBlock, "a tile's reads past a plane
 
 inline constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+/// The input values whose planes a direct pass builds at once (a round of images): 16 MiB of
+/// float32, or one image if that is more.
+inline constexpr std::int64_t kDirectRoundValues = std::int64_t(1) << 22;
+
 /// False when FBSEG_CONV_PATH=im2col ("auto", or unset, is true); anything else is an error.
 inline bool direct_path_enabled() {
     static const bool enabled = [] {
@@ -149,27 +153,25 @@ inline void direct_tile(const T* planes, std::int64_t channel_stride, const std:
 
 /// How one direct convolution is cut into tasks and buffers; sizes only, never the thread count.
 struct DirectPlan {
-    // log2 of the values a task's planes and weights hold, and of the planes built at once
-    static constexpr int kPlaneBudget = 16, kWeightBudget = 16, kRoundBudget = 22;
+    // log2 of the values a task's share of the planes and of the weights hold
+    static constexpr int kPlaneBudget = 16, kWeightBudget = 16;
     PhasePlan phases;
     std::int64_t taps = 0, k = 0;          // kh kw, and Cin kh kw (one row of W)
     std::int64_t channel_stride = 0;       // one input channel's phase planes
     std::int64_t blocks = 0;               // blocks of kDirectRows output channels (the last zero-padded)
     std::int64_t blocks_per_task = 0;      // output-channel blocks one task computes
-    std::int64_t tile_width = 0;           // kDirectTileWidth
+    std::int64_t tile_width = 0;           // kDirectTileWidth<T>
     std::int64_t tiles = 0;                // register tiles covering the flat output [0, out_len)
     std::int64_t tiles_per_task = 0;       // register tiles one task computes
     std::int64_t images_per_round = 0;     // images whose planes are built at once
     std::int64_t chunk_channels = 0;       // input channels per chunk of the sum (kDirectChunk terms)
     std::vector<std::int64_t> tap_offset;  // per tap: phase plane and offset, as one offset
 
-    template <typename T>
-    DirectPlan(const ConvGeometry& g, T*) : phases(g) {
+    DirectPlan(const ConvGeometry& g, std::int64_t tile_width_) : phases(g), tile_width(tile_width_) {
         taps = g.kk();
         k = g.c_in * taps;
         channel_stride = phases.phases * phases.phase_stride;
         blocks = ceil_div(g.c_out, kDirectRows);
-        tile_width = kDirectTileWidth<T>;
         tiles = ceil_div(phases.out_len, tile_width);
         chunk_channels = std::max<std::int64_t>(1, kDirectChunk / taps);
         for (std::int64_t t = 0; t < taps; ++t)
@@ -184,8 +186,7 @@ struct DirectPlan {
         tiles_per_task = ceil_div(tiles, ceil_div(tiles, tiles_per_task));  // even shares
         blocks_per_task = std::clamp<std::int64_t>((std::int64_t(1) << kWeightBudget) / (kDirectRows * k), 1, blocks);
         blocks_per_task = ceil_div(blocks, ceil_div(blocks, blocks_per_task));
-        images_per_round =
-            std::clamp<std::int64_t>((std::int64_t(1) << kRoundBudget) / (g.c_in * channel_stride), 1, g.n);
+        images_per_round = std::clamp<std::int64_t>(kDirectRoundValues / (g.c_in * channel_stride), 1, g.n);
     }
     std::int64_t packed_weights() const { return blocks * kDirectRows * k; }
 };
@@ -217,7 +218,7 @@ void pack_direct_weights(const T* w, std::int64_t c_out, std::int64_t k, std::in
 /// backward-data pass of (see backward_data_as_forward), and b must be null.
 template <typename T>
 void direct_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y, bool rotated = false) {
-    const DirectPlan plan(g, static_cast<T*>(nullptr));
+    const DirectPlan plan(g, kDirectTileWidth<T>);
     const PhasePlan& pp = plan.phases;
     const std::int64_t P = g.p(), R = kDirectRows, tw = plan.tile_width;
     const std::int64_t image_planes = g.c_in * plan.channel_stride;

@@ -19,10 +19,10 @@
 // V vectors of dyT[q][co], dy packed once per round and transposed, are loaded, and one value of
 // each column's plane row is broadcast: 24 multiply-adds per 2 + 12 loads (AVX-512). A
 // dot-product tile (pixels in the lanes) was tried first: it needs a vector load per row and per
-// column of the tile, and ran at ~100 GFLOP/s on every shape, bound by L2. The q range is cut into chunks of kWeightChunk; each chunk is
-// summed from zero in float and added into a double accumulator, chunks in order: a fixed order,
-// whatever the thread count. Tasks are (block of output channels, range of columns); each owns
-// its entries of dW.
+// column of the tile, and ran at ~100 GFLOP/s on every shape, bound by L2. The q range is cut into chunks of
+// kWeightChunk; each chunk is summed from zero in float and added into a double accumulator, chunks in order: a fixed
+// order, whatever the thread count. Tasks are (block of output channels, range of columns); each owns its entries of
+// dW.
 #pragma once
 
 #include <algorithm>
@@ -106,7 +106,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     const PhasePlan pp(g);  // stride 1: one phase per channel
     const std::int64_t L = simd::kLanes<T>, taps = g.kk(), K = g.k(), S = pp.phase_len;
     const std::int64_t V = g.c_out > L ? 2 : 1, rows = V * L, cols = kWeightTile / V;
-    const std::int64_t round = std::clamp<std::int64_t>((std::int64_t(1) << 22) / ((g.c_in + g.c_out) * S), 1, g.n);
+    const std::int64_t round = std::clamp<std::int64_t>(kDirectRoundValues / ((g.c_in + g.c_out) * S), 1, g.n);
     const std::int64_t row = round * S + pp.max_off + kWeightChunk;  // + the last chunk's reads
     const std::int64_t row_blocks = ceil_div(g.c_out, rows), col_blocks = ceil_div(K, cols);
     const SharedBuffer<T> shared(g.c_in * row + row_blocks * rows * round * S);
