@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "fbseg/data/batch.hpp"
 #include "fbseg/data/loader.hpp"
 #include "fbseg/data/split.hpp"

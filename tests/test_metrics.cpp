@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "fbseg/fbseg.hpp"
 #include "fbseg/metrics/metrics.hpp"
 #include "support/check.hpp"

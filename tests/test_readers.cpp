@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "fbseg/fbseg.hpp"
 #include "fbseg/data/csv.hpp"
 #include "fbseg/data/folder.hpp"

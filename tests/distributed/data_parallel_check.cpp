@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <fbseg/distributed/mpi.hpp>
 #include <fbseg/fbseg.hpp>
 

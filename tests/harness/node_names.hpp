@@ -103,9 +103,9 @@ inline NodeScan scan_node_names(const std::filesystem::path& include_dir) {
 }
 
 /// The public op functions of the headers under include/fbseg/ops/ and nn/loss.hpp: free functions
-/// defined at column 0 inside namespace fbseg or fbseg::nn (not in a detail namespace) that return
-/// Tensor, Tensor&, ValuesIndices or std::vector<Tensor>, and the Tensor::name methods defined
-/// there. Maps the name to its header. (The headers close every namespace with
+/// declared or defined at column 0 (`inline` or `FBSEG_OP`, ops/op_library.hpp) inside namespace
+/// fbseg or fbseg::nn (not in a detail namespace) that return Tensor, Tensor&, ValuesIndices or
+/// std::vector<Tensor>, and the Tensor::name methods defined there. Maps the name to its header. (The headers close every namespace with
 /// "}  // namespace name", which is how the scan keeps track of where it is.)
 inline std::map<std::string, std::string> scan_public_functions(const std::filesystem::path& include_dir) {
     std::map<std::string, std::string> names;
@@ -116,7 +116,7 @@ inline std::map<std::string, std::string> scan_public_functions(const std::files
     const std::regex open_ns(R"re(^namespace\s+([\w:]+)\s*\{)re");
     const std::regex close_ns(R"re(^\}\s*//\s*namespace)re");
     const std::regex function(
-        R"re(^(?:inline\s+)?(?:Tensor&?|ValuesIndices|std::vector<Tensor>)\s+(Tensor::)?([A-Za-z_]\w*)\s*\()re");
+        R"re(^(?:(?:inline|FBSEG_OP)\s+)?(?:Tensor&?|ValuesIndices|std::vector<Tensor>)\s+(Tensor::)?([A-Za-z_]\w*)\s*\()re");
     for (const auto& file : files) {
         std::ifstream lines(file);  // raw lines: the closing "// namespace" comments matter here
         std::vector<std::string> stack;

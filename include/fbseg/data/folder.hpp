@@ -30,15 +30,19 @@
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <regex>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "fbseg/core/error.hpp"
+#include "fbseg/data/data_library.hpp"
 #include "fbseg/data/image_io.hpp"
 #include "fbseg/data/labels.hpp"
 #include "fbseg/data/sample.hpp"
+
+#if FBSEG_DATA_DEFINITIONS
+#include <regex>  // the subject pattern, matched only where the definitions are compiled
+#endif
 
 namespace fbseg::data {
 
@@ -84,16 +88,6 @@ inline std::pair<LabelSet, bool> resolve_label_set(const std::optional<LabelSet>
     return {LabelSet::binary_mask(), true};
 }
 
-/// The subject of a stem: the stem, or regex's first group (or whole match).
-inline std::string subject_of(const std::string& stem, const std::optional<std::regex>& regex,
-                              const std::string& regex_text, const char* op) {
-    if (!regex) return stem;
-    std::smatch m;
-    FBSEG_CHECK(std::regex_search(stem, m, *regex), op, ": the subject pattern \"", regex_text,
-                "\" does not match the stem \"", stem, "\"");
-    return m.size() > 1 && m[1].matched ? m[1].str() : m[0].str();
-}
-
 }  // namespace folder_detail
 
 struct FolderOptions {
@@ -110,82 +104,8 @@ struct FolderOptions {
 
 class FolderDataset : public Dataset {
 public:
-    explicit FolderDataset(const std::string& root, FolderOptions options = {}) : options_(std::move(options)) {
-        namespace fs = std::filesystem;
-        namespace d = folder_detail;
-        const fs::path images = fs::path(root) / options_.images_dir, masks = fs::path(root) / options_.masks_dir;
-        std::error_code ec;
-        FBSEG_CHECK(fs::is_directory(images, ec) && fs::is_directory(masks, ec), "FolderDataset: '", root,
-                    "' must hold the folders '", images.string(), "'", fs::is_directory(images, ec) ? "" : " (missing)",
-                    " and '", masks.string(), "'", fs::is_directory(masks, ec) ? "" : " (missing)");
-        std::tie(labels_, detect_) = d::resolve_label_set(options_.label_set, root);
-        std::optional<std::regex> regex;
-        if (!options_.subject_regex.empty()) {
-            try {
-                regex.emplace(options_.subject_regex);
-            } catch (const std::regex_error& e) {
-                FBSEG_FAIL("FolderDataset: the subject pattern \"", options_.subject_regex, "\" is not a valid regex: ",
-                           e.what());
-            }
-        }
-
-        std::vector<std::string> problems;
-        // stem -> file; a second file with the same stem is a problem.
-        auto scan = [&](const fs::path& dir, bool is_image) {
-            std::map<std::string, std::string> by_stem;
-            std::vector<fs::path> files;
-            for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) files.push_back(it->path());
-            FBSEG_CHECK(!ec, "FolderDataset: cannot list '", dir.string(), "': ", ec.message());
-            std::sort(files.begin(), files.end());
-            for (const auto& path : files) {
-                const std::string name = path.filename().string(), ext = d::lower(path.extension().string());
-                if (name.empty() || name[0] == '.' || !fs::is_regular_file(path, ec)) continue;
-                const bool image_ext = ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
-                if (!image_ext) continue;
-                if (!is_image && (ext == ".jpg" || ext == ".jpeg")) {
-                    problems.push_back("'" + path.string() + "' is a JPEG mask (lossy: its classes are not exact); "
-                                       "save masks as PNG");
-                    continue;
-                }
-                std::string stem = path.stem().string();
-                if (is_image && options_.strip_channel_suffix) {
-                    static const std::regex channel(R"(^(.*)_([0-9]{4})$)");
-                    std::smatch m;
-                    if (std::regex_match(stem, m, channel)) {
-                        if (m[2].str() != "0000") {
-                            problems.push_back("'" + path.string() + "' has the channel suffix _" + m[2].str() +
-                                               ": a folder sample has one image file (_0000)");
-                            continue;
-                        }
-                        stem = m[1].str();
-                    }
-                }
-                const auto [it, fresh] = by_stem.emplace(stem, path.string());
-                if (!fresh)
-                    problems.push_back("'" + it->second + "' and '" + path.string() + "' have the same stem \"" + stem + "\"");
-            }
-            return by_stem;
-        };
-        const auto image_files = scan(images, true), mask_files = scan(masks, false);
-        for (const auto& [stem, path] : image_files)
-            if (!mask_files.count(stem))
-                problems.push_back("the image '" + path + "' has no mask '" + (masks / stem).string() + ".png'");
-        for (const auto& [stem, path] : mask_files)
-            if (!image_files.count(stem))
-                problems.push_back("the mask '" + path + "' has no image '" + (images / stem).string() + ".png' (or " +
-                                   ".jpg, .jpeg, .bmp)");
-        if (!problems.empty())
-            FBSEG_FAIL("FolderDataset: '", root, "': ", problems.size(), " problem(s) with the files:", d::list(problems));
-        FBSEG_CHECK(!image_files.empty(), "FolderDataset: '", images.string(), "' holds no image (.png, .jpg, .jpeg, .bmp)");
-        for (const auto& [stem, path] : image_files) {
-            Entry e;
-            e.id = stem;
-            e.image = path;
-            e.mask = mask_files.at(stem);
-            e.subject = d::subject_of(stem, regex, options_.subject_regex, "FolderDataset");
-            entries_.push_back(std::move(e));
-        }
-    }
+    /// Lists the pairs of <root>/<images_dir> and <root>/<masks_dir> (see the top of the file).
+    explicit FolderDataset(const std::string& root, FolderOptions options = {});
 
     std::size_t size() const override { return entries_.size(); }
     std::string subject(std::size_t index) const override { return entry(index).subject; }
@@ -234,5 +154,97 @@ private:
     bool detect_ = false;
     std::vector<Entry> entries_;
 };
+
+#if FBSEG_DATA_DEFINITIONS
+namespace folder_detail {
+/// The subject of a stem: the stem, or regex's first group (or whole match).
+inline std::string subject_of(const std::string& stem, const std::optional<std::regex>& regex,
+                              const std::string& regex_text, const char* op) {
+    if (!regex) return stem;
+    std::smatch m;
+    FBSEG_CHECK(std::regex_search(stem, m, *regex), op, ": the subject pattern \"", regex_text,
+                "\" does not match the stem \"", stem, "\"");
+    return m.size() > 1 && m[1].matched ? m[1].str() : m[0].str();
+}
+
+}  // namespace folder_detail
+
+FBSEG_DATA FolderDataset::FolderDataset(const std::string& root, FolderOptions options) : options_(std::move(options)) {
+    namespace fs = std::filesystem;
+    namespace d = folder_detail;
+    const fs::path images = fs::path(root) / options_.images_dir, masks = fs::path(root) / options_.masks_dir;
+    std::error_code ec;
+    FBSEG_CHECK(fs::is_directory(images, ec) && fs::is_directory(masks, ec), "FolderDataset: '", root,
+                "' must hold the folders '", images.string(), "'", fs::is_directory(images, ec) ? "" : " (missing)",
+                " and '", masks.string(), "'", fs::is_directory(masks, ec) ? "" : " (missing)");
+    std::tie(labels_, detect_) = d::resolve_label_set(options_.label_set, root);
+    std::optional<std::regex> regex;
+    if (!options_.subject_regex.empty()) {
+        try {
+            regex.emplace(options_.subject_regex);
+        } catch (const std::regex_error& e) {
+            FBSEG_FAIL("FolderDataset: the subject pattern \"", options_.subject_regex, "\" is not a valid regex: ",
+                       e.what());
+        }
+    }
+
+    std::vector<std::string> problems;
+    // stem -> file; a second file with the same stem is a problem.
+    auto scan = [&](const fs::path& dir, bool is_image) {
+        std::map<std::string, std::string> by_stem;
+        std::vector<fs::path> files;
+        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) files.push_back(it->path());
+        FBSEG_CHECK(!ec, "FolderDataset: cannot list '", dir.string(), "': ", ec.message());
+        std::sort(files.begin(), files.end());
+        for (const auto& path : files) {
+            const std::string name = path.filename().string(), ext = d::lower(path.extension().string());
+            if (name.empty() || name[0] == '.' || !fs::is_regular_file(path, ec)) continue;
+            const bool image_ext = ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+            if (!image_ext) continue;
+            if (!is_image && (ext == ".jpg" || ext == ".jpeg")) {
+                problems.push_back("'" + path.string() + "' is a JPEG mask (lossy: its classes are not exact); "
+                                   "save masks as PNG");
+                continue;
+            }
+            std::string stem = path.stem().string();
+            if (is_image && options_.strip_channel_suffix) {
+                static const std::regex channel(R"(^(.*)_([0-9]{4})$)");
+                std::smatch m;
+                if (std::regex_match(stem, m, channel)) {
+                    if (m[2].str() != "0000") {
+                        problems.push_back("'" + path.string() + "' has the channel suffix _" + m[2].str() +
+                                           ": a folder sample has one image file (_0000)");
+                        continue;
+                    }
+                    stem = m[1].str();
+                }
+            }
+            const auto [it, fresh] = by_stem.emplace(stem, path.string());
+            if (!fresh)
+                problems.push_back("'" + it->second + "' and '" + path.string() + "' have the same stem \"" + stem + "\"");
+        }
+        return by_stem;
+    };
+    const auto image_files = scan(images, true), mask_files = scan(masks, false);
+    for (const auto& [stem, path] : image_files)
+        if (!mask_files.count(stem))
+            problems.push_back("the image '" + path + "' has no mask '" + (masks / stem).string() + ".png'");
+    for (const auto& [stem, path] : mask_files)
+        if (!image_files.count(stem))
+            problems.push_back("the mask '" + path + "' has no image '" + (images / stem).string() + ".png' (or " +
+                               ".jpg, .jpeg, .bmp)");
+    if (!problems.empty())
+        FBSEG_FAIL("FolderDataset: '", root, "': ", problems.size(), " problem(s) with the files:", d::list(problems));
+    FBSEG_CHECK(!image_files.empty(), "FolderDataset: '", images.string(), "' holds no image (.png, .jpg, .jpeg, .bmp)");
+    for (const auto& [stem, path] : image_files) {
+        Entry e;
+        e.id = stem;
+        e.image = path;
+        e.mask = mask_files.at(stem);
+        e.subject = d::subject_of(stem, regex, options_.subject_regex, "FolderDataset");
+        entries_.push_back(std::move(e));
+    }
+}
+#endif  // FBSEG_DATA_DEFINITIONS
 
 }  // namespace fbseg::data

@@ -20,11 +20,16 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // JSON in the declarations; <nlohmann/json.hpp> to build a value
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/data/sample.hpp"
+#include "fbseg/data/data_library.hpp"
+
+#if FBSEG_DATA_DEFINITIONS
+#include <nlohmann/json.hpp>  // the definitions parse and write JSON
+#endif
 
 namespace fbseg::data {
 
@@ -62,9 +67,25 @@ inline void check_label_map(const Tensor& raw, const char* op, const std::string
 
 }  // namespace labels_detail
 
+// ---- declared here, defined below or in libfbseg (fbseg/data/data_library.hpp) ----
 /// Checks a declared set: values 0..K-1, each once, no gaps, 0 named "background" (any name is
 /// accepted for the other values), K >= 2. Sorts it by value. `source` names where it came from.
-inline LabelSet validated_label_set(LabelSet set, const std::string& source) {
+FBSEG_DATA LabelSet validated_label_set(LabelSet set, const std::string& source);
+/// A declared set from a JSON value: either nnU-Net v2's {"background": 0, "brain": 1} or v1's
+/// {"0": "background", "1": "brain"}. Region-based labels (a list of values) are refused.
+FBSEG_DATA LabelSet parse_label_set(const nlohmann::json& object, const std::string& source);
+/// Reads nnU-Net's labels.json (the object itself) or dataset.json (its "labels" member).
+FBSEG_DATA LabelSet read_label_set(const std::string& path);
+/// The set of values stored in a raw int64 [H, W] mask.
+FBSEG_DATA std::set<std::int64_t> stored_values(const Tensor& raw);
+/// Binary when the stored values lie within {0, 1} or within {0, 255}; otherwise an error asking
+/// for a labels.json. `source` names the mask file.
+FBSEG_DATA LabelSet detect_label_set(const Tensor& raw, const std::string& source);
+/// Class indices int64 [H, W] from stored values int64 [H, W], by the rule of `set` (top of file).
+FBSEG_DATA Tensor to_class_indices(const Tensor& raw, const LabelSet& set, const std::string& source);
+
+#if FBSEG_DATA_DEFINITIONS
+FBSEG_DATA LabelSet validated_label_set(LabelSet set, const std::string& source) {
     if (set.binary) return set;
     std::sort(set.labels.begin(), set.labels.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
     FBSEG_CHECK(set.labels.size() >= 2, "label set from '", source, "': expected at least 2 classes (background and ",
@@ -80,9 +101,7 @@ inline LabelSet validated_label_set(LabelSet set, const std::string& source) {
     return set;
 }
 
-/// A declared set from a JSON value: either nnU-Net v2's {"background": 0, "brain": 1} or v1's
-/// {"0": "background", "1": "brain"}. Region-based labels (a list of values) are refused.
-inline LabelSet parse_label_set(const nlohmann::json& object, const std::string& source) {
+FBSEG_DATA LabelSet parse_label_set(const nlohmann::json& object, const std::string& source) {
     FBSEG_CHECK(object.is_object() && !object.empty(), "label set from '", source,
                 "': expected a JSON object such as {\"background\": 0, \"brain\": 1} but found ", object.dump());
     LabelSet set;
@@ -112,8 +131,7 @@ inline LabelSet parse_label_set(const nlohmann::json& object, const std::string&
     return validated_label_set(std::move(set), source);
 }
 
-/// Reads nnU-Net's labels.json (the object itself) or dataset.json (its "labels" member).
-inline LabelSet read_label_set(const std::string& path) {
+FBSEG_DATA LabelSet read_label_set(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     FBSEG_CHECK(in, "read_label_set: cannot open '", path, "'");
     nlohmann::json doc;
@@ -129,8 +147,7 @@ inline LabelSet read_label_set(const std::string& path) {
     return parse_label_set(doc, path);
 }
 
-/// The set of values stored in a raw int64 [H, W] mask.
-inline std::set<std::int64_t> stored_values(const Tensor& raw) {
+FBSEG_DATA std::set<std::int64_t> stored_values(const Tensor& raw) {
     labels_detail::check_label_map(raw, "stored_values", "");
     std::set<std::int64_t> values;
     const std::int64_t* p = raw.data_ptr<std::int64_t>();
@@ -138,9 +155,7 @@ inline std::set<std::int64_t> stored_values(const Tensor& raw) {
     return values;
 }
 
-/// Binary when the stored values lie within {0, 1} or within {0, 255}; otherwise an error asking
-/// for a labels.json. `source` names the mask file.
-inline LabelSet detect_label_set(const Tensor& raw, const std::string& source) {
+FBSEG_DATA LabelSet detect_label_set(const Tensor& raw, const std::string& source) {
     labels_detail::check_label_map(raw, "detect_label_set", source);
     const auto values = stored_values(raw);
     const bool zero_one = std::all_of(values.begin(), values.end(), [](std::int64_t v) { return v == 0 || v == 1; });
@@ -152,8 +167,7 @@ inline LabelSet detect_label_set(const Tensor& raw, const std::string& source) {
     return LabelSet::binary_mask();
 }
 
-/// Class indices int64 [H, W] from stored values int64 [H, W], by the rule of `set` (top of file).
-inline Tensor to_class_indices(const Tensor& raw, const LabelSet& set, const std::string& source) {
+FBSEG_DATA Tensor to_class_indices(const Tensor& raw, const LabelSet& set, const std::string& source) {
     labels_detail::check_label_map(raw, "to_class_indices", source);
     Tensor out = Tensor::empty(raw.shape(), DType::Int64);
     const std::int64_t* in = raw.data_ptr<std::int64_t>();
@@ -174,5 +188,6 @@ inline Tensor to_class_indices(const Tensor& raw, const LabelSet& set, const std
     }
     return out;
 }
+#endif  // FBSEG_DATA_DEFINITIONS
 
 }  // namespace fbseg::data

@@ -26,12 +26,17 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // JSON in the declarations; <nlohmann/json.hpp> to build a value
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/core/generator.hpp"
 #include "fbseg/data/random.hpp"
 #include "fbseg/data/sample.hpp"
+#include "fbseg/data/data_library.hpp"
+
+#if FBSEG_DATA_DEFINITIONS
+#include <nlohmann/json.hpp>  // the definitions parse and write JSON
+#endif
 
 namespace fbseg::data {
 
@@ -51,6 +56,16 @@ struct Split {
     int fold = 0;             // k_fold
 };
 
+// ---- declared here, defined below or in libfbseg (fbseg/data/data_library.hpp) ----
+/// A hold-out split: round(val_fraction S) of the S subjects (at least 1, at most S - 1) go to
+/// validation, the rest to training. Needs 0 < val_fraction < 1 and at least 2 subjects.
+FBSEG_DATA Split split_by_subject(const Dataset& dataset, double val_fraction, std::uint64_t seed);
+/// Fold `fold` of k-fold cross-validation by subject: its validation side is the fold-th of k
+/// consecutive groups of the shuffled subjects (sizes as scikit-learn's KFold), the other k - 1
+/// groups are training. Needs 2 <= k <= S and 0 <= fold < k.
+FBSEG_DATA Split k_fold(const Dataset& dataset, int k, int fold, std::uint64_t seed);
+
+#if FBSEG_DATA_DEFINITIONS
 namespace split_detail {
 
 /// subject -> its dataset indices (increasing), for every sample of the dataset.
@@ -86,9 +101,7 @@ inline void fill(Split& split, const std::map<std::string, std::vector<std::size
 
 }  // namespace split_detail
 
-/// A hold-out split: round(val_fraction S) of the S subjects (at least 1, at most S - 1) go to
-/// validation, the rest to training. Needs 0 < val_fraction < 1 and at least 2 subjects.
-inline Split split_by_subject(const Dataset& dataset, double val_fraction, std::uint64_t seed) {
+FBSEG_DATA Split split_by_subject(const Dataset& dataset, double val_fraction, std::uint64_t seed) {
     FBSEG_CHECK(val_fraction > 0.0 && val_fraction < 1.0, "split_by_subject: val_fraction must be in (0, 1) but is ",
                 val_fraction);
     const auto by = split_detail::samples_by_subject(dataset);
@@ -106,10 +119,7 @@ inline Split split_by_subject(const Dataset& dataset, double val_fraction, std::
     return split;
 }
 
-/// Fold `fold` of k-fold cross-validation by subject: its validation side is the fold-th of k
-/// consecutive groups of the shuffled subjects (sizes as scikit-learn's KFold), the other k - 1
-/// groups are training. Needs 2 <= k <= S and 0 <= fold < k.
-inline Split k_fold(const Dataset& dataset, int k, int fold, std::uint64_t seed) {
+FBSEG_DATA Split k_fold(const Dataset& dataset, int k, int fold, std::uint64_t seed) {
     FBSEG_CHECK(k >= 2, "k_fold: k must be >= 2 but is ", k);
     FBSEG_CHECK(fold >= 0 && fold < k, "k_fold: fold must be in [0, ", k, ") but is ", fold);
     const auto by = split_detail::samples_by_subject(dataset);
@@ -131,6 +141,7 @@ inline Split k_fold(const Dataset& dataset, int k, int fold, std::uint64_t seed)
                                              shuffled.begin() + std::ptrdiff_t(begin + size)));
     return split;
 }
+#endif  // FBSEG_DATA_DEFINITIONS
 
 /// A Dataset view of some samples of another (which must outlive it): sample i of the subset
 /// is sample indices[i] of the base.
@@ -158,10 +169,23 @@ private:
     std::vector<std::size_t> indices_;
 };
 
+// ---- declared here, defined below or in libfbseg (fbseg/data/data_library.hpp) ----
 /// The split as JSON (split.json): {"format": "fbseg-split", "version": 1, "kind", "seed",
 /// "val_fraction" or "k" and "fold", "train": {"subjects": [...], "samples": [ids...]}, "val": ...}.
 /// Sample ids are read from the dataset (dataset.get(i).id), so writing reads every sample once.
-inline nlohmann::json split_to_json(const Split& split, const Dataset& dataset) {
+FBSEG_DATA nlohmann::json split_to_json(const Split& split, const Dataset& dataset);
+/// Writes split.json (2-space indented).
+FBSEG_DATA void write_split(const std::filesystem::path& path, const Split& split, const Dataset& dataset);
+/// The split a JSON document describes, on `dataset`: each side's indices are the samples of its
+/// subjects. Errors (naming `what`, the file): not a split, a subject on both sides, subjects the
+/// dataset does not have (all named), subjects of the dataset on neither side (all named).
+FBSEG_DATA Split split_from_json(const nlohmann::json& j, const Dataset& dataset,
+                                 const std::string& what = "split.json");
+/// Reads split.json (see split_from_json for the checks).
+FBSEG_DATA Split read_split(const std::filesystem::path& path, const Dataset& dataset);
+
+#if FBSEG_DATA_DEFINITIONS
+FBSEG_DATA nlohmann::json split_to_json(const Split& split, const Dataset& dataset) {
     nlohmann::json j;
     j["format"] = "fbseg-split";
     j["version"] = 1;
@@ -183,8 +207,7 @@ inline nlohmann::json split_to_json(const Split& split, const Dataset& dataset) 
     return j;
 }
 
-/// Writes split.json (2-space indented).
-inline void write_split(const std::filesystem::path& path, const Split& split, const Dataset& dataset) {
+FBSEG_DATA void write_split(const std::filesystem::path& path, const Split& split, const Dataset& dataset) {
     const std::string text = split_to_json(split, dataset).dump(2) + "\n";
     std::ofstream out(path, std::ios::binary);
     FBSEG_CHECK(out.good(), "write_split: cannot open ", path.string(), " for writing");
@@ -193,10 +216,7 @@ inline void write_split(const std::filesystem::path& path, const Split& split, c
     FBSEG_CHECK(out.good(), "write_split: writing ", path.string(), " failed");
 }
 
-/// The split a JSON document describes, on `dataset`: each side's indices are the samples of its
-/// subjects. Errors (naming `what`, the file): not a split, a subject on both sides, subjects the
-/// dataset does not have (all named), subjects of the dataset on neither side (all named).
-inline Split split_from_json(const nlohmann::json& j, const Dataset& dataset, const std::string& what = "split.json") {
+FBSEG_DATA Split split_from_json(const nlohmann::json& j, const Dataset& dataset, const std::string& what) {
     auto fail_format = [&](const std::string& why) { FBSEG_FAIL("read_split: ", what, ": ", why); };
     if (!j.is_object() || !j.contains("format") || j.at("format") != "fbseg-split")
         fail_format("not an fbseg split (expected an object with \"format\": \"fbseg-split\")");
@@ -252,8 +272,7 @@ inline Split split_from_json(const nlohmann::json& j, const Dataset& dataset, co
     return filled;
 }
 
-/// Reads split.json (see split_from_json for the checks).
-inline Split read_split(const std::filesystem::path& path, const Dataset& dataset) {
+FBSEG_DATA Split read_split(const std::filesystem::path& path, const Dataset& dataset) {
     std::ifstream in(path, std::ios::binary);
     FBSEG_CHECK(in.good(), "read_split: cannot open ", path.string());
     std::stringstream text;
@@ -266,5 +285,6 @@ inline Split read_split(const std::filesystem::path& path, const Dataset& datase
     }
     return split_from_json(j, dataset, path.string());
 }
+#endif  // FBSEG_DATA_DEFINITIONS
 
 }  // namespace fbseg::data

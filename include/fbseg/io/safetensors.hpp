@@ -54,11 +54,16 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // JSON in the declarations; <nlohmann/json.hpp> to build a value
 
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/nn/module.hpp"
 #include "fbseg/ops/copy.hpp"
+#include "fbseg/data/data_library.hpp"
+
+#if FBSEG_DATA_DEFINITIONS
+#include <nlohmann/json.hpp>  // the definitions parse and write JSON
+#endif
 
 namespace fbseg::io {
 
@@ -313,114 +318,11 @@ private:
         return it->second;
     }
 
-    void parse() {
-        const std::span<const std::uint8_t> all = bytes_->bytes();
-        const std::string file = "safetensors: '" + path_ + "'";
-        FBSEG_CHECK(all.size() >= 8, file, " has ", all.size(),
-                    " bytes, fewer than the 8 that hold the header length (truncated, or not a safetensors file)");
-        std::uint64_t header_len = 0;
-        std::memcpy(&header_len, all.data(), 8);
-        FBSEG_CHECK(header_len <= kMaxHeaderBytes, file, " declares a header of ", header_len,
-                    " bytes, more than the limit of ", kMaxHeaderBytes, " (corrupt, or not a safetensors file)");
-        FBSEG_CHECK(header_len <= all.size() - 8, file, " declares a header of ", header_len, " bytes but only ",
-                    all.size() - 8, " bytes follow the length (truncated file)");
-        data_begin_ = 8 + std::size_t(header_len);
-        const std::span<const std::uint8_t> text = all.subspan(8, std::size_t(header_len));
-        FBSEG_CHECK(!text.empty() && text[0] == '{', file, ": the header does not start with '{'");
-        FBSEG_CHECK(safetensors_detail::is_valid_utf8(text), file, ": the header is not valid UTF-8");
+    void parse();
 
-        // Names at depth 1 of the object, to refuse duplicates (a JSON parser keeps the last one).
-        std::set<std::string> seen;
-        std::string duplicate;
-        const nlohmann::json::parser_callback_t spot_duplicates = [&](int depth, nlohmann::json::parse_event_t event,
-                                                                      nlohmann::json& parsed) {
-            if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() &&
-                !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
-                duplicate = parsed.get<std::string>();
-            return true;
-        };
-        nlohmann::json header;
-        try {
-            header = nlohmann::json::parse(text.begin(), text.end(), spot_duplicates);
-        } catch (const nlohmann::json::exception& e) {
-            FBSEG_FAIL(file, ": the header is not valid JSON: ", e.what());
-        }
-        FBSEG_CHECK(header.is_object(), file, ": the header is not a JSON object");
-        FBSEG_CHECK(duplicate.empty(), file, ": the header names '", duplicate, "' twice");
+    SafetensorsEntry read_entry(const std::string& key, const nlohmann::json& value) const;
 
-        for (const auto& [key, value] : header.items()) {
-            if (key == "__metadata__") read_metadata(value);
-            else entries_.push_back(read_entry(key, value));
-        }
-
-        // The entries must tile the buffer: sorted by offset, each starts where the last ended.
-        std::sort(entries_.begin(), entries_.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
-            return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-        });
-        std::uint64_t expected_begin = 0;
-        for (const auto& e : entries_) {
-            FBSEG_CHECK(e.begin == expected_begin, file, ": tensor '", e.name, "' has data_offsets [", e.begin, ", ",
-                        e.end, "] but the previous tensor ends at ", expected_begin,
-                        e.begin < expected_begin ? " (overlapping tensors)" : " (a gap in the buffer)");
-            expected_begin = e.end;
-        }
-        const std::uint64_t buffer = all.size() - data_begin_;
-        FBSEG_CHECK(expected_begin == buffer, file, ": the tensors cover ", expected_begin, " bytes but the buffer after the header has ",
-                    buffer, expected_begin < buffer ? " (trailing bytes)" : " (truncated file)");
-        for (std::size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].name, i);
-    }
-
-    SafetensorsEntry read_entry(const std::string& key, const nlohmann::json& value) const {
-        const std::string where = "safetensors: '" + path_ + "': tensor '" + key + "'";
-        FBSEG_CHECK(value.is_object(), where, ": expected an object with dtype, shape and data_offsets");
-        FBSEG_CHECK(value.contains("dtype") && value["dtype"].is_string(), where, ": missing or non-string \"dtype\"");
-        FBSEG_CHECK(value.contains("shape") && value["shape"].is_array(), where, ": missing or non-array \"shape\"");
-        FBSEG_CHECK(
-            value.contains("data_offsets") && value["data_offsets"].is_array() && value["data_offsets"].size() == 2,
-            where, ": \"data_offsets\" must be an array [begin, end]");
-        for (const auto& [field, v] : value.items())
-            FBSEG_CHECK(field == "dtype" || field == "shape" || field == "data_offsets", where, ": unknown field \"",
-                        field, "\"");
-
-        SafetensorsEntry e;
-        e.name = key;
-        e.dtype = value["dtype"].get<std::string>();
-        const auto* file_dtype = safetensors_detail::find_file_dtype(e.dtype);
-        FBSEG_CHECK(file_dtype != nullptr, where, ": dtype \"", e.dtype,
-                    "\" is not supported (fbseg reads F32, F64, F16, BF16, I64, I32, U8 and BOOL)");
-
-        std::uint64_t numel = 1;
-        for (const auto& d : value["shape"]) {
-            FBSEG_CHECK(d.is_number_unsigned(), where, ": shape ", value["shape"].dump(),
-                        " must hold non-negative integers");
-            FBSEG_CHECK(!__builtin_mul_overflow(numel, d.get<std::uint64_t>(), &numel) &&
-                            numel <= std::uint64_t(std::numeric_limits<std::int64_t>::max()),
-                        where, ": shape ", value["shape"].dump(), " has more elements than 63 bits can count (overflow)");
-            e.shape.push_back(std::int64_t(d.get<std::uint64_t>()));
-        }
-        const auto& offsets = value["data_offsets"];
-        FBSEG_CHECK(offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(), where, ": data_offsets ",
-                    offsets.dump(), " must be non-negative integers");
-        e.begin = offsets[0].get<std::uint64_t>();
-        e.end = offsets[1].get<std::uint64_t>();
-        const std::uint64_t buffer = bytes_->bytes().size() - data_begin_;
-        FBSEG_CHECK(e.begin <= e.end && e.end <= buffer, where, ": data_offsets [", e.begin, ", ", e.end,
-                    "] do not lie within the ", buffer, " bytes of the buffer");
-        std::uint64_t needed = 0;
-        FBSEG_CHECK(!__builtin_mul_overflow(numel, std::uint64_t(file_dtype->bytes), &needed), where, ": shape ",
-                    value["shape"].dump(), " needs more bytes than 64 bits can count (overflow)");
-        FBSEG_CHECK(e.end - e.begin == needed, where, ": ", e.dtype, " ", shape_str(e.shape), " needs ", needed,
-                    " bytes but data_offsets [", e.begin, ", ", e.end, "] hold ", e.end - e.begin);
-        return e;
-    }
-
-    void read_metadata(const nlohmann::json& value) {
-        FBSEG_CHECK(value.is_object(), "safetensors: '", path_, "': \"__metadata__\" must be an object of strings");
-        for (const auto& [name, v] : value.items()) {
-            FBSEG_CHECK(v.is_string(), "safetensors: '", path_, "': metadata entry '", name, "' must be a string");
-            metadata_.emplace(name, v.get<std::string>());
-        }
-    }
+    void read_metadata(const nlohmann::json& value);
 
     std::string path_;
     std::shared_ptr<safetensors_detail::FileBytes> bytes_;
@@ -430,8 +332,127 @@ private:
     Metadata metadata_;
 };
 
+#if FBSEG_DATA_DEFINITIONS
+FBSEG_DATA void SafetensorsReader::parse() {
+    const std::span<const std::uint8_t> all = bytes_->bytes();
+    const std::string file = "safetensors: '" + path_ + "'";
+    FBSEG_CHECK(all.size() >= 8, file, " has ", all.size(),
+                " bytes, fewer than the 8 that hold the header length (truncated, or not a safetensors file)");
+    std::uint64_t header_len = 0;
+    std::memcpy(&header_len, all.data(), 8);
+    FBSEG_CHECK(header_len <= kMaxHeaderBytes, file, " declares a header of ", header_len,
+                " bytes, more than the limit of ", kMaxHeaderBytes, " (corrupt, or not a safetensors file)");
+    FBSEG_CHECK(header_len <= all.size() - 8, file, " declares a header of ", header_len, " bytes but only ",
+                all.size() - 8, " bytes follow the length (truncated file)");
+    data_begin_ = 8 + std::size_t(header_len);
+    const std::span<const std::uint8_t> text = all.subspan(8, std::size_t(header_len));
+    FBSEG_CHECK(!text.empty() && text[0] == '{', file, ": the header does not start with '{'");
+    FBSEG_CHECK(safetensors_detail::is_valid_utf8(text), file, ": the header is not valid UTF-8");
+
+    // Names at depth 1 of the object, to refuse duplicates (a JSON parser keeps the last one).
+    std::set<std::string> seen;
+    std::string duplicate;
+    const nlohmann::json::parser_callback_t spot_duplicates = [&](int depth, nlohmann::json::parse_event_t event,
+                                                                  nlohmann::json& parsed) {
+        if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+            !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
+            duplicate = parsed.get<std::string>();
+        return true;
+    };
+    nlohmann::json header;
+    try {
+        header = nlohmann::json::parse(text.begin(), text.end(), spot_duplicates);
+    } catch (const nlohmann::json::exception& e) {
+        FBSEG_FAIL(file, ": the header is not valid JSON: ", e.what());
+    }
+    FBSEG_CHECK(header.is_object(), file, ": the header is not a JSON object");
+    FBSEG_CHECK(duplicate.empty(), file, ": the header names '", duplicate, "' twice");
+
+    for (const auto& [key, value] : header.items()) {
+        if (key == "__metadata__") read_metadata(value);
+        else entries_.push_back(read_entry(key, value));
+    }
+
+    // The entries must tile the buffer: sorted by offset, each starts where the last ended.
+    std::sort(entries_.begin(), entries_.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
+        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
+    std::uint64_t expected_begin = 0;
+    for (const auto& e : entries_) {
+        FBSEG_CHECK(e.begin == expected_begin, file, ": tensor '", e.name, "' has data_offsets [", e.begin, ", ",
+                    e.end, "] but the previous tensor ends at ", expected_begin,
+                    e.begin < expected_begin ? " (overlapping tensors)" : " (a gap in the buffer)");
+        expected_begin = e.end;
+    }
+    const std::uint64_t buffer = all.size() - data_begin_;
+    FBSEG_CHECK(expected_begin == buffer, file, ": the tensors cover ", expected_begin, " bytes but the buffer after the header has ",
+                buffer, expected_begin < buffer ? " (trailing bytes)" : " (truncated file)");
+    for (std::size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].name, i);
+}
+
+FBSEG_DATA SafetensorsEntry SafetensorsReader::read_entry(const std::string& key, const nlohmann::json& value) const {
+    const std::string where = "safetensors: '" + path_ + "': tensor '" + key + "'";
+    FBSEG_CHECK(value.is_object(), where, ": expected an object with dtype, shape and data_offsets");
+    FBSEG_CHECK(value.contains("dtype") && value["dtype"].is_string(), where, ": missing or non-string \"dtype\"");
+    FBSEG_CHECK(value.contains("shape") && value["shape"].is_array(), where, ": missing or non-array \"shape\"");
+    FBSEG_CHECK(
+        value.contains("data_offsets") && value["data_offsets"].is_array() && value["data_offsets"].size() == 2,
+        where, ": \"data_offsets\" must be an array [begin, end]");
+    for (const auto& [field, v] : value.items())
+        FBSEG_CHECK(field == "dtype" || field == "shape" || field == "data_offsets", where, ": unknown field \"",
+                    field, "\"");
+
+    SafetensorsEntry e;
+    e.name = key;
+    e.dtype = value["dtype"].get<std::string>();
+    const auto* file_dtype = safetensors_detail::find_file_dtype(e.dtype);
+    FBSEG_CHECK(file_dtype != nullptr, where, ": dtype \"", e.dtype,
+                "\" is not supported (fbseg reads F32, F64, F16, BF16, I64, I32, U8 and BOOL)");
+
+    std::uint64_t numel = 1;
+    for (const auto& d : value["shape"]) {
+        FBSEG_CHECK(d.is_number_unsigned(), where, ": shape ", value["shape"].dump(),
+                    " must hold non-negative integers");
+        FBSEG_CHECK(!__builtin_mul_overflow(numel, d.get<std::uint64_t>(), &numel) &&
+                        numel <= std::uint64_t(std::numeric_limits<std::int64_t>::max()),
+                    where, ": shape ", value["shape"].dump(), " has more elements than 63 bits can count (overflow)");
+        e.shape.push_back(std::int64_t(d.get<std::uint64_t>()));
+    }
+    const auto& offsets = value["data_offsets"];
+    FBSEG_CHECK(offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(), where, ": data_offsets ",
+                offsets.dump(), " must be non-negative integers");
+    e.begin = offsets[0].get<std::uint64_t>();
+    e.end = offsets[1].get<std::uint64_t>();
+    const std::uint64_t buffer = bytes_->bytes().size() - data_begin_;
+    FBSEG_CHECK(e.begin <= e.end && e.end <= buffer, where, ": data_offsets [", e.begin, ", ", e.end,
+                "] do not lie within the ", buffer, " bytes of the buffer");
+    std::uint64_t needed = 0;
+    FBSEG_CHECK(!__builtin_mul_overflow(numel, std::uint64_t(file_dtype->bytes), &needed), where, ": shape ",
+                value["shape"].dump(), " needs more bytes than 64 bits can count (overflow)");
+    FBSEG_CHECK(e.end - e.begin == needed, where, ": ", e.dtype, " ", shape_str(e.shape), " needs ", needed,
+                " bytes but data_offsets [", e.begin, ", ", e.end, "] hold ", e.end - e.begin);
+    return e;
+}
+
+FBSEG_DATA void SafetensorsReader::read_metadata(const nlohmann::json& value) {
+    FBSEG_CHECK(value.is_object(), "safetensors: '", path_, "': \"__metadata__\" must be an object of strings");
+    for (const auto& [name, v] : value.items()) {
+        FBSEG_CHECK(v.is_string(), "safetensors: '", path_, "': metadata entry '", name, "' must be a string");
+        metadata_.emplace(name, v.get<std::string>());
+    }
+}
+#endif  // FBSEG_DATA_DEFINITIONS
+
+// ---- declared here, defined below or in libfbseg (fbseg/data/data_library.hpp) ----
 /// Every tensor of a file, in file order.
-inline nn::NamedTensors read_safetensors(const std::string& path) {
+FBSEG_DATA nn::NamedTensors read_safetensors(const std::string& path);
+/// Writes `tensors` (in this order) and `metadata` to `path`, atomically (see the top of this file).
+/// On error nothing is left behind: the temporary file is removed and `path` is untouched.
+FBSEG_DATA void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
+                                 const Metadata& metadata = {});
+
+#if FBSEG_DATA_DEFINITIONS
+FBSEG_DATA nn::NamedTensors read_safetensors(const std::string& path) {
     SafetensorsReader reader(path);
     nn::NamedTensors out;
     for (const auto& key : reader.keys()) out.emplace_back(key, reader.get(key));
@@ -486,9 +507,7 @@ inline std::string temporary_name(const std::string& path) {
 
 }  // namespace safetensors_detail
 
-/// Writes `tensors` (in this order) and `metadata` to `path`, atomically (see the top of this file).
-/// On error nothing is left behind: the temporary file is removed and `path` is untouched.
-inline void save_safetensors(const std::string& path, const nn::NamedTensors& tensors, const Metadata& metadata = {}) {
+FBSEG_DATA void save_safetensors(const std::string& path, const nn::NamedTensors& tensors, const Metadata& metadata) {
     namespace d = safetensors_detail;
     const std::string header = d::make_header(tensors, metadata, path);
     const std::string tmp = d::temporary_name(path);
@@ -521,5 +540,6 @@ inline void save_safetensors(const std::string& path, const nn::NamedTensors& te
         ::close(dfd);
     }
 }
+#endif  // FBSEG_DATA_DEFINITIONS
 
 }  // namespace fbseg::io

@@ -24,6 +24,7 @@
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/kernel/batch_norm.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
@@ -47,12 +48,17 @@ inline std::vector<double> read_channels(const Tensor& t, std::int64_t c, double
 
 }  // namespace bn_detail
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Batch normalisation of input [N, C, ...] (see the header comment). running_mean and
 /// running_var ([C], both or neither) are updated in place in training mode; weight (gamma) and
 /// bias (beta) are [C] or undefined (1 and 0). In eval mode without running statistics the batch
 /// statistics are used, as nn.BatchNorm2d(track_running_stats=False) does.
-inline Tensor batch_norm(const Tensor& input, Tensor running_mean, Tensor running_var, const Tensor& weight,
-                         const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5) {
+FBSEG_OP Tensor batch_norm(const Tensor& input, Tensor running_mean, Tensor running_var, const Tensor& weight,
+                           const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor batch_norm(const Tensor& input, Tensor running_mean, Tensor running_var, const Tensor& weight,
+                         const Tensor& bias, bool training, double momentum, double eps) {
     FBSEG_CHECK(input.defined(), "batch_norm: input is an undefined tensor");
     FBSEG_CHECK(is_floating(input.dtype()), "batch_norm: expected a floating input but got ", input.describe());
     FBSEG_CHECK(input.dim() >= 2, "batch_norm: expected an input [N, C, ...] of rank >= 2 but got ", input.describe());
@@ -126,5 +132,6 @@ inline Tensor batch_norm(const Tensor& input, Tensor running_mean, Tensor runnin
     }
     return out;
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -16,6 +16,7 @@
 #include "fbseg/ops/kernel/elementwise.hpp"
 #include "fbseg/ops/overlap.hpp"
 #include "fbseg/ops/unary.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
@@ -71,21 +72,84 @@ inline Tensor select_grad(const Tensor& g, const Tensor& a, const Tensor& b, boo
 
 }  // namespace binary
 
-inline Tensor add(const Tensor& a, const Tensor& b) {
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+FBSEG_OP Tensor add(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor sub(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor mul(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor div(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor maximum(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor minimum(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor scalar_like(double value, const Tensor& like);
+FBSEG_OP Tensor add(const Tensor& a, double b);
+FBSEG_OP Tensor sub(const Tensor& a, double b);
+FBSEG_OP Tensor mul(const Tensor& a, double b);
+FBSEG_OP Tensor div(const Tensor& a, double b);
+FBSEG_OP Tensor operator+(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator-(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator*(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator/(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator-(const Tensor& a);
+FBSEG_OP Tensor operator+(const Tensor& a, double b);
+FBSEG_OP Tensor operator-(const Tensor& a, double b);
+FBSEG_OP Tensor operator*(const Tensor& a, double b);
+FBSEG_OP Tensor operator/(const Tensor& a, double b);
+FBSEG_OP Tensor operator+(double a, const Tensor& b);
+FBSEG_OP Tensor operator-(double a, const Tensor& b);
+FBSEG_OP Tensor operator*(double a, const Tensor& b);
+FBSEG_OP Tensor operator/(double a, const Tensor& b);
+FBSEG_OP Tensor& add_(Tensor& self, const Tensor& other);
+FBSEG_OP Tensor& sub_(Tensor& self, const Tensor& other);
+FBSEG_OP Tensor& mul_(Tensor& self, const Tensor& other);
+FBSEG_OP Tensor& div_(Tensor& self, const Tensor& other);
+FBSEG_OP Tensor& add_(Tensor& self, double other);
+FBSEG_OP Tensor& sub_(Tensor& self, double other);
+FBSEG_OP Tensor& mul_(Tensor& self, double other);
+FBSEG_OP Tensor& div_(Tensor& self, double other);
+FBSEG_OP Tensor& operator+=(Tensor& a, const Tensor& b);
+FBSEG_OP Tensor& operator-=(Tensor& a, const Tensor& b);
+FBSEG_OP Tensor& operator*=(Tensor& a, const Tensor& b);
+FBSEG_OP Tensor& operator/=(Tensor& a, const Tensor& b);
+FBSEG_OP Tensor& operator+=(Tensor& a, double b);
+FBSEG_OP Tensor& operator-=(Tensor& a, double b);
+FBSEG_OP Tensor& operator*=(Tensor& a, double b);
+FBSEG_OP Tensor& operator/=(Tensor& a, double b);
+FBSEG_OP Tensor gt(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor lt(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor ge(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor le(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor eq(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor ne(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor gt(const Tensor& a, double b);
+FBSEG_OP Tensor lt(const Tensor& a, double b);
+FBSEG_OP Tensor ge(const Tensor& a, double b);
+FBSEG_OP Tensor le(const Tensor& a, double b);
+FBSEG_OP Tensor eq(const Tensor& a, double b);
+FBSEG_OP Tensor ne(const Tensor& a, double b);
+FBSEG_OP Tensor operator>(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator<(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator>=(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator<=(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor operator>(const Tensor& a, double b);
+FBSEG_OP Tensor operator<(const Tensor& a, double b);
+FBSEG_OP Tensor operator>=(const Tensor& a, double b);
+FBSEG_OP Tensor operator<=(const Tensor& a, double b);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor add(const Tensor& a, const Tensor& b) {
     Tensor out = binary::compute_add(a, b, 1.0, "add");
     binary::record("Add", a, b, out, false, false, [](const Tensor& g, auto&, auto&) { return g; },
                    [](const Tensor& g, auto&, auto&) { return g; });
     return out;
 }
 
-inline Tensor sub(const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor sub(const Tensor& a, const Tensor& b) {
     Tensor out = binary::compute_add(a, b, -1.0, "sub");
     binary::record("Sub", a, b, out, false, false, [](const Tensor& g, auto&, auto&) { return g; },
                    [](const Tensor& g, auto&, auto&) { return neg(g); });
     return out;
 }
 
-inline Tensor mul(const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor out = binary::compute(a, b, cuda::BinaryOp::Mul, "mul", [](auto x, auto y) { return x * y; });
     // d(ab)/da = b, d(ab)/db = a
     binary::record("Mul", a, b, out, b.requires_grad(), a.requires_grad(),
@@ -94,7 +158,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
     return out;
 }
 
-inline Tensor div(const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor div(const Tensor& a, const Tensor& b) {
     FBSEG_CHECK(is_floating(a.dtype()), "div: expected floating operands but got ", a.describe());
     Tensor out = binary::compute(a, b, cuda::BinaryOp::Div, "div", [](auto x, auto y) { return x / y; });
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
@@ -106,7 +170,7 @@ inline Tensor div(const Tensor& a, const Tensor& b) {
 
 // maximum and minimum propagate NaN (x != x only for NaN), as PyTorch does: a NaN must not be
 // swallowed by a comparison that is false for it.
-inline Tensor maximum(const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor maximum(const Tensor& a, const Tensor& b) {
     Tensor out = binary::compute(a, b, cuda::BinaryOp::Maximum, "maximum", [](auto x, auto y) { return (x != x || x > y) ? x : y; });
     binary::record("Maximum", a, b, out, true, true,
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, true); },
@@ -114,7 +178,7 @@ inline Tensor maximum(const Tensor& a, const Tensor& b) {
     return out;
 }
 
-inline Tensor minimum(const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor minimum(const Tensor& a, const Tensor& b) {
     Tensor out = binary::compute(a, b, cuda::BinaryOp::Minimum, "minimum", [](auto x, auto y) { return (x != x || x < y) ? x : y; });
     binary::record("Minimum", a, b, out, true, true,
                    [](const Tensor& g, const Tensor& va, const Tensor& vb) { return binary::select_grad(g, va, vb, false); },
@@ -126,31 +190,37 @@ inline Tensor minimum(const Tensor& a, const Tensor& b) {
 // An integer tensor meeting a fractional scalar is first converted to float32, as PyTorch
 // promotes `torch.arange(5) * 0.5` to float32: the scalar must never be truncated to an integer
 // (0.5 would become 0). A whole-number scalar keeps the integer dtype (exact either way).
-inline Tensor scalar_like(double value, const Tensor& like) { return scalar_tensor(value, options_of(like)); }
+FBSEG_OP Tensor scalar_like(double value, const Tensor& like) { return scalar_tensor(value, options_of(like)); }
 namespace binary {
 inline bool needs_float(const Tensor& t, double scalar) {
     return !is_floating(t.dtype()) && scalar != std::trunc(scalar);
 }
 inline Tensor promoted(const Tensor& t, double scalar) { return needs_float(t, scalar) ? t.to(DType::Float32) : t; }
 }  // namespace binary
-inline Tensor add(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return add(p, scalar_like(b, p)); }
-inline Tensor sub(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return sub(p, scalar_like(b, p)); }
-inline Tensor mul(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return mul(p, scalar_like(b, p)); }
-inline Tensor div(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
+FBSEG_OP Tensor add(const Tensor& a,
+                    double b) { const Tensor p = binary::promoted(a, b); return add(p, scalar_like(b, p)); }
+FBSEG_OP Tensor sub(const Tensor& a,
+                    double b) { const Tensor p = binary::promoted(a, b); return sub(p, scalar_like(b, p)); }
+FBSEG_OP Tensor mul(const Tensor& a,
+                    double b) { const Tensor p = binary::promoted(a, b); return mul(p, scalar_like(b, p)); }
+FBSEG_OP Tensor div(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
 
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator-(const Tensor& a) { return neg(a); }
-inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, double b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, double b) { return div(a, b); }
-inline Tensor operator+(double a, const Tensor& b) { const Tensor p = binary::promoted(b, a); return add(scalar_like(a, p), p); }
-inline Tensor operator-(double a, const Tensor& b) { const Tensor p = binary::promoted(b, a); return sub(scalar_like(a, p), p); }
-inline Tensor operator*(double a, const Tensor& b) { const Tensor p = binary::promoted(b, a); return mul(scalar_like(a, p), p); }
-inline Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
+FBSEG_OP Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+FBSEG_OP Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+FBSEG_OP Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+FBSEG_OP Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+FBSEG_OP Tensor operator-(const Tensor& a) { return neg(a); }
+FBSEG_OP Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+FBSEG_OP Tensor operator-(const Tensor& a, double b) { return sub(a, b); }
+FBSEG_OP Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+FBSEG_OP Tensor operator/(const Tensor& a, double b) { return div(a, b); }
+FBSEG_OP Tensor operator+(double a,
+                          const Tensor& b) { const Tensor p = binary::promoted(b, a); return add(scalar_like(a, p), p); }
+FBSEG_OP Tensor operator-(double a,
+                          const Tensor& b) { const Tensor p = binary::promoted(b, a); return sub(scalar_like(a, p), p); }
+FBSEG_OP Tensor operator*(double a,
+                          const Tensor& b) { const Tensor p = binary::promoted(b, a); return mul(scalar_like(a, p), p); }
+FBSEG_OP Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
 
 // ---- in place: self = self op other (other broadcast to self's shape) ---------------------------
 namespace binary {
@@ -219,21 +289,21 @@ auto inplace_map(cuda::BinaryOp code, const char* op, F f) {
 }
 }  // namespace binary
 
-inline Tensor& add_(Tensor& self, const Tensor& other) {
+FBSEG_OP Tensor& add_(Tensor& self, const Tensor& other) {
     return binary::apply_(
         self, other, "add_", [](const Tensor& o, const Tensor& a, const Tensor& b) { kernel::add(o, a, b, 1.0, "add_"); },
         binary::AddGrads{});
 }
-inline Tensor& sub_(Tensor& self, const Tensor& other) {
+FBSEG_OP Tensor& sub_(Tensor& self, const Tensor& other) {
     return binary::apply_(
         self, other, "sub_", [](const Tensor& o, const Tensor& a, const Tensor& b) { kernel::add(o, a, b, -1.0, "sub_"); },
         binary::SubGrads{});
 }
-inline Tensor& mul_(Tensor& self, const Tensor& other) {
+FBSEG_OP Tensor& mul_(Tensor& self, const Tensor& other) {
     return binary::apply_(self, other, "mul_", binary::inplace_map(cuda::BinaryOp::Mul, "mul_", [](auto x, auto y) { return x * y; }),
                           binary::MulGrads{});
 }
-inline Tensor& div_(Tensor& self, const Tensor& other) {
+FBSEG_OP Tensor& div_(Tensor& self, const Tensor& other) {
     return binary::apply_(self, other, "div_", binary::inplace_map(cuda::BinaryOp::Div, "div_", [](auto x, auto y) { return x / y; }),
                           binary::DivGrads{});
 }
@@ -246,18 +316,21 @@ inline void check_inplace_scalar(const Tensor& self, double scalar, const char* 
                 " tensor in place; convert it first with .to(DType::Float32)");
 }
 }  // namespace binary
-inline Tensor& add_(Tensor& self, double other) { binary::check_inplace_scalar(self, other, "add_"); return add_(self, scalar_like(other, self)); }
-inline Tensor& sub_(Tensor& self, double other) { binary::check_inplace_scalar(self, other, "sub_"); return sub_(self, scalar_like(other, self)); }
-inline Tensor& mul_(Tensor& self, double other) { binary::check_inplace_scalar(self, other, "mul_"); return mul_(self, scalar_like(other, self)); }
-inline Tensor& div_(Tensor& self, double other) { return div_(self, scalar_like(other, self)); }
-inline Tensor& operator+=(Tensor& a, const Tensor& b) { return add_(a, b); }
-inline Tensor& operator-=(Tensor& a, const Tensor& b) { return sub_(a, b); }
-inline Tensor& operator*=(Tensor& a, const Tensor& b) { return mul_(a, b); }
-inline Tensor& operator/=(Tensor& a, const Tensor& b) { return div_(a, b); }
-inline Tensor& operator+=(Tensor& a, double b) { return add_(a, b); }
-inline Tensor& operator-=(Tensor& a, double b) { return sub_(a, b); }
-inline Tensor& operator*=(Tensor& a, double b) { return mul_(a, b); }
-inline Tensor& operator/=(Tensor& a, double b) { return div_(a, b); }
+FBSEG_OP Tensor& add_(Tensor& self,
+                      double other) { binary::check_inplace_scalar(self, other, "add_"); return add_(self, scalar_like(other, self)); }
+FBSEG_OP Tensor& sub_(Tensor& self,
+                      double other) { binary::check_inplace_scalar(self, other, "sub_"); return sub_(self, scalar_like(other, self)); }
+FBSEG_OP Tensor& mul_(Tensor& self,
+                      double other) { binary::check_inplace_scalar(self, other, "mul_"); return mul_(self, scalar_like(other, self)); }
+FBSEG_OP Tensor& div_(Tensor& self, double other) { return div_(self, scalar_like(other, self)); }
+FBSEG_OP Tensor& operator+=(Tensor& a, const Tensor& b) { return add_(a, b); }
+FBSEG_OP Tensor& operator-=(Tensor& a, const Tensor& b) { return sub_(a, b); }
+FBSEG_OP Tensor& operator*=(Tensor& a, const Tensor& b) { return mul_(a, b); }
+FBSEG_OP Tensor& operator/=(Tensor& a, const Tensor& b) { return div_(a, b); }
+FBSEG_OP Tensor& operator+=(Tensor& a, double b) { return add_(a, b); }
+FBSEG_OP Tensor& operator-=(Tensor& a, double b) { return sub_(a, b); }
+FBSEG_OP Tensor& operator*=(Tensor& a, double b) { return mul_(a, b); }
+FBSEG_OP Tensor& operator/=(Tensor& a, double b) { return div_(a, b); }
 
 // ---- comparisons: bool results, no gradient -----------------------------------------------------
 namespace binary {
@@ -269,25 +342,38 @@ Tensor compare(const Tensor& a, const Tensor& b, cuda::BinaryOp code, const char
 }
 }  // namespace binary
 
-inline Tensor gt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Gt, "gt", [](auto x, auto y) { return x > y; }); }
-inline Tensor lt(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Lt, "lt", [](auto x, auto y) { return x < y; }); }
-inline Tensor ge(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Ge, "ge", [](auto x, auto y) { return x >= y; }); }
-inline Tensor le(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Le, "le", [](auto x, auto y) { return x <= y; }); }
-inline Tensor eq(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Eq, "eq", [](auto x, auto y) { return x == y; }); }
-inline Tensor ne(const Tensor& a, const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Ne, "ne", [](auto x, auto y) { return x != y; }); }
-inline Tensor gt(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return gt(p, scalar_like(b, p)); }
-inline Tensor lt(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return lt(p, scalar_like(b, p)); }
-inline Tensor ge(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return ge(p, scalar_like(b, p)); }
-inline Tensor le(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return le(p, scalar_like(b, p)); }
-inline Tensor eq(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return eq(p, scalar_like(b, p)); }
-inline Tensor ne(const Tensor& a, double b) { const Tensor p = binary::promoted(a, b); return ne(p, scalar_like(b, p)); }
-inline Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
-inline Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
-inline Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
-inline Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
-inline Tensor operator>(const Tensor& a, double b) { return gt(a, b); }
-inline Tensor operator<(const Tensor& a, double b) { return lt(a, b); }
-inline Tensor operator>=(const Tensor& a, double b) { return ge(a, b); }
-inline Tensor operator<=(const Tensor& a, double b) { return le(a, b); }
+FBSEG_OP Tensor gt(const Tensor& a,
+                   const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Gt, "gt", [](auto x, auto y) { return x > y; }); }
+FBSEG_OP Tensor lt(const Tensor& a,
+                   const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Lt, "lt", [](auto x, auto y) { return x < y; }); }
+FBSEG_OP Tensor ge(const Tensor& a,
+                   const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Ge, "ge", [](auto x, auto y) { return x >= y; }); }
+FBSEG_OP Tensor le(const Tensor& a,
+                   const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Le, "le", [](auto x, auto y) { return x <= y; }); }
+FBSEG_OP Tensor eq(const Tensor& a,
+                   const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Eq, "eq", [](auto x, auto y) { return x == y; }); }
+FBSEG_OP Tensor ne(const Tensor& a,
+                   const Tensor& b) { return binary::compare(a, b, cuda::BinaryOp::Ne, "ne", [](auto x, auto y) { return x != y; }); }
+FBSEG_OP Tensor gt(const Tensor& a,
+                   double b) { const Tensor p = binary::promoted(a, b); return gt(p, scalar_like(b, p)); }
+FBSEG_OP Tensor lt(const Tensor& a,
+                   double b) { const Tensor p = binary::promoted(a, b); return lt(p, scalar_like(b, p)); }
+FBSEG_OP Tensor ge(const Tensor& a,
+                   double b) { const Tensor p = binary::promoted(a, b); return ge(p, scalar_like(b, p)); }
+FBSEG_OP Tensor le(const Tensor& a,
+                   double b) { const Tensor p = binary::promoted(a, b); return le(p, scalar_like(b, p)); }
+FBSEG_OP Tensor eq(const Tensor& a,
+                   double b) { const Tensor p = binary::promoted(a, b); return eq(p, scalar_like(b, p)); }
+FBSEG_OP Tensor ne(const Tensor& a,
+                   double b) { const Tensor p = binary::promoted(a, b); return ne(p, scalar_like(b, p)); }
+FBSEG_OP Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+FBSEG_OP Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+FBSEG_OP Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+FBSEG_OP Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
+FBSEG_OP Tensor operator>(const Tensor& a, double b) { return gt(a, b); }
+FBSEG_OP Tensor operator<(const Tensor& a, double b) { return lt(a, b); }
+FBSEG_OP Tensor operator>=(const Tensor& a, double b) { return ge(a, b); }
+FBSEG_OP Tensor operator<=(const Tensor& a, double b) { return le(a, b); }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

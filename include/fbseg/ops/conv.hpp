@@ -18,6 +18,7 @@
 #include "fbseg/ops/kernel/conv.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
@@ -31,6 +32,20 @@ struct ConvTranspose2dParams {
     std::int64_t groups = 1;
 };
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+/// 2-D convolution. input [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] or an
+/// undefined Tensor. Output [N, Cout, Ho, Wo] with
+///   Ho = floor((H + 2 padding[0] - dilation[0] (kh - 1) - 1) / stride[0]) + 1   (same for Wo).
+FBSEG_OP Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                       const Conv2dParams& p = {});
+/// 2-D transposed convolution ("deconvolution"), the adjoint of conv2d. input [N, Cin, H, W],
+/// weight [Cin, Cout/groups, kh, kw] (PyTorch's layout), bias [Cout] or undefined. Output
+/// [N, Cout, Ho, Wo] with
+///   Ho = (H - 1) stride[0] - 2 padding[0] + dilation[0] (kh - 1) + output_padding[0] + 1.
+FBSEG_OP Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                                 const ConvTranspose2dParams& p = {});
+
+#if FBSEG_OP_DEFINITIONS
 namespace conv_detail {
 
 inline std::string pair_str(const std::array<std::int64_t, 2>& v) {
@@ -63,11 +78,8 @@ inline void check_bias(const char* op, const Tensor& bias, std::int64_t channels
 
 }  // namespace conv_detail
 
-/// 2-D convolution. input [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] or an
-/// undefined Tensor. Output [N, Cout, Ho, Wo] with
-///   Ho = floor((H + 2 padding[0] - dilation[0] (kh - 1) - 1) / stride[0]) + 1   (same for Wo).
-inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
-                     const Conv2dParams& p = {}) {
+FBSEG_OP Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                     const Conv2dParams& p) {
     const char* op = "conv2d";
     conv_detail::check_common(op, input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
     const std::int64_t n = input.size(0), c_in = input.size(1), h = input.size(2), w = input.size(3);
@@ -130,12 +142,8 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
     return out;
 }
 
-/// 2-D transposed convolution ("deconvolution"), the adjoint of conv2d. input [N, Cin, H, W],
-/// weight [Cin, Cout/groups, kh, kw] (PyTorch's layout), bias [Cout] or undefined. Output
-/// [N, Cout, Ho, Wo] with
-///   Ho = (H - 1) stride[0] - 2 padding[0] + dilation[0] (kh - 1) + output_padding[0] + 1.
-inline Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
-                               const ConvTranspose2dParams& p = {}) {
+FBSEG_OP Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                               const ConvTranspose2dParams& p) {
     const char* op = "conv_transpose2d";
     conv_detail::check_common(op, input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
     const std::int64_t n = input.size(0), c_in = input.size(1), h = input.size(2), w = input.size(3);
@@ -204,5 +212,6 @@ inline Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const 
     }
     return out;
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

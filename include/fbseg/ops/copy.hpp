@@ -11,6 +11,7 @@
 #include "fbseg/ops/op_declarations.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
 #include "fbseg/ops/overlap.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
@@ -23,7 +24,9 @@ inline To convert(From v) {
 }
 }  // namespace detail
 
-inline Tensor& Tensor::fill_(double value) {
+// The Tensor members below are compiled into libfbseg when it is linked (ops/op_library.hpp).
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor& Tensor::fill_(double value) {
     autograd::check_inplace(*this, "fill_", false);
     kernel::fill(*this, value);
     storage()->bump_version();
@@ -35,7 +38,7 @@ inline Tensor& Tensor::fill_(double value) {
     return *this;
 }
 
-inline Tensor& Tensor::copy_(const Tensor& src) {
+FBSEG_OP Tensor& Tensor::copy_(const Tensor& src) {
     FBSEG_CHECK(src.defined(), "copy_: source is an undefined tensor");
     FBSEG_CHECK(broadcast_shapes(shape(), src.shape(), "copy_") == shape(), "copy_: source ", src.describe(),
                 " cannot be broadcast to destination ", describe());
@@ -62,12 +65,12 @@ inline Tensor& Tensor::copy_(const Tensor& src) {
     return *this;
 }
 
-inline Tensor Tensor::contiguous() const {
+FBSEG_OP Tensor Tensor::contiguous() const {
     if (is_contiguous()) return *this;
     return clone();
 }
 
-inline Tensor Tensor::clone() const {
+FBSEG_OP Tensor Tensor::clone() const {
     Tensor out;
     {
         NoGradGuard no_grad;
@@ -81,7 +84,7 @@ inline Tensor Tensor::clone() const {
     return out;
 }
 
-inline Tensor Tensor::to(DType target) const {
+FBSEG_OP Tensor Tensor::to(DType target) const {
     if (target == dtype()) return *this;
     FBSEG_CHECK(!requires_grad() || is_floating(target), "to: cannot convert ", describe(), " that requires grad to ",
                 dtype_name(target), " (gradients need a floating dtype)");
@@ -99,7 +102,7 @@ inline Tensor Tensor::to(DType target) const {
     return out;
 }
 
-inline Tensor Tensor::to(Device target) const {
+FBSEG_OP Tensor Tensor::to(Device target) const {
     if (target == device()) return *this;
     Tensor out;
     {
@@ -114,5 +117,6 @@ inline Tensor Tensor::to(Device target) const {
     }
     return out;
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

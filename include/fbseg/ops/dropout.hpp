@@ -18,9 +18,18 @@
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/kernel/dropout.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+/// Zeroes each element independently with probability p and scales the rest by 1 / (1 - p).
+FBSEG_OP Tensor dropout(const Tensor& x, double p, bool training, Generator& gen = default_generator());
+/// Zeroes whole channels: input [N, C, H, W]; each (n, c) plane is kept (scaled by 1 / (1 - p))
+/// or zeroed, with probability 1 - p and p.
+FBSEG_OP Tensor dropout2d(const Tensor& x, double p, bool training, Generator& gen = default_generator());
+
+#if FBSEG_OP_DEFINITIONS
 namespace dropout_detail {
 
 /// y = x * mask, mask of `mask_shape` (broadcast to x's shape), recording dx = dy * mask.
@@ -50,20 +59,18 @@ inline void check(const char* op, const Tensor& x, double p) {
 
 }  // namespace dropout_detail
 
-/// Zeroes each element independently with probability p and scales the rest by 1 / (1 - p).
-inline Tensor dropout(const Tensor& x, double p, bool training, Generator& gen = default_generator()) {
+FBSEG_OP Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
     dropout_detail::check("dropout", x, p);
     if (!training || p == 0.0) return x;
     return dropout_detail::apply(x, p, x.shape(), gen, "dropout");
 }
 
-/// Zeroes whole channels: input [N, C, H, W]; each (n, c) plane is kept (scaled by 1 / (1 - p))
-/// or zeroed, with probability 1 - p and p.
-inline Tensor dropout2d(const Tensor& x, double p, bool training, Generator& gen = default_generator()) {
+FBSEG_OP Tensor dropout2d(const Tensor& x, double p, bool training, Generator& gen) {
     dropout_detail::check("dropout2d", x, p);
     FBSEG_CHECK(x.dim() == 4, "dropout2d: expected a 4-D input [N, C, H, W] but got ", x.describe());
     if (!training || p == 0.0) return x;
     return dropout_detail::apply(x, p, {x.size(0), x.size(1), 1, 1}, gen, "dropout2d");
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -7,13 +7,34 @@
 
 #include "fbseg/core/generator.hpp"
 #include "fbseg/ops/copy.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
-/// A new tensor whose contents are unspecified (fast: nothing is written).
-inline Tensor empty(const Shape& shape, const TensorOptions& options = {}) { return Tensor::empty(shape, options); }
+/// The dtype and device of `t`, for a new tensor like it.
+inline TensorOptions options_of(const Tensor& t) { return TensorOptions(t.dtype()).device(t.device()); }
 
-inline Tensor full(const Shape& shape, double value, const TensorOptions& options = {}) {
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+/// A new tensor whose contents are unspecified (fast: nothing is written).
+FBSEG_OP Tensor empty(const Shape& shape, const TensorOptions& options = {});
+FBSEG_OP Tensor full(const Shape& shape, double value, const TensorOptions& options = {});
+FBSEG_OP Tensor zeros(const Shape& shape, const TensorOptions& options = {});
+FBSEG_OP Tensor ones(const Shape& shape, const TensorOptions& options = {});
+FBSEG_OP Tensor empty_like(const Tensor& t);
+FBSEG_OP Tensor zeros_like(const Tensor& t);
+FBSEG_OP Tensor ones_like(const Tensor& t);
+FBSEG_OP Tensor full_like(const Tensor& t, double value);
+/// A zero-dimensional tensor holding one value.
+FBSEG_OP Tensor scalar_tensor(double value, const TensorOptions& options = {});
+/// start, start + step, ... up to but excluding end (as torch.arange). Int64 by default.
+FBSEG_OP Tensor arange(double start, double end, double step = 1.0,
+                       const TensorOptions& options = TensorOptions(DType::Int64));
+FBSEG_OP Tensor arange(double end, const TensorOptions& options = TensorOptions(DType::Int64));
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor empty(const Shape& shape, const TensorOptions& options) { return Tensor::empty(shape, options); }
+
+FBSEG_OP Tensor full(const Shape& shape, double value, const TensorOptions& options) {
     Tensor t = Tensor::empty(shape, TensorOptions(options).requires_grad(false));
     {
         NoGradGuard no_grad;
@@ -23,20 +44,17 @@ inline Tensor full(const Shape& shape, double value, const TensorOptions& option
     return t;
 }
 
-inline Tensor zeros(const Shape& shape, const TensorOptions& options = {}) { return full(shape, 0.0, options); }
-inline Tensor ones(const Shape& shape, const TensorOptions& options = {}) { return full(shape, 1.0, options); }
+FBSEG_OP Tensor zeros(const Shape& shape, const TensorOptions& options) { return full(shape, 0.0, options); }
+FBSEG_OP Tensor ones(const Shape& shape, const TensorOptions& options) { return full(shape, 1.0, options); }
 
-inline TensorOptions options_of(const Tensor& t) { return TensorOptions(t.dtype()).device(t.device()); }
-inline Tensor empty_like(const Tensor& t) { return empty(t.shape(), options_of(t)); }
-inline Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), options_of(t)); }
-inline Tensor ones_like(const Tensor& t) { return ones(t.shape(), options_of(t)); }
-inline Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, options_of(t)); }
+FBSEG_OP Tensor empty_like(const Tensor& t) { return empty(t.shape(), options_of(t)); }
+FBSEG_OP Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), options_of(t)); }
+FBSEG_OP Tensor ones_like(const Tensor& t) { return ones(t.shape(), options_of(t)); }
+FBSEG_OP Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, options_of(t)); }
 
-/// A zero-dimensional tensor holding one value.
-inline Tensor scalar_tensor(double value, const TensorOptions& options = {}) { return full({}, value, options); }
+FBSEG_OP Tensor scalar_tensor(double value, const TensorOptions& options) { return full({}, value, options); }
 
-/// start, start + step, ... up to but excluding end (as torch.arange). Int64 by default.
-inline Tensor arange(double start, double end, double step = 1.0, const TensorOptions& options = TensorOptions(DType::Int64)) {
+FBSEG_OP Tensor arange(double start, double end, double step, const TensorOptions& options) {
     FBSEG_CHECK(step != 0.0, "arange: step must be non-zero");
     FBSEG_CHECK((end - start) / step >= 0, "arange: range [", start, ", ", end, ") cannot be walked with step ", step);
     const auto n = std::int64_t(std::ceil((end - start) / step));
@@ -49,9 +67,10 @@ inline Tensor arange(double start, double end, double step = 1.0, const TensorOp
     if (options.requires_grad_) t.set_requires_grad(true);
     return t;
 }
-inline Tensor arange(double end, const TensorOptions& options = TensorOptions(DType::Int64)) {
+FBSEG_OP Tensor arange(double end, const TensorOptions& options) {
     return arange(0.0, end, 1.0, options);
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 namespace detail {
 /// Fills a new CPU tensor with draw(counter) for element i = counter - first, then moves it.
@@ -71,17 +90,23 @@ Tensor random_tensor(const Shape& shape, const TensorOptions& options, Generator
 }
 }  // namespace detail
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Uniform on [0, 1). Element i depends only on the generator's seed and position.
-inline Tensor rand(const Shape& shape, const TensorOptions& options = {}, Generator& gen = default_generator()) {
+FBSEG_OP Tensor rand(const Shape& shape, const TensorOptions& options = {}, Generator& gen = default_generator());
+/// Standard normal.
+FBSEG_OP Tensor randn(const Shape& shape, const TensorOptions& options = {}, Generator& gen = default_generator());
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor rand(const Shape& shape, const TensorOptions& options, Generator& gen) {
     return detail::random_tensor(shape, options, gen, "rand",
                                  [&gen]<typename T>(std::uint64_t c) { return gen.uniform<T>(c); });
 }
 
-/// Standard normal.
-inline Tensor randn(const Shape& shape, const TensorOptions& options = {}, Generator& gen = default_generator()) {
+FBSEG_OP Tensor randn(const Shape& shape, const TensorOptions& options, Generator& gen) {
     return detail::random_tensor(shape, options, gen, "randn",
                                  [&gen]<typename T>(std::uint64_t c) { return gen.normal<T>(c); });
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 /// A tensor of `shape` holding `values` (row-major), converted to options' dtype.
 template <typename T>

@@ -10,9 +10,45 @@
 
 #include "fbseg/ops/kernel/index.hpp"
 #include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+/// Picks values along `dim` at the positions given by an int64 `index` (torch.gather):
+///   out[i][j][k] = x[index[i][j][k]][j][k]   (dim 0),   x[i][index[i][j][k]][k]   (dim 1), ...
+/// out has index's shape; index has x's rank and is no larger than x off `dim`.
+/// Gradient: dx = zeros_like(x) with g added at the same positions (a scatter-add: a position
+/// picked twice receives both gradients).
+FBSEG_OP Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index);
+/// Replaces the elements where a bool `mask` (broadcast to x's shape) is true:
+///   out = mask ? value : x.
+/// Gradient: dx = mask ? 0 : g (a filled element no longer depends on x).
+FBSEG_OP Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+/// In place: x = mask ? value : x. Same gradient as masked_fill.
+FBSEG_OP Tensor& masked_fill_(Tensor& x, const Tensor& mask, double value);
+/// Reverses the order of the elements along each of `dims` (torch.flip); a copy, as in PyTorch.
+///   out[.., i_d, ..] = x[.., n_d - 1 - i_d, ..]
+/// Used for flip test-time augmentation: predict(flip(x, {3})) flipped back with flip(.., {3}).
+/// Gradient: dx = flip(g, dims).
+FBSEG_OP Tensor flip(const Tensor& x, const Shape& dims);
+/// Tiles x (torch.Tensor.repeat): repeats[d] copies along each dim; when repeats has more entries
+/// than x has dims, x is first viewed with leading 1s. out shape: repeats[d] * size[d].
+///   out[(a_d * s_d + b_d)_d] = x[(b_d)_d]
+/// Gradient: dx = g viewed as [r_0, s_0, r_1, s_1, ...], summed over every r_d.
+FBSEG_OP Tensor repeat(const Tensor& x, const Shape& repeats);
+/// Running sum along dim (torch.cumsum): out[.., j, ..] = sum_{j' <= j} x[.., j', ..].
+/// float32, float64 and int64; the sum is accumulated in double (int64 for int64).
+/// Gradient: the reverse running sum, dx[.., j, ..] = sum_{j' >= j} g[.., j', ..].
+FBSEG_OP Tensor cumsum(const Tensor& x, std::int64_t dim);
+/// The k largest (largest = true) or smallest elements along dim, with their int64 positions
+/// (torch.topk). sorted: best first; otherwise in the order of their positions. Ties go to the
+/// lower position; NaN counts as larger than every number.
+/// Gradient: g scattered to the chosen positions, zero elsewhere.
+FBSEG_OP ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1, bool largest = true,
+                            bool sorted = true);
+
+#if FBSEG_OP_DEFINITIONS
 namespace detail {
 
 /// The index tensor of gather / the positions of topk: int64, same rank as the input.
@@ -39,12 +75,7 @@ inline Tensor scatter_add_into(const autograd::TensorMeta& in, std::int64_t dim,
 
 }  // namespace detail
 
-/// Picks values along `dim` at the positions given by an int64 `index` (torch.gather):
-///   out[i][j][k] = x[index[i][j][k]][j][k]   (dim 0),   x[i][index[i][j][k]][k]   (dim 1), ...
-/// out has index's shape; index has x's rank and is no larger than x off `dim`.
-/// Gradient: dx = zeros_like(x) with g added at the same positions (a scatter-add: a position
-/// picked twice receives both gradients).
-inline Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
+FBSEG_OP Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
     FBSEG_CHECK(x.defined(), "gather: input is an undefined tensor");
     dim = normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), "gather");
     detail::check_index("gather", x, dim, index);
@@ -72,10 +103,7 @@ inline void check_mask(const char* op, const Tensor& x, const Tensor& mask) {
 }
 }  // namespace detail
 
-/// Replaces the elements where a bool `mask` (broadcast to x's shape) is true:
-///   out = mask ? value : x.
-/// Gradient: dx = mask ? 0 : g (a filled element no longer depends on x).
-inline Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+FBSEG_OP Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
     detail::check_mask("masked_fill", x, mask);
     Tensor out = empty(x.shape(), options_of(x));
     kernel::masked_fill(out, x, mask, value);
@@ -88,8 +116,7 @@ inline Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
     return out;
 }
 
-/// In place: x = mask ? value : x. Same gradient as masked_fill.
-inline Tensor& masked_fill_(Tensor& x, const Tensor& mask, double value) {
+FBSEG_OP Tensor& masked_fill_(Tensor& x, const Tensor& mask, double value) {
     detail::check_mask("masked_fill_", x, mask);
     const bool records = autograd::check_inplace(x, "masked_fill_", false);
     kernel::masked_fill(x, x, mask, value);
@@ -103,11 +130,7 @@ inline Tensor& masked_fill_(Tensor& x, const Tensor& mask, double value) {
     return x;
 }
 
-/// Reverses the order of the elements along each of `dims` (torch.flip); a copy, as in PyTorch.
-///   out[.., i_d, ..] = x[.., n_d - 1 - i_d, ..]
-/// Used for flip test-time augmentation: predict(flip(x, {3})) flipped back with flip(.., {3}).
-/// Gradient: dx = flip(g, dims).
-inline Tensor flip(const Tensor& x, const Shape& dims) {
+FBSEG_OP Tensor flip(const Tensor& x, const Shape& dims) {
     FBSEG_CHECK(x.defined(), "flip: input is an undefined tensor");
     const std::size_t nd = std::size_t(std::max<std::int64_t>(x.dim(), 1));
     std::unique_ptr<bool[]> flipped(new bool[nd]());  // per dim: is it reversed?
@@ -125,11 +148,7 @@ inline Tensor flip(const Tensor& x, const Shape& dims) {
     return out;
 }
 
-/// Tiles x (torch.Tensor.repeat): repeats[d] copies along each dim; when repeats has more entries
-/// than x has dims, x is first viewed with leading 1s. out shape: repeats[d] * size[d].
-///   out[(a_d * s_d + b_d)_d] = x[(b_d)_d]
-/// Gradient: dx = g viewed as [r_0, s_0, r_1, s_1, ...], summed over every r_d.
-inline Tensor repeat(const Tensor& x, const Shape& repeats) {
+FBSEG_OP Tensor repeat(const Tensor& x, const Shape& repeats) {
     FBSEG_CHECK(x.defined(), "repeat: input is an undefined tensor");
     FBSEG_CHECK(std::int64_t(repeats.size()) >= x.dim(), "repeat: ", repeats.size(), " repeats ", shape_str(repeats),
                 " for a tensor of ", x.dim(), " dims ", shape_str(x.shape()),
@@ -180,17 +199,10 @@ inline Tensor cumsum_impl(const Tensor& x, std::int64_t dim, bool reverse) {
 }
 }  // namespace detail
 
-/// Running sum along dim (torch.cumsum): out[.., j, ..] = sum_{j' <= j} x[.., j', ..].
-/// float32, float64 and int64; the sum is accumulated in double (int64 for int64).
-/// Gradient: the reverse running sum, dx[.., j, ..] = sum_{j' >= j} g[.., j', ..].
-inline Tensor cumsum(const Tensor& x, std::int64_t dim) { return detail::cumsum_impl(x, dim, false); }
+FBSEG_OP Tensor cumsum(const Tensor& x, std::int64_t dim) { return detail::cumsum_impl(x, dim, false); }
 
-/// The k largest (largest = true) or smallest elements along dim, with their int64 positions
-/// (torch.topk). sorted: best first; otherwise in the order of their positions. Ties go to the
-/// lower position; NaN counts as larger than every number.
-/// Gradient: g scattered to the chosen positions, zero elsewhere.
-inline ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1, bool largest = true,
-                          bool sorted = true) {
+FBSEG_OP ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim, bool largest,
+                          bool sorted) {
     FBSEG_CHECK(x.defined(), "topk: input is an undefined tensor");
     dim = normalize_dim(dim, std::max<std::int64_t>(x.dim(), 1), "topk");
     const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[dim];
@@ -214,5 +226,6 @@ inline ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t dim = -1
     }
     return {values, indices};
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

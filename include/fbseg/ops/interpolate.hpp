@@ -19,9 +19,26 @@
 #include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/geometry/interpolate.hpp"
 #include "fbseg/ops/kernel/interpolate.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+/// Nearest-neighbour upsampling (or downsampling) to `output_size` (oh, ow):
+///   out[i, j] = x[min(floor(i * (H / oh)), H - 1), min(floor(j * (W / ow)), W - 1)]
+/// with the ratio computed in float, as PyTorch's mode='nearest'.
+FBSEG_OP Tensor upsample_nearest2d(const Tensor& input, std::array<std::int64_t, 2> output_size);
+/// Nearest-neighbour resize by `scale_factor`: output size floor(H * scale) x floor(W * scale),
+/// and source index floor(i / scale) (PyTorch with recompute_scale_factor=None).
+FBSEG_OP Tensor upsample_nearest2d(const Tensor& input, double scale_factor);
+/// Bilinear resize to `output_size`; align_corners as in PyTorch (true: the corner pixels of input
+/// and output are aligned; false: pixel centres, the edge value repeated beyond them).
+FBSEG_OP Tensor upsample_bilinear2d(const Tensor& input, std::array<std::int64_t, 2> output_size, bool align_corners);
+/// Bilinear resize by `scale_factor` (output floor(H * scale) x floor(W * scale); without
+/// align_corners the source step is 1 / scale, as PyTorch with recompute_scale_factor=None).
+FBSEG_OP Tensor upsample_bilinear2d(const Tensor& input, double scale_factor, bool align_corners);
+
+#if FBSEG_OP_DEFINITIONS
 namespace interp_detail {
 
 /// PyTorch's compute_scales_value: the source step per output pixel, 1 / scale_factor when the
@@ -162,33 +179,25 @@ inline Tensor bilinear(const Tensor& input, std::array<std::int64_t, 2> size, bo
 
 }  // namespace interp_detail
 
-/// Nearest-neighbour upsampling (or downsampling) to `output_size` (oh, ow):
-///   out[i, j] = x[min(floor(i * (H / oh)), H - 1), min(floor(j * (W / ow)), W - 1)]
-/// with the ratio computed in float, as PyTorch's mode='nearest'.
-inline Tensor upsample_nearest2d(const Tensor& input, std::array<std::int64_t, 2> output_size) {
+FBSEG_OP Tensor upsample_nearest2d(const Tensor& input, std::array<std::int64_t, 2> output_size) {
     interp_detail::check_input("upsample_nearest2d", input);
     return interp_detail::nearest(input, output_size, std::nullopt);
 }
 
-/// Nearest-neighbour resize by `scale_factor`: output size floor(H * scale) x floor(W * scale),
-/// and source index floor(i / scale) (PyTorch with recompute_scale_factor=None).
-inline Tensor upsample_nearest2d(const Tensor& input, double scale_factor) {
+FBSEG_OP Tensor upsample_nearest2d(const Tensor& input, double scale_factor) {
     const auto size = interp_detail::scaled_size("upsample_nearest2d", input, scale_factor);
     return interp_detail::nearest(input, size, scale_factor);
 }
 
-/// Bilinear resize to `output_size`; align_corners as in PyTorch (true: the corner pixels of input
-/// and output are aligned; false: pixel centres, the edge value repeated beyond them).
-inline Tensor upsample_bilinear2d(const Tensor& input, std::array<std::int64_t, 2> output_size, bool align_corners) {
+FBSEG_OP Tensor upsample_bilinear2d(const Tensor& input, std::array<std::int64_t, 2> output_size, bool align_corners) {
     interp_detail::check_input("upsample_bilinear2d", input);
     return interp_detail::bilinear(input, output_size, align_corners, std::nullopt);
 }
 
-/// Bilinear resize by `scale_factor` (output floor(H * scale) x floor(W * scale); without
-/// align_corners the source step is 1 / scale, as PyTorch with recompute_scale_factor=None).
-inline Tensor upsample_bilinear2d(const Tensor& input, double scale_factor, bool align_corners) {
+FBSEG_OP Tensor upsample_bilinear2d(const Tensor& input, double scale_factor, bool align_corners) {
     const auto size = interp_detail::scaled_size("upsample_bilinear2d", input, scale_factor);
     return interp_detail::bilinear(input, size, align_corners, scale_factor);
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -4,12 +4,27 @@
 #include <vector>
 
 #include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Joins tensors along an existing dim; all other dims must match. The gradient of each input
 /// is its slice of the output's gradient.
-inline Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+FBSEG_OP Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim);
+/// PyTorch's name for concat (torch.cat), dim 0 by default.
+FBSEG_OP Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+/// Joins tensors of one shape along a new dim.
+FBSEG_OP Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim);
+/// Constant padding, PyTorch's F.pad convention: `pads` lists (before, after) pairs starting
+/// from the LAST dim: {left, right} pads W, {left, right, top, bottom} pads W and H. Negative
+/// amounts crop.
+FBSEG_OP Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value = 0.0);
+/// Elementwise choice: condition ? a : b, all three broadcast together. condition is bool.
+FBSEG_OP Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     FBSEG_CHECK(!tensors.empty(), "concat: expected at least one tensor");
     const Tensor& first = tensors[0];
     FBSEG_CHECK(first.dim() > 0, "concat: zero-dimensional tensors cannot be concatenated (", first.describe(),
@@ -53,11 +68,9 @@ inline Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     return out;
 }
 
-/// PyTorch's name for concat (torch.cat), dim 0 by default.
-inline Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0) { return concat(tensors, dim); }
+FBSEG_OP Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) { return concat(tensors, dim); }
 
-/// Joins tensors of one shape along a new dim.
-inline Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
+FBSEG_OP Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
     FBSEG_CHECK(!tensors.empty(), "stack: expected at least one tensor");
     dim = normalize_dim(dim, tensors[0].dim() + 1, "stack");
     std::vector<Tensor> expanded;
@@ -69,10 +82,7 @@ inline Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
     return concat(expanded, dim);
 }
 
-/// Constant padding, PyTorch's F.pad convention: `pads` lists (before, after) pairs starting
-/// from the LAST dim: {left, right} pads W, {left, right, top, bottom} pads W and H. Negative
-/// amounts crop.
-inline Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value = 0.0) {
+FBSEG_OP Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value) {
     FBSEG_CHECK(pads.size() % 2 == 0 && std::int64_t(pads.size()) <= 2 * x.dim(), "pad: expected an even number of pad "
                 "amounts, at most 2 per dim, for a tensor of shape ", shape_str(x.shape()), " but got ", pads.size());
     Shape out_shape = x.shape();
@@ -105,8 +115,7 @@ inline Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double
     return out;
 }
 
-/// Elementwise choice: condition ? a : b, all three broadcast together. condition is bool.
-inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     FBSEG_CHECK(condition.dtype() == DType::Bool, "where: condition must be bool but got ", condition.describe());
     detail::check_same_device_dtype("where", {&a, &b});
     FBSEG_CHECK(condition.device() == a.device(), "where: condition ", condition.describe(), " and values ",
@@ -127,5 +136,6 @@ inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     }
     return out;
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -4,12 +4,20 @@
 
 #include "fbseg/ops/kernel/linalg.hpp"
 #include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Batched matrix product: [B, n, k] @ [B, k, m] -> [B, n, m].
 ///   dA = dC @ B^T,  dB = A^T @ dC
-inline Tensor bmm(const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor bmm(const Tensor& a, const Tensor& b);
+/// Matrix product with PyTorch's rules: 1-D operands are promoted to a row (left) or a column
+/// (right) vector and the added dim removed from the result; leading (batch) dims broadcast.
+FBSEG_OP Tensor matmul(const Tensor& a, const Tensor& b);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor bmm(const Tensor& a, const Tensor& b) {
     detail::check_same_device_dtype("bmm", {&a, &b});
     FBSEG_CHECK(a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0] && a.shape()[2] == b.shape()[1],
                 "bmm: expected [B, n, k] and [B, k, m] but got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
@@ -27,9 +35,7 @@ inline Tensor bmm(const Tensor& a, const Tensor& b) {
     return c;
 }
 
-/// Matrix product with PyTorch's rules: 1-D operands are promoted to a row (left) or a column
-/// (right) vector and the added dim removed from the result; leading (batch) dims broadcast.
-inline Tensor matmul(const Tensor& a, const Tensor& b) {
+FBSEG_OP Tensor matmul(const Tensor& a, const Tensor& b) {
     detail::check_same_device_dtype("matmul", {&a, &b});
     FBSEG_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim, got ", shape_str(a.shape()),
                 " and ", shape_str(b.shape()));
@@ -52,5 +58,6 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
     if (b.dim() > 1) out_shape.push_back(m);
     return bmm(a3, b3).reshape(out_shape);
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

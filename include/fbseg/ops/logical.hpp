@@ -7,9 +7,21 @@
 
 #include "fbseg/ops/kernel/logical.hpp"
 #include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+/// True when some element is non-zero: a 0-dim bool tensor.
+FBSEG_OP Tensor any(const Tensor& x);
+/// any along one dim.
+FBSEG_OP Tensor any(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// True when every element is non-zero: a 0-dim bool tensor.
+FBSEG_OP Tensor all(const Tensor& x);
+/// all along one dim.
+FBSEG_OP Tensor all(const Tensor& x, std::int64_t dim, bool keepdim = false);
+
+#if FBSEG_OP_DEFINITIONS
 namespace detail {
 /// {dim} normalised; a 0-dim tensor accepts dim 0 or -1 and has nothing to reduce over.
 inline Shape one_dim(const Tensor& x, std::int64_t dim, const char* op) {
@@ -30,17 +42,14 @@ inline Tensor any_all(const Tensor& x, const Shape& dims_in, bool keepdim, bool 
 }
 }  // namespace detail
 
-/// True when some element is non-zero: a 0-dim bool tensor.
-inline Tensor any(const Tensor& x) { return detail::any_all(x, {}, false, false); }
-/// any along one dim.
-inline Tensor any(const Tensor& x, std::int64_t dim, bool keepdim = false) {
+FBSEG_OP Tensor any(const Tensor& x) { return detail::any_all(x, {}, false, false); }
+FBSEG_OP Tensor any(const Tensor& x, std::int64_t dim, bool keepdim) {
     return detail::any_all(x, detail::one_dim(x, dim, "any"), keepdim, false);
 }
-/// True when every element is non-zero: a 0-dim bool tensor.
-inline Tensor all(const Tensor& x) { return detail::any_all(x, {}, false, true); }
-/// all along one dim.
-inline Tensor all(const Tensor& x, std::int64_t dim, bool keepdim = false) {
+FBSEG_OP Tensor all(const Tensor& x) { return detail::any_all(x, {}, false, true); }
+FBSEG_OP Tensor all(const Tensor& x, std::int64_t dim, bool keepdim) {
     return detail::any_all(x, detail::one_dim(x, dim, "all"), keepdim, true);
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -8,24 +8,25 @@
 #include <vector>
 
 #include "fbseg/core/tensor.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
-inline Tensor sum_to(const Tensor& t, const Shape& shape);
-inline Tensor sum(const Tensor& t);
-inline Tensor sum(const Tensor& t, const Shape& dims, bool keepdim = false);
-inline Tensor add(const Tensor& a, const Tensor& b);
-inline Tensor sub(const Tensor& a, const Tensor& b);
-inline Tensor mul(const Tensor& a, const Tensor& b);
-inline Tensor div(const Tensor& a, const Tensor& b);
-inline Tensor mul(const Tensor& a, double b);
-inline Tensor add(const Tensor& a, double b);
-inline Tensor neg(const Tensor& t);
-inline Tensor zeros(const Shape& shape, const TensorOptions& options);
-inline Tensor ones(const Shape& shape, const TensorOptions& options);
-inline Tensor zeros_like(const Tensor& t);
-inline Tensor ones_like(const Tensor& t);
-inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
-inline Tensor matmul(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor sum_to(const Tensor& t, const Shape& shape);
+FBSEG_OP Tensor sum(const Tensor& t);
+FBSEG_OP Tensor sum(const Tensor& t, const Shape& dims, bool keepdim = false);
+FBSEG_OP Tensor add(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor sub(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor mul(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor div(const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor mul(const Tensor& a, double b);
+FBSEG_OP Tensor add(const Tensor& a, double b);
+FBSEG_OP Tensor neg(const Tensor& t);
+FBSEG_OP Tensor zeros(const Shape& shape, const TensorOptions& options);
+FBSEG_OP Tensor ones(const Shape& shape, const TensorOptions& options);
+FBSEG_OP Tensor zeros_like(const Tensor& t);
+FBSEG_OP Tensor ones_like(const Tensor& t);
+FBSEG_OP Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+FBSEG_OP Tensor matmul(const Tensor& a, const Tensor& b);
 
 }  // namespace fbseg

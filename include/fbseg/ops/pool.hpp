@@ -15,6 +15,7 @@
 #include "fbseg/ops/factory.hpp"
 #include "fbseg/ops/geometry/pool.hpp"
 #include "fbseg/ops/kernel/pool.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
@@ -51,10 +52,18 @@ inline void check_input(const char* op, const Tensor& input) {
 
 }  // namespace pool_detail
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Max pooling over kernel windows (padding counts as -inf, as in PyTorch). input [N, C, H, W]
 /// -> [N, C, Ho, Wo] with Ho from pool_detail::output_size. The gradient goes to the position of
 /// each window's maximum (the first one on ties; a NaN wins).
-inline Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params) {
+FBSEG_OP Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params);
+/// Average pooling to a fixed output size. Output cell (i, j) averages input rows
+/// [floor(i H / oh), ceil((i + 1) H / oh)) and columns [floor(j W / ow), ceil((j + 1) W / ow))
+/// (windows may overlap when H is not a multiple of oh). input [N, C, H, W] -> [N, C, oh, ow].
+FBSEG_OP Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> output_size);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params) {
     const char* op = "max_pool2d";
     pool_detail::check_input(op, input);
     MaxPool2dParams p = params;
@@ -95,10 +104,7 @@ inline Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params) {
     return out;
 }
 
-/// Average pooling to a fixed output size. Output cell (i, j) averages input rows
-/// [floor(i H / oh), ceil((i + 1) H / oh)) and columns [floor(j W / ow), ceil((j + 1) W / ow))
-/// (windows may overlap when H is not a multiple of oh). input [N, C, H, W] -> [N, C, oh, ow].
-inline Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> output_size) {
+FBSEG_OP Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> output_size) {
     const char* op = "adaptive_avg_pool2d";
     pool_detail::check_input(op, input);
     FBSEG_CHECK(output_size[0] >= 1 && output_size[1] >= 1, op, ": output_size must be >= 1 but got (",
@@ -123,5 +129,6 @@ inline Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 
     }
     return out;
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -15,8 +15,15 @@
 #include "fbseg/ops/binary.hpp"
 #include "fbseg/ops/kernel/reduce.hpp"
 #include "fbseg/ops/view.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
+
+/// Values and positions of a max or min along one dim.
+struct ValuesIndices {
+    Tensor values;
+    Tensor indices;  // int64
+};
 
 namespace reduce {
 
@@ -74,8 +81,35 @@ void rows(Args&&... args) {
 
 }  // namespace reduce
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Sum over `dims` (all dims when empty).
-inline Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
+FBSEG_OP Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim);
+FBSEG_OP Tensor sum(const Tensor& x);
+/// Mean over `dims` (all dims when empty).
+FBSEG_OP Tensor mean(const Tensor& x, const Shape& dims_in = {}, bool keepdim = false);
+/// Reduces x to `shape` by summing the dims that broadcasting expanded (the gradient of a
+/// broadcast). shape must broadcast to x.shape().
+FBSEG_OP Tensor sum_to(const Tensor& x, const Shape& shape);
+FBSEG_OP Tensor max(const Tensor& x);
+FBSEG_OP Tensor min(const Tensor& x);
+FBSEG_OP ValuesIndices max(const Tensor& x, std::int64_t dim, bool keepdim = false);
+FBSEG_OP ValuesIndices min(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// Index of the (first) largest element along dim; int64, no gradient.
+FBSEG_OP Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// Index of the largest element of the flattened tensor.
+FBSEG_OP Tensor argmax(const Tensor& x);
+/// Index of the (first) smallest element along dim; int64, no gradient.
+FBSEG_OP Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// Index of the smallest element of the flattened tensor.
+FBSEG_OP Tensor argmin(const Tensor& x);
+/// Variance over `dims` (all when empty) with Bessel's correction by default:
+///   var = sum((x - mean)^2) / (N - correction).
+/// Written with differentiable ops, so its gradient, 2 (x - mean) / (N - correction), comes from
+/// the chain rule.
+FBSEG_OP Tensor var(const Tensor& x, const Shape& dims_in = {}, std::int64_t correction = 1, bool keepdim = false);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "sum");
     Tensor out = empty(reduce::reduced_shape(x.shape(), dims, keepdim), options_of(x));
     // A reduced dim of stride 0 (from expand) repeats one value `size` times: it is summed once and
@@ -97,10 +131,9 @@ inline Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
     return out;
 }
 
-inline Tensor sum(const Tensor& x) { return sum(x, Shape{}, false); }
+FBSEG_OP Tensor sum(const Tensor& x) { return sum(x, Shape{}, false); }
 
-/// Mean over `dims` (all dims when empty).
-inline Tensor mean(const Tensor& x, const Shape& dims_in = {}, bool keepdim = false) {
+FBSEG_OP Tensor mean(const Tensor& x, const Shape& dims_in, bool keepdim) {
     FBSEG_CHECK(is_floating(x.dtype()), "mean: expected a floating tensor but got ", x.describe());
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "mean");
     std::int64_t n = 1;
@@ -109,9 +142,7 @@ inline Tensor mean(const Tensor& x, const Shape& dims_in = {}, bool keepdim = fa
     return div(sum(x, dims, keepdim), double(n));
 }
 
-/// Reduces x to `shape` by summing the dims that broadcasting expanded (the gradient of a
-/// broadcast). shape must broadcast to x.shape().
-inline Tensor sum_to(const Tensor& x, const Shape& shape) {
+FBSEG_OP Tensor sum_to(const Tensor& x, const Shape& shape) {
     if (x.shape() == shape) return x;
     const std::size_t lead = std::size_t(x.dim()) - shape.size();
     FBSEG_CHECK(x.dim() >= std::int64_t(shape.size()), "sum_to: cannot reduce ", x.describe(), " to ", shape_str(shape));
@@ -125,11 +156,6 @@ inline Tensor sum_to(const Tensor& x, const Shape& shape) {
     return s.reshape(shape);
 }
 
-/// Values and positions of a max or min along one dim.
-struct ValuesIndices {
-    Tensor values;
-    Tensor indices;  // int64
-};
 
 namespace reduce {
 
@@ -184,34 +210,26 @@ inline Tensor extreme_all(const Tensor& x, bool is_max, const char* op) {
 
 }  // namespace reduce
 
-inline Tensor max(const Tensor& x) { return reduce::extreme_all(x, true, "max"); }
-inline Tensor min(const Tensor& x) { return reduce::extreme_all(x, false, "min"); }
-inline ValuesIndices max(const Tensor& x, std::int64_t dim, bool keepdim = false) {
+FBSEG_OP Tensor max(const Tensor& x) { return reduce::extreme_all(x, true, "max"); }
+FBSEG_OP Tensor min(const Tensor& x) { return reduce::extreme_all(x, false, "min"); }
+FBSEG_OP ValuesIndices max(const Tensor& x, std::int64_t dim, bool keepdim) {
     return reduce::extreme(x, dim, keepdim, true, "max");
 }
-inline ValuesIndices min(const Tensor& x, std::int64_t dim, bool keepdim = false) {
+FBSEG_OP ValuesIndices min(const Tensor& x, std::int64_t dim, bool keepdim) {
     return reduce::extreme(x, dim, keepdim, false, "min");
 }
-/// Index of the (first) largest element along dim; int64, no gradient.
-inline Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false) {
+FBSEG_OP Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
     NoGradGuard no_grad;
     return reduce::extreme(x, dim, keepdim, true, "argmax").indices;
 }
-/// Index of the largest element of the flattened tensor.
-inline Tensor argmax(const Tensor& x) { return argmax(x.detach().reshape({-1}), 0); }
-/// Index of the (first) smallest element along dim; int64, no gradient.
-inline Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim = false) {
+FBSEG_OP Tensor argmax(const Tensor& x) { return argmax(x.detach().reshape({-1}), 0); }
+FBSEG_OP Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) {
     NoGradGuard no_grad;
     return reduce::extreme(x, dim, keepdim, false, "argmin").indices;
 }
-/// Index of the smallest element of the flattened tensor.
-inline Tensor argmin(const Tensor& x) { return argmin(x.detach().reshape({-1}), 0); }
+FBSEG_OP Tensor argmin(const Tensor& x) { return argmin(x.detach().reshape({-1}), 0); }
 
-/// Variance over `dims` (all when empty) with Bessel's correction by default:
-///   var = sum((x - mean)^2) / (N - correction).
-/// Written with differentiable ops, so its gradient, 2 (x - mean) / (N - correction), comes from
-/// the chain rule.
-inline Tensor var(const Tensor& x, const Shape& dims_in = {}, std::int64_t correction = 1, bool keepdim = false) {
+FBSEG_OP Tensor var(const Tensor& x, const Shape& dims_in, std::int64_t correction, bool keepdim) {
     FBSEG_CHECK(is_floating(x.dtype()), "var: expected a floating tensor but got ", x.describe());
     const Shape dims = reduce::normalize_dims(dims_in, x.dim(), "var");
     std::int64_t n = 1;
@@ -219,5 +237,6 @@ inline Tensor var(const Tensor& x, const Shape& dims_in = {}, std::int64_t corre
     const Tensor centered = sub(x, mean(x, dims, true));
     return div(sum(mul(centered, centered), dims, keepdim), double(std::max<std::int64_t>(n - correction, 0)));
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

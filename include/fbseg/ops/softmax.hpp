@@ -11,9 +11,15 @@
 
 #include "fbseg/ops/kernel/softmax.hpp"
 #include "fbseg/ops/reduce.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
+FBSEG_OP Tensor softmax(const Tensor& x, std::int64_t dim);
+FBSEG_OP Tensor log_softmax(const Tensor& x, std::int64_t dim);
+
+#if FBSEG_OP_DEFINITIONS
 namespace detail {
 inline Tensor softmax_impl(const Tensor& x, std::int64_t dim, bool log) {
     const char* op = log ? "log_softmax" : "softmax";
@@ -40,7 +46,8 @@ inline Tensor softmax_impl(const Tensor& x, std::int64_t dim, bool log) {
 }
 }  // namespace detail
 
-inline Tensor softmax(const Tensor& x, std::int64_t dim) { return detail::softmax_impl(x, dim, false); }
-inline Tensor log_softmax(const Tensor& x, std::int64_t dim) { return detail::softmax_impl(x, dim, true); }
+FBSEG_OP Tensor softmax(const Tensor& x, std::int64_t dim) { return detail::softmax_impl(x, dim, false); }
+FBSEG_OP Tensor log_softmax(const Tensor& x, std::int64_t dim) { return detail::softmax_impl(x, dim, true); }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

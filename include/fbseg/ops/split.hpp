@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fbseg/ops/view.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
@@ -27,9 +28,16 @@ std::vector<Tensor> split(const Tensor& x, I split_size, std::int64_t dim = 0) {
     return pieces;
 }
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Pieces of the given sizes along dim; the sizes must add up to the size of dim
 /// (torch.split(x, [sizes])).   split(x [5, 2], {1, 4}) -> [1, 2], [4, 2]
-inline std::vector<Tensor> split(const Tensor& x, const Shape& split_sizes, std::int64_t dim = 0) {
+FBSEG_OP std::vector<Tensor> split(const Tensor& x, const Shape& split_sizes, std::int64_t dim = 0);
+/// At most `chunks` pieces of ceil(size / chunks) elements along dim (torch.chunk): fewer pieces
+/// when the size does not allow that many (chunk(x [5], 4) gives sizes 2, 2, 1).
+FBSEG_OP std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim = 0);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP std::vector<Tensor> split(const Tensor& x, const Shape& split_sizes, std::int64_t dim) {
     FBSEG_CHECK(x.defined() && x.dim() > 0, "split: expected a tensor with at least one dim but got ", x.describe());
     dim = normalize_dim(dim, x.dim(), "split");
     std::int64_t total = 0;
@@ -48,14 +56,13 @@ inline std::vector<Tensor> split(const Tensor& x, const Shape& split_sizes, std:
     return pieces;
 }
 
-/// At most `chunks` pieces of ceil(size / chunks) elements along dim (torch.chunk): fewer pieces
-/// when the size does not allow that many (chunk(x [5], 4) gives sizes 2, 2, 1).
-inline std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim = 0) {
+FBSEG_OP std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim) {
     FBSEG_CHECK(chunks > 0, "chunk: chunks must be positive but got ", chunks);
     FBSEG_CHECK(x.defined() && x.dim() > 0, "chunk: expected a tensor with at least one dim but got ", x.describe());
     dim = normalize_dim(dim, x.dim(), "chunk");
     const std::int64_t n = x.shape()[dim];
     return split(x, (n + chunks - 1) / chunks, dim);
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -7,10 +7,13 @@
 
 #include "fbseg/autograd/engine.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
-inline Tensor& Tensor::set_requires_grad(bool requires_grad) {
+// The Tensor members below are compiled into libfbseg when it is linked (ops/op_library.hpp).
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor& Tensor::set_requires_grad(bool requires_grad) {
     FBSEG_CHECK(!requires_grad || is_floating(dtype()), "set_requires_grad: only floating tensors can require grad, got ",
                 describe());
     FBSEG_CHECK(is_leaf(), "set_requires_grad: ", describe(), " is not a leaf (it was computed by ", grad_fn()->name(),
@@ -19,13 +22,13 @@ inline Tensor& Tensor::set_requires_grad(bool requires_grad) {
     return *this;
 }
 
-inline Tensor Tensor::detach() const {
+FBSEG_OP Tensor Tensor::detach() const {
     Tensor out = detail::make_view(*this, shape(), strides(), offset());
     out.impl()->is_view = impl()->is_view;
     return out;
 }
 
-inline void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+FBSEG_OP void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
     Tensor seed = gradient;
     if (!seed.defined()) {
         FBSEG_CHECK(numel() == 1, "backward: a gradient must be given for a non-scalar tensor ", describe(),
@@ -36,6 +39,7 @@ inline void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
                 " does not match the tensor ", describe());
     autograd::run_backward({*this}, {seed}, retain_graph);
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
@@ -58,8 +62,12 @@ T Tensor::at(std::initializer_list<std::int64_t> index) const {
     return t.item<T>();
 }
 
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ----
 /// Prints like PyTorch: tensor([[1.0000, 2.0000], [3.0000, 4.0000]], dtype=float32).
-inline std::ostream& operator<<(std::ostream& out, const Tensor& t) {
+FBSEG_OP std::ostream& operator<<(std::ostream& out, const Tensor& t);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP std::ostream& operator<<(std::ostream& out, const Tensor& t) {
     if (!t.defined()) return out << "tensor(undefined)";
     const Tensor host = t.detach().to(kCPU).contiguous();
     const Shape& shape = host.shape();
@@ -92,5 +100,6 @@ inline std::ostream& operator<<(std::ostream& out, const Tensor& t) {
     if (t.requires_grad()) out << ", requires_grad=True";
     return out << ")";
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

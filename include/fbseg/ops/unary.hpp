@@ -16,6 +16,7 @@
 #include "fbseg/ops/functors/unary.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
 #include "fbseg/ops/op_declarations.hpp"
+#include "fbseg/ops/op_library.hpp"
 #include "fbseg/ops/overlap.hpp"
 
 namespace fbseg {
@@ -72,46 +73,78 @@ Tensor& apply_(Tensor& x, const Op& op) {
 
 }  // namespace unary
 
-inline Tensor neg(const Tensor& x) { return unary::apply(x, unary::Neg{}); }
-inline Tensor exp(const Tensor& x) { return unary::apply(x, unary::Exp{}); }
-inline Tensor log(const Tensor& x) { return unary::apply(x, unary::Log{}); }
-inline Tensor sqrt(const Tensor& x) { return unary::apply(x, unary::Sqrt{}); }
-inline Tensor abs(const Tensor& x) { return unary::apply(x, unary::Abs{}); }
-inline Tensor relu(const Tensor& x) { return unary::apply(x, unary::Relu{}); }
-inline Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01) {
+// ---- the ops (defined below, or in libfbseg: ops/op_library.hpp) ------------------------------
+FBSEG_OP Tensor neg(const Tensor& x);
+FBSEG_OP Tensor exp(const Tensor& x);
+FBSEG_OP Tensor log(const Tensor& x);
+FBSEG_OP Tensor sqrt(const Tensor& x);
+FBSEG_OP Tensor abs(const Tensor& x);
+FBSEG_OP Tensor relu(const Tensor& x);
+FBSEG_OP Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+FBSEG_OP Tensor sigmoid(const Tensor& x);
+FBSEG_OP Tensor tanh(const Tensor& x);
+FBSEG_OP Tensor silu(const Tensor& x);
+FBSEG_OP Tensor pow(const Tensor& x, double exponent);
+FBSEG_OP Tensor square(const Tensor& x);
+/// Clamps into [lo, hi]; pass -inf or +inf (or use clamp_min / clamp_max) for a one-sided clamp.
+FBSEG_OP Tensor clamp(const Tensor& x, double lo, double hi);
+FBSEG_OP Tensor clamp_min(const Tensor& x, double lo);
+FBSEG_OP Tensor clamp_max(const Tensor& x, double hi);
+/// round(x): nearest integer, halves to even; gradient 0.
+FBSEG_OP Tensor round(const Tensor& x);
+
+FBSEG_OP Tensor& neg_(Tensor& x);
+FBSEG_OP Tensor& exp_(Tensor& x);
+FBSEG_OP Tensor& sqrt_(Tensor& x);
+FBSEG_OP Tensor& relu_(Tensor& x);
+FBSEG_OP Tensor& leaky_relu_(Tensor& x, double negative_slope = 0.01);
+FBSEG_OP Tensor& sigmoid_(Tensor& x);
+FBSEG_OP Tensor& tanh_(Tensor& x);
+FBSEG_OP Tensor& clamp_(Tensor& x, double lo, double hi);
+FBSEG_OP Tensor& clamp_min_(Tensor& x, double lo);
+FBSEG_OP Tensor& clamp_max_(Tensor& x, double hi);
+
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor neg(const Tensor& x) { return unary::apply(x, unary::Neg{}); }
+FBSEG_OP Tensor exp(const Tensor& x) { return unary::apply(x, unary::Exp{}); }
+FBSEG_OP Tensor log(const Tensor& x) { return unary::apply(x, unary::Log{}); }
+FBSEG_OP Tensor sqrt(const Tensor& x) { return unary::apply(x, unary::Sqrt{}); }
+FBSEG_OP Tensor abs(const Tensor& x) { return unary::apply(x, unary::Abs{}); }
+FBSEG_OP Tensor relu(const Tensor& x) { return unary::apply(x, unary::Relu{}); }
+FBSEG_OP Tensor leaky_relu(const Tensor& x, double negative_slope) {
     FBSEG_CHECK(negative_slope >= 0, "leaky_relu: negative_slope must be >= 0 but got ", negative_slope);
     return unary::apply(x, unary::LeakyRelu{negative_slope});
 }
-inline Tensor sigmoid(const Tensor& x) { return unary::apply(x, unary::Sigmoid{}); }
-inline Tensor tanh(const Tensor& x) { return unary::apply(x, unary::Tanh{}); }
-inline Tensor silu(const Tensor& x) { return unary::apply(x, unary::Silu{}); }
-inline Tensor pow(const Tensor& x, double exponent) { return unary::apply(x, unary::PowScalar{exponent}); }
-inline Tensor square(const Tensor& x) { return pow(x, 2.0); }
-/// Clamps into [lo, hi]; pass -inf or +inf (or use clamp_min / clamp_max) for a one-sided clamp.
-inline Tensor clamp(const Tensor& x, double lo, double hi) {
+FBSEG_OP Tensor sigmoid(const Tensor& x) { return unary::apply(x, unary::Sigmoid{}); }
+FBSEG_OP Tensor tanh(const Tensor& x) { return unary::apply(x, unary::Tanh{}); }
+FBSEG_OP Tensor silu(const Tensor& x) { return unary::apply(x, unary::Silu{}); }
+FBSEG_OP Tensor pow(const Tensor& x, double exponent) { return unary::apply(x, unary::PowScalar{exponent}); }
+FBSEG_OP Tensor square(const Tensor& x) { return pow(x, 2.0); }
+FBSEG_OP Tensor clamp(const Tensor& x, double lo, double hi) {
     FBSEG_CHECK(!(lo > hi), "clamp: min ", lo, " is greater than max ", hi);
     return unary::apply(x, unary::Clamp{lo, hi});
 }
-inline Tensor clamp_min(const Tensor& x, double lo) { return clamp(x, lo, std::numeric_limits<double>::infinity()); }
-inline Tensor clamp_max(const Tensor& x, double hi) { return clamp(x, -std::numeric_limits<double>::infinity(), hi); }
-/// round(x): nearest integer, halves to even; gradient 0.
-inline Tensor round(const Tensor& x) { return unary::apply(x, unary::Round{}); }
+FBSEG_OP Tensor clamp_min(const Tensor& x, double lo) { return clamp(x, lo, std::numeric_limits<double>::infinity()); }
+FBSEG_OP Tensor clamp_max(const Tensor& x, double hi) { return clamp(x, -std::numeric_limits<double>::infinity(), hi); }
+FBSEG_OP Tensor round(const Tensor& x) { return unary::apply(x, unary::Round{}); }
 
-inline Tensor& neg_(Tensor& x) { return unary::apply_(x, unary::Neg{}); }
-inline Tensor& exp_(Tensor& x) { return unary::apply_(x, unary::Exp{}); }
-inline Tensor& sqrt_(Tensor& x) { return unary::apply_(x, unary::Sqrt{}); }
-inline Tensor& relu_(Tensor& x) { return unary::apply_(x, unary::Relu{}); }
-inline Tensor& leaky_relu_(Tensor& x, double negative_slope = 0.01) {
+FBSEG_OP Tensor& neg_(Tensor& x) { return unary::apply_(x, unary::Neg{}); }
+FBSEG_OP Tensor& exp_(Tensor& x) { return unary::apply_(x, unary::Exp{}); }
+FBSEG_OP Tensor& sqrt_(Tensor& x) { return unary::apply_(x, unary::Sqrt{}); }
+FBSEG_OP Tensor& relu_(Tensor& x) { return unary::apply_(x, unary::Relu{}); }
+FBSEG_OP Tensor& leaky_relu_(Tensor& x, double negative_slope) {
     FBSEG_CHECK(negative_slope >= 0, "leaky_relu_: negative_slope must be >= 0 but got ", negative_slope);
     return unary::apply_(x, unary::LeakyRelu{negative_slope});
 }
-inline Tensor& sigmoid_(Tensor& x) { return unary::apply_(x, unary::Sigmoid{}); }
-inline Tensor& tanh_(Tensor& x) { return unary::apply_(x, unary::Tanh{}); }
-inline Tensor& clamp_(Tensor& x, double lo, double hi) {
+FBSEG_OP Tensor& sigmoid_(Tensor& x) { return unary::apply_(x, unary::Sigmoid{}); }
+FBSEG_OP Tensor& tanh_(Tensor& x) { return unary::apply_(x, unary::Tanh{}); }
+FBSEG_OP Tensor& clamp_(Tensor& x, double lo, double hi) {
     FBSEG_CHECK(!(lo > hi), "clamp_: min ", lo, " is greater than max ", hi);
     return unary::apply_(x, unary::ClampOut{lo, hi});
 }
-inline Tensor& clamp_min_(Tensor& x, double lo) { return clamp_(x, lo, std::numeric_limits<double>::infinity()); }
-inline Tensor& clamp_max_(Tensor& x, double hi) { return clamp_(x, -std::numeric_limits<double>::infinity(), hi); }
+FBSEG_OP Tensor& clamp_min_(Tensor& x, double lo) { return clamp_(x, lo, std::numeric_limits<double>::infinity()); }
+FBSEG_OP Tensor& clamp_max_(Tensor& x, double hi) { return clamp_(x, -std::numeric_limits<double>::infinity(), hi); }
+
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

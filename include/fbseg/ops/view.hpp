@@ -8,6 +8,7 @@
 
 #include "fbseg/autograd/function.hpp"
 #include "fbseg/ops/op_declarations.hpp"
+#include "fbseg/ops/op_library.hpp"
 
 namespace fbseg {
 
@@ -45,7 +46,9 @@ Tensor record_view(const Tensor& input, Tensor out, const char* name, Backward b
 
 }  // namespace detail
 
-inline Tensor Tensor::view(const Shape& requested) const {
+// The Tensor members below are compiled into libfbseg when it is linked (ops/op_library.hpp).
+#if FBSEG_OP_DEFINITIONS
+FBSEG_OP Tensor Tensor::view(const Shape& requested) const {
     const Shape shape = detail::infer_shape(requested, numel(), "view");
     FBSEG_CHECK(is_contiguous(), "view: ", describe(),
                 " is not contiguous, so it cannot be viewed as ", shape_str(shape), "; use reshape() (which copies)");
@@ -55,12 +58,12 @@ inline Tensor Tensor::view(const Shape& requested) const {
     });
 }
 
-inline Tensor Tensor::reshape(const Shape& requested) const {
+FBSEG_OP Tensor Tensor::reshape(const Shape& requested) const {
     if (is_contiguous()) return view(requested);
     return contiguous().view(requested);
 }
 
-inline Tensor Tensor::permute(const Shape& dims) const {
+FBSEG_OP Tensor Tensor::permute(const Shape& dims) const {
     FBSEG_CHECK(std::int64_t(dims.size()) == dim(), "permute: expected ", dim(), " dims for a tensor of shape ",
                 shape_str(shape()), " but got ", shape_str(dims));
     Shape sizes(dims.size()), strides_out(dims.size()), inverse(dims.size(), -1);
@@ -77,7 +80,7 @@ inline Tensor Tensor::permute(const Shape& dims) const {
     });
 }
 
-inline Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
+FBSEG_OP Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
     FBSEG_CHECK(dim() > 0, "transpose: a 0-dim tensor has no dims to swap (dims ", dim0, " and ", dim1, ")");
     Shape dims(static_cast<std::size_t>(dim()));
     std::iota(dims.begin(), dims.end(), 0);
@@ -85,14 +88,14 @@ inline Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
     return permute(dims);
 }
 
-inline Tensor Tensor::t() const {
+FBSEG_OP Tensor Tensor::t() const {
     FBSEG_CHECK(dim() <= 2, "t: expects a tensor of at most 2 dims but got shape ", shape_str(shape()),
                 "; use transpose(dim0, dim1)");
     if (dim() < 2) return *this;  // as PyTorch: a vector or a scalar is its own transpose
     return transpose(0, 1);
 }
 
-inline Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::int64_t step) const {
+FBSEG_OP Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::int64_t step) const {
     FBSEG_CHECK(dim() > 0, "slice: cannot slice a 0-dim tensor (dim ", d, ")");
     d = normalize_dim(d, dim(), "slice");
     FBSEG_CHECK(step > 0, "slice: step must be positive but got ", step);
@@ -115,7 +118,7 @@ inline Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end
                                });
 }
 
-inline Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
+FBSEG_OP Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
     FBSEG_CHECK(dim() > 0, "narrow: cannot narrow a 0-dim tensor (dim ", d, ")");
     d = normalize_dim(d, dim(), "narrow");
     // length <= size - start rather than start + length <= size: the sum could overflow.
@@ -124,7 +127,7 @@ inline Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t le
     return slice(d, start, start + length);
 }
 
-inline Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
+FBSEG_OP Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
     FBSEG_CHECK(dim() > 0, "select: cannot select (dim ", d, ", index ", index, ") from a 0-dim tensor");
     d = normalize_dim(d, dim(), "select");
     const std::int64_t n = shape()[d];
@@ -133,7 +136,7 @@ inline Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
     return slice(d, index, index + 1).squeeze(d);
 }
 
-inline Tensor Tensor::expand(const Shape& requested) const {
+FBSEG_OP Tensor Tensor::expand(const Shape& requested) const {
     FBSEG_CHECK(requested.size() >= shape().size(), "expand: cannot expand shape ", shape_str(shape()), " to ",
                 shape_str(requested), " (fewer dims)");
     const std::size_t lead = requested.size() - shape().size();
@@ -161,7 +164,7 @@ inline Tensor Tensor::expand(const Shape& requested) const {
     });
 }
 
-inline Tensor Tensor::squeeze() const {
+FBSEG_OP Tensor Tensor::squeeze() const {
     Shape sizes, strides_out;
     for (std::int64_t k = 0; k < dim(); ++k) {
         if (shape()[k] == 1) continue;
@@ -174,7 +177,7 @@ inline Tensor Tensor::squeeze() const {
     });
 }
 
-inline Tensor Tensor::squeeze(std::int64_t d) const {
+FBSEG_OP Tensor Tensor::squeeze(std::int64_t d) const {
     d = normalize_dim(d, dim(), "squeeze");
     if (dim() == 0) return *this;  // as PyTorch: dim 0 or -1 of a 0-dim tensor is accepted, a no-op
     if (shape()[d] != 1) return *this;  // as in PyTorch: squeezing a dim of size > 1 is a no-op
@@ -187,7 +190,7 @@ inline Tensor Tensor::squeeze(std::int64_t d) const {
     });
 }
 
-inline Tensor Tensor::unsqueeze(std::int64_t d) const {
+FBSEG_OP Tensor Tensor::unsqueeze(std::int64_t d) const {
     d = normalize_dim(d, dim() + 1, "unsqueeze");
     Shape sizes = shape(), strides_out = strides();
     const std::int64_t stride = d < dim() ? strides()[d] * shape()[d] : 1;
@@ -199,7 +202,7 @@ inline Tensor Tensor::unsqueeze(std::int64_t d) const {
     });
 }
 
-inline Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
+FBSEG_OP Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
     if (dim() == 0) return reshape({1});
     start_dim = normalize_dim(start_dim, dim(), "flatten");
     end_dim = normalize_dim(end_dim, dim(), "flatten");
@@ -211,5 +214,6 @@ inline Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) cons
     sizes.insert(sizes.end(), shape().begin() + end_dim + 1, shape().end());
     return reshape(sizes);
 }
+#endif  // FBSEG_OP_DEFINITIONS
 
 }  // namespace fbseg

@@ -7,6 +7,9 @@
 //       {"name": "gamma", "p": 0.3, "gamma": [0.7, 1.5]}])"), /*strength=*/1.0);
 //   aug(sample, rng);   // rng = Rng::for_sample(seed, epoch, index)
 //
+// (nlohmann::json::parse needs <nlohmann/json.hpp>: against libfbseg this header declares the
+// JSON type only, and the parsing of a config is compiled in the library, data/data_library.hpp.)
+//
 // Each step draws bernoulli(p) first (p = 0 never applies, p = 1 always), then its parameters,
 // from the sample's Rng, in a fixed order: the result depends only on (config, strength, Rng).
 // `strength` in [0, 1] scales every magnitude (angles, shifts, scale - 1, shear, alpha, distortion,
@@ -29,15 +32,20 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // JSON in the declarations; <nlohmann/json.hpp> to build a value
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/data/augment/distortion.hpp"
 #include "fbseg/data/augment/geometric.hpp"
 #include "fbseg/data/augment/intensity.hpp"
 #include "fbseg/data/augment/warp.hpp"
+#include "fbseg/data/data_library.hpp"
 #include "fbseg/data/random.hpp"
 #include "fbseg/data/sample.hpp"
+
+#if FBSEG_DATA_DEFINITIONS
+#include <nlohmann/json.hpp>  // the definitions parse and write JSON
+#endif
 
 namespace fbseg::data::augment {
 
@@ -51,6 +59,13 @@ public:
     double p = 1.0;
 };
 
+namespace detail {
+/// Builds one step from its JSON object (the step types and their parsing are below, or in
+/// libfbseg: data/data_library.hpp).
+FBSEG_DATA std::shared_ptr<Transform> make_step(const nlohmann::json& j, std::size_t index, double strength);
+}  // namespace detail
+
+#if FBSEG_DATA_DEFINITIONS
 namespace detail {
 
 struct Range {
@@ -289,7 +304,7 @@ inline const std::vector<std::string>& transform_names() {
 }
 
 /// Builds one step from its JSON object.
-inline std::shared_ptr<Transform> make_step(const nlohmann::json& j, std::size_t index, double strength) {
+FBSEG_DATA std::shared_ptr<Transform> make_step(const nlohmann::json& j, std::size_t index, double strength) {
     FBSEG_CHECK(j.is_object(), "augment config step ", index, ": expected an object {\"name\": ..., \"p\": ...} but got ",
                 j.dump());
     FBSEG_CHECK(j.contains("name") && j.at("name").is_string(), "augment config step ", index,
@@ -398,6 +413,7 @@ inline std::shared_ptr<Transform> make_step(const nlohmann::json& j, std::size_t
 }
 
 }  // namespace detail
+#endif  // FBSEG_DATA_DEFINITIONS
 
 /// A sequence of random steps; copyable and const-callable from several threads at once (each
 /// call with its own Sample and Rng).
@@ -406,15 +422,7 @@ public:
     Pipeline() = default;
 
     /// Builds the pipeline from a JSON array of steps; `strength` in [0, 1] scales magnitudes.
-    static Pipeline from_json(const nlohmann::json& config, double strength = 1.0) {
-        FBSEG_CHECK(std::isfinite(strength) && strength >= 0 && strength <= 1,
-                    "augment config: strength must be in [0, 1] but is ", strength);
-        FBSEG_CHECK(config.is_array(), "augment config: expected a JSON array of steps [{\"name\": ..., ...}, ...] but got ",
-                    config.dump());
-        Pipeline out;
-        for (std::size_t i = 0; i < config.size(); ++i) out.steps_.push_back(detail::make_step(config[i], i, strength));
-        return out;
-    }
+    static Pipeline from_json(const nlohmann::json& config, double strength = 1.0);
 
     void operator()(Sample& s, Rng& rng) const {
         for (const auto& t : steps_)
@@ -431,5 +439,17 @@ public:
 private:
     std::vector<std::shared_ptr<const Transform>> steps_;
 };
+
+#if FBSEG_DATA_DEFINITIONS
+FBSEG_DATA Pipeline Pipeline::from_json(const nlohmann::json& config, double strength) {
+    FBSEG_CHECK(std::isfinite(strength) && strength >= 0 && strength <= 1,
+                "augment config: strength must be in [0, 1] but is ", strength);
+    FBSEG_CHECK(config.is_array(), "augment config: expected a JSON array of steps [{\"name\": ..., ...}, ...] but got ",
+                config.dump());
+    Pipeline out;
+    for (std::size_t i = 0; i < config.size(); ++i) out.steps_.push_back(detail::make_step(config[i], i, strength));
+    return out;
+}
+#endif  // FBSEG_DATA_DEFINITIONS
 
 }  // namespace fbseg::data::augment

@@ -12,15 +12,26 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // JSON in the declarations; <nlohmann/json.hpp> to build a value
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/data/augment/pipeline.hpp"
+#include "fbseg/data/data_library.hpp"
+
+#if FBSEG_DATA_DEFINITIONS
+#include <nlohmann/json.hpp>  // the definitions parse and write JSON
+#endif
 
 namespace fbseg::data::augment {
 
+// ---- declared here, defined below or in libfbseg (fbseg/data/data_library.hpp) ----
 /// The config of a preset ("none", "flips", "default", "strong").
-inline nlohmann::json preset_config(std::string_view name) {
+FBSEG_DATA nlohmann::json preset_config(std::string_view name);
+/// The pipeline of a preset at `strength` in [0, 1].
+FBSEG_DATA Pipeline preset(std::string_view name, double strength = 1.0);
+
+#if FBSEG_DATA_DEFINITIONS
+FBSEG_DATA nlohmann::json preset_config(std::string_view name) {
     using nlohmann::json;
     if (name == "none") return json::array();
     if (name == "flips") return json::parse(R"([{"name": "hflip", "p": 0.5}, {"name": "vflip", "p": 0.5}])");
@@ -51,9 +62,9 @@ inline nlohmann::json preset_config(std::string_view name) {
     FBSEG_FAIL("augment preset: unknown preset \"", name, "\" (known: none, flips, default, strong)");
 }
 
-/// The pipeline of a preset at `strength` in [0, 1].
-inline Pipeline preset(std::string_view name, double strength = 1.0) {
+FBSEG_DATA Pipeline preset(std::string_view name, double strength) {
     return Pipeline::from_json(preset_config(name), strength);
 }
+#endif  // FBSEG_DATA_DEFINITIONS
 
 }  // namespace fbseg::data::augment

@@ -33,12 +33,17 @@
 #include <sstream>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // JSON in the declarations; <nlohmann/json.hpp> to build a value
 
 #include "fbseg/core/error.hpp"
 #include "fbseg/data/image_io.hpp"
 #include "fbseg/data/nifti_write.hpp"
 #include "fbseg/data/phantom/dataset.hpp"
+#include "fbseg/data/data_library.hpp"
+
+#if FBSEG_DATA_DEFINITIONS
+#include <nlohmann/json.hpp>  // the definitions parse and write JSON
+#endif
 
 namespace fbseg::data::phantom {
 
@@ -136,10 +141,24 @@ struct UsDatasetWriteOptions {
     UsPhantomOptions us = {};
 };
 
+struct MriDatasetWriteOptions {
+    std::size_t subjects = 4;  // one volume per subject
+    std::uint64_t seed = 0;
+    MriPhantomOptions mri = {};  // volume_slices, slice_thickness_mm, size, labels (tissues or brain)
+    bool png_slices = true;      // also <root>/png/{images,masks}/ and labels.json
+};
+
+// ---- declared here, defined below or in libfbseg (fbseg/data/data_library.hpp) ----
 /// Writes the ultrasound phantom in HC18's layout under `root` (top of file). Frame NNN is
 /// PhantomDataset{ultrasound, seed}.get(NNN): the same image, label, pixel size and head
 /// circumference.
-inline void write_us_dataset(const std::string& root, const UsDatasetWriteOptions& options) {
+FBSEG_DATA void write_us_dataset(const std::string& root, const UsDatasetWriteOptions& options);
+/// Writes the MRI phantom as BIDS NIfTI volumes (and PNG slices) under `root` (top of file).
+/// Subject NNN's volume is make_mri_volume(options.mri, Rng::for_sample(seed, 2, NNN)).
+FBSEG_DATA void write_mri_dataset(const std::string& root, const MriDatasetWriteOptions& options);
+
+#if FBSEG_DATA_DEFINITIONS
+FBSEG_DATA void write_us_dataset(const std::string& root, const UsDatasetWriteOptions& options) {
     namespace fs = std::filesystem;
     constexpr const char* op = "phantom::write_us_dataset";
     FBSEG_CHECK(options.count >= 1, op, ": count must be >= 1");
@@ -175,16 +194,8 @@ inline void write_us_dataset(const std::string& root, const UsDatasetWriteOption
     if (options.test_count > 0) write_detail::write_text(fs::path(root) / "test_set_pixel_size.csv", test_csv.str(), op);
 }
 
-struct MriDatasetWriteOptions {
-    std::size_t subjects = 4;  // one volume per subject
-    std::uint64_t seed = 0;
-    MriPhantomOptions mri = {};  // volume_slices, slice_thickness_mm, size, labels (tissues or brain)
-    bool png_slices = true;      // also <root>/png/{images,masks}/ and labels.json
-};
 
-/// Writes the MRI phantom as BIDS NIfTI volumes (and PNG slices) under `root` (top of file).
-/// Subject NNN's volume is make_mri_volume(options.mri, Rng::for_sample(seed, 2, NNN)).
-inline void write_mri_dataset(const std::string& root, const MriDatasetWriteOptions& options) {
+FBSEG_DATA void write_mri_dataset(const std::string& root, const MriDatasetWriteOptions& options) {
     namespace fs = std::filesystem;
     constexpr const char* op = "phantom::write_mri_dataset";
     FBSEG_CHECK(options.subjects >= 1, op, ": subjects must be >= 1");
@@ -225,5 +236,6 @@ inline void write_mri_dataset(const std::string& root, const MriDatasetWriteOpti
         }
     }
 }
+#endif  // FBSEG_DATA_DEFINITIONS
 
 }  // namespace fbseg::data::phantom
