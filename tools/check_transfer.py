@@ -44,6 +44,7 @@ The checker: the target fbseg_transfer_check, or directly
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -219,6 +220,11 @@ def main() -> int:
               "-o build/transfer_check\nand pass --checker", file=sys.stderr)
         return 2
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    if not args.no_onnx and importlib.util.find_spec("onnx") is None:
+        # torch.onnx.export needs the onnx package: without it the export is not run (as the
+        # onnxruntime check is not run without onnxruntime), and the table says so.
+        print("ONNX export not run: the onnx package is not installed (pip install onnx onnxruntime)")
+        args.no_onnx = True
     rows = []
     try:
         if args.reduced:

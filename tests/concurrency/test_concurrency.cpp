@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -255,4 +256,58 @@ TEST_CASE("concurrency: 8 threads allocating and freeing large tensors through t
     for (auto& th : threads) th.join();
     CHECK(errors.load() == 0);
     CHECK(cpu_cache_stats().hits > 0);
+}
+
+namespace {
+/// A stand-in for a kernel table's packing (the sanitizer builds' baseline copy never packs):
+/// packed[i] = w[i] + 1, and a count of the calls.
+std::atomic<int> pack_calls{0};
+void test_pack(const ConvGeometry& g, const float* w, float* packed) {
+    pack_calls.fetch_add(1);
+    for (std::int64_t i = 0; i < g.c_out * g.c_in * g.kh * g.kw; ++i) packed[i] = w[i] + 1.0f;
+}
+}  // namespace
+
+TEST_CASE("concurrency: 8 threads asking the packed-weight cache for 4 layers while one layer's weight changes") {
+    // ops/kernel/packed_weight_cache.hpp: hits, misses, replacements of a changed weight and
+    // evictions from 8 threads at once. Every copy handed out must be the packing of the weight's
+    // value at the version it was asked for (the changing layer's values tell its version apart).
+    cpu::GemmKernels<float> kernels = cpu::kernel_table().f32;
+    kernels.conv_pack_weights = &test_pack;
+    ConvGeometry g;
+    g.c_out = 16, g.c_in = 8, g.kh = 3, g.kw = 3;
+    const std::int64_t values = g.c_out * g.c_in * g.kh * g.kw;
+    std::vector<Tensor> weights;
+    for (int l = 0; l < 4; ++l) weights.push_back(full({g.c_out, g.c_in, g.kh, g.kw}, double(l)));
+    kernel::clear_packed_weight_cache();
+    std::atomic<int> errors{0};
+    std::atomic<bool> done{false};
+    std::mutex changing;  // the weight of layer 3 changes under this lock; readers of layer 3 take it too
+    std::thread writer([&] {
+        for (int v = 1; v <= 50; ++v) {
+            const std::lock_guard<std::mutex> lock(changing);
+            NoGradGuard no_grad;
+            weights[3].fill_(3.0 + v);  // bumps the version
+        }
+        done = true;
+    });
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 8; ++t)
+        readers.emplace_back([&, t] {
+            for (int round = 0; round < 200 || !done; ++round) {
+                const int l = (t + round) % 4;
+                std::unique_lock<std::mutex> lock(changing, std::defer_lock);
+                if (l == 3) lock.lock();
+                const float expected = weights[std::size_t(l)].data_ptr<float>()[0] + 1.0f;
+                const auto packed = kernel::packed_conv_weights<float>(g, weights[std::size_t(l)], kernels, values);
+                if (packed[0] != expected || packed[values - 1] != expected) errors.fetch_add(1);
+                if (round > 2000) break;
+            }
+        });
+    writer.join();
+    for (auto& th : readers) th.join();
+    CHECK(errors.load() == 0);
+    CHECK(pack_calls.load() >= 4);
+    CHECK(kernel::packed_weight_cache_size().first <= 4u);  // one entry per layer at most
+    kernel::clear_packed_weight_cache();
 }

@@ -82,6 +82,11 @@ public:
     std::uint64_t version() const { return version_; }
     void bump_version() { ++version_; }
 
+    /// A number no other Storage of this program has had: what a cache of data derived from
+    /// this memory (ops/kernel/packed_weight_cache.hpp) keys on with version(), since an address
+    /// can be reused by the next allocation.
+    std::uint64_t uid() const { return uid_; }
+
     /// Counts in-place ops that changed the autograd history of a tensor on this storage (a
     /// recorded in-place op, or fill_/copy_ cutting a tensor off its graph). A view made before
     /// such a change has a stale history; autograd refuses to use it (autograd/function.hpp).
@@ -95,6 +100,12 @@ private:
     void (*deallocate_)(void*, int) = nullptr;  // CUDA memory: the backend's deallocate
     std::uint64_t version_ = 0;
     std::uint64_t history_version_ = 0;
+    std::uint64_t uid_ = next_uid();
+
+    static std::uint64_t next_uid() {
+        static std::atomic<std::uint64_t> last{0};
+        return last.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
 };
 
 }  // namespace fbseg

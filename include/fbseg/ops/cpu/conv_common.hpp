@@ -28,13 +28,14 @@ T* scratch(std::int64_t n) {
 /// slot-1 scratch, kept for the next call, up to kKeptSharedElements; above that a buffer of its
 /// own, freed when the call ends, so that one very large image does not pin its size for the
 /// life of the thread.
+/// `Slot` (1 by default, 2 for a second buffer of the same call) as scratch's.
 inline constexpr std::int64_t kKeptSharedElements = std::int64_t(1) << 24;
-template <typename T>
+template <typename T, int Slot = 1>
 class SharedBuffer {
 public:
     explicit SharedBuffer(std::int64_t n) {
         if (n <= kKeptSharedElements) {
-            data_ = scratch<T, 1>(n);
+            data_ = scratch<T, Slot>(n);
         } else {
             own_.resize(std::size_t(n));
             data_ = own_.data();

@@ -15,8 +15,15 @@ namespace fbseg::cpu {
 
 template <typename T>
 GemmKernels<T> make_gemm_kernels() {
-    return {&conv::forward<T>,   &conv::backward_data<T>,    &conv::backward_weight<T>,
-            &conv::bias_grad<T>, &conv::add_channel_bias<T>, &bmm_forward<T>};
+    return {&conv::forward<T>,
+            &conv::backward_data<T>,
+            &conv::backward_weight<T>,
+            &conv::bias_grad<T>,
+            &conv::add_channel_bias<T>,
+            &bmm_forward<T>,
+            &conv::packed_weights_size<T>,
+            &conv::pack_forward_weights<T>,
+            &conv::forward_packed<T>};
 }
 
 inline ActivationKernels make_activation_kernels() {

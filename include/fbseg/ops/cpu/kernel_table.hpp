@@ -38,6 +38,10 @@ struct GemmKernels {
     void (*add_channel_bias)(T* y, const T* b, std::int64_t n, std::int64_t c, std::int64_t p);
     void (*bmm)(const T* a, const std::int64_t* sa, const T* b, const std::int64_t* sb, T* c, std::int64_t batch,
                 std::int64_t n, std::int64_t k, std::int64_t m);
+    // inference with weights packed once (conv_kernels.hpp: packed_weights_size, ...)
+    std::int64_t (*conv_packed_size)(const ConvGeometry& g);
+    void (*conv_pack_weights)(const ConvGeometry& g, const T* w, T* packed);
+    void (*conv_forward_packed)(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y);
 };
 
 /// float32 activations over contiguous arrays (ops/cpu/activation.hpp): the exponential inline,

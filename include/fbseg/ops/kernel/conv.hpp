@@ -9,11 +9,13 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "fbseg/autograd/grad_mode.hpp"
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
+#include "fbseg/ops/kernel/packed_weight_cache.hpp"
 #include "fbseg/ops/kernel/seam.hpp"
 
 namespace fbseg::kernel {
@@ -56,8 +58,18 @@ FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Ten
     }
     detail::require_cpu_kernel("conv2d_forward", {&x, &weight, &bias, &y});
     dispatch_floating(x.dtype(), "conv2d", [&]<typename T>() {
-        cpu::kernel_table().of<T>().conv_forward(g, x.data_ptr<T>(), weight.data_ptr<T>(),
-                                                 bias.defined() ? bias.data_ptr<T>() : nullptr, y.data_ptr<T>());
+        const cpu::GemmKernels<T>& kernels = cpu::kernel_table().of<T>();
+        const T* b = bias.defined() ? bias.data_ptr<T>() : nullptr;
+        // Inference: the weights packed once, while their storage's version stays the same
+        // (ops/kernel/packed_weight_cache.hpp). The same result, bit for bit.
+        if (!is_grad_enabled()) {
+            if (const std::int64_t values = kernels.conv_packed_size(g); values > 0) {
+                const auto packed = packed_conv_weights<T>(g, weight, kernels, values);
+                kernels.conv_forward_packed(g, x.data_ptr<T>(), packed.get(), b, y.data_ptr<T>());
+                return;
+            }
+        }
+        kernels.conv_forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), b, y.data_ptr<T>());
     });
 }
 #endif
