@@ -167,7 +167,7 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
 // The direct path packs the weights at every call (pack_direct_weights): at batch 1 that was ~9%
 // of a resnet34-unet inference, all of it memory traffic. A caller that knows the weights have not
 // changed since the last call (the conv2d seam under NoGradGuard, with the storage's version:
-// ops/kernel/packed_weight_cache.hpp) packs them once and calls forward_packed.
+// ops/kernel/packed_weight_cache.hpp) packs them once and calls direct_forward_packed.
 
 /// The values forward's packed weights take for this geometry, or 0 when forward takes a path
 /// that does not pack them (im2col, depthwise, an empty shape). Depends on c_out, c_in, the
@@ -185,12 +185,9 @@ void pack_forward_weights(const ConvGeometry& g, const T* w, T* packed) {
     pack_direct_weights(w, g.c_out, plan.k, plan.taps, /*rotated=*/false, plan.blocks, packed);
 }
 
-/// forward for a geometry with packed_weights_size(g) > 0, from weights packed by
-/// pack_forward_weights: the same result, bit for bit.
-template <typename T>
-void forward_packed(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y) {
-    direct_forward_packed(g, x, packed, b, y);
-}
+// forward for a geometry with packed_weights_size(g) > 0, from weights packed by
+// pack_forward_weights, is direct_forward_packed (direct_conv_kernels.hpp): the same result as
+// forward, bit for bit.
 
 /// forward through the im2col matrix and Eigen's GEMM (any group count).
 template <typename T>
