@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fbseg/fbseg.hpp"
 
@@ -85,6 +86,35 @@ const bool sgemm_registered = [] {
     for (const std::string_view isa : cpu::available_kernel_isas())
         benchmark::RegisterBenchmark(("sgemm_peak/" + std::string(isa)).c_str(), sgemm_peak, isa)
             ->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
+    return true;
+}();
+
+// ---- max pooling: the plain loop against each compiled vector copy -------------------------------
+// resnet34-unet's one pool (3x3, stride 2, padding 1) on its [8, 64, 128, 128] input; GB/s counts
+// the bytes that must move: the input read, the values and the int64 indices written.
+void max_pool_resnet34(benchmark::State& state, std::string_view isa) {
+    const MaxPool2dGeometry g{.planes = 8 * 64, .h = 128, .w = 128, .ho = 64, .wo = 64, .kh = 3, .kw = 3,
+                              .sh = 2, .sw = 2, .ph = 1, .pw = 1};
+    const Tensor x = randn({g.planes, g.h, g.w}), y = empty({g.planes, g.ho, g.wo});
+    const Tensor indices = empty({g.planes, g.ho, g.wo}, TensorOptions(DType::Int64));
+    for (auto _ : state) {
+        if (isa == "reference")
+            cpu::max_pool2d_forward(x.data_ptr<float>(), y.data_ptr<float>(), indices.data_ptr<std::int64_t>(), g);
+        else
+            cpu::kernel_table(isa).pool.max_pool2d_forward(x.data_ptr<float>(), y.data_ptr<float>(),
+                                                           indices.data_ptr<std::int64_t>(), g);
+    }
+    const double bytes = double(g.planes) * double(g.h * g.w * 4 + g.ho * g.wo * (4 + 8));
+    state.counters["GB/s"] = benchmark::Counter(bytes * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    state.SetLabel(std::string(isa) + ", " + std::to_string(num_threads()) + " threads");
+}
+const bool max_pool_registered = [] {
+    std::vector<std::string_view> copies{"reference"};
+    for (const std::string_view isa : cpu::available_kernel_isas()) copies.push_back(isa);
+    for (const std::string_view isa : copies)
+        benchmark::RegisterBenchmark(("max_pool_resnet34/" + std::string(isa)).c_str(), max_pool_resnet34, isa)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     return true;
 }();
 

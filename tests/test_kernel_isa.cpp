@@ -232,6 +232,55 @@ TEST_CASE("isa: every instruction set's sigmoid and SiLU match the float64 formu
     }
 }
 
+TEST_CASE("isa: every instruction set's max pooling gives the plain loop's values and indices bit for bit") {
+    // The reference is cpu::max_pool2d_forward (one value at a time, the edges tested per tap);
+    // the table's copy works a vector of output columns at a time over -inf-padded phase rows.
+    // Values include ties, NaN (which wins) and -inf (whose windows keep the first tap inside
+    // the plane), in every kernel, stride, padding, dilation and ceil mode up to 4 / 3 / 2 / 2.
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    std::int64_t geometries = 0;
+    for (std::int64_t k = 1; k <= 4; ++k)
+        for (std::int64_t s = 1; s <= 3; ++s)
+            for (std::int64_t p = 0; p <= k / 2; ++p)
+                for (std::int64_t d = 1; d <= 2; ++d)
+                    for (const bool ceil_mode : {false, true}) {
+                        // 2 planes of 11 x 37 (tails in every copy) and kw = k, kh = k % 3 + 1
+                        MaxPool2dGeometry g{.planes = 2, .h = 11, .w = 37, .kh = k % 3 + 1, .kw = k, .sh = s,
+                                            .sw = 4 - s, .ph = std::min(p, (k % 3 + 1) / 2), .pw = p, .dh = d, .dw = d};
+                        g.ho = pool_detail::output_size(g.h, g.kh, g.ph, g.sh, g.dh, ceil_mode);
+                        g.wo = pool_detail::output_size(g.w, g.kw, g.pw, g.sw, g.dw, ceil_mode);
+                        if (g.ho < 1 || g.wo < 1) continue;
+                        ++geometries;
+                        const std::int64_t n_in = g.planes * g.h * g.w, n_out = g.planes * g.ho * g.wo;
+                        for (int values = 0; values < 3; ++values) {
+                            std::vector<float> x = random_data(n_in, std::uint64_t(11 + values)).f;
+                            for (std::size_t i = 0; i < x.size(); ++i) {
+                                if (values == 1) x[i] = float(std::int64_t(i * 7 % 5) - 2);  // ties
+                                if (values == 2) x[i] = i % 3 == 0 ? x[i] : (i % 7 == 1 ? nan : -inf);
+                            }
+                            std::vector<float> y_ref(std::size_t(n_out), 1.0f);
+                            std::vector<std::int64_t> i_ref(std::size_t(n_out), -7);
+                            cpu::max_pool2d_forward(x.data(), y_ref.data(), i_ref.data(), g);
+                            for (const std::string_view isa : cpu::available_kernel_isas()) {
+                                const std::string shape = "kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) +
+                                                          " stride " + std::to_string(g.sh) + "," + std::to_string(g.sw) +
+                                                          " padding " + std::to_string(g.ph) + "," + std::to_string(g.pw) +
+                                                          " dilation " + std::to_string(d) +
+                                                          (ceil_mode ? " ceil" : " floor") + " values " +
+                                                          std::to_string(values);
+                                CAPTURE(isa);
+                                CAPTURE(shape);
+                                std::vector<float> y(std::size_t(n_out), nan);
+                                std::vector<std::int64_t> idx(std::size_t(n_out), -9);
+                                cpu::kernel_table(isa).pool.max_pool2d_forward(x.data(), y.data(), idx.data(), g);
+                                CHECK(std::memcmp(y.data(), y_ref.data(), y.size() * sizeof(float)) == 0);
+                                CHECK(idx == i_ref);
+                            }
+                        }
+                    }
+    CHECK(geometries >= 90);
+}
+
 TEST_CASE("isa: every instruction set gives the same bits on 1 and 2 threads") {
     const int threads = num_threads();
     // a convolution through im2col + GEMM (two groups: the direct path declines it) split into

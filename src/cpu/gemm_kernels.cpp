@@ -19,7 +19,7 @@ namespace fbseg::cpu::FBSEG_ISA_CONCAT(isa_, FBSEG_ISA) {
 /// This instruction set's kernels; the one symbol of this object that stays visible.
 __attribute__((visibility("default"))) KernelTable table() {
     return {FBSEG_ISA_STRING(FBSEG_ISA), make_gemm_kernels<float>(), make_gemm_kernels<double>(),
-            make_activation_kernels(), make_norm_kernels()};
+            make_activation_kernels(), make_norm_kernels(), make_pool_kernels()};
 }
 
 }  // namespace fbseg::cpu::isa_<FBSEG_ISA>

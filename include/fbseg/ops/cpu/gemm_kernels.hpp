@@ -1,6 +1,6 @@
 // fbseg/ops/cpu/gemm_kernels.hpp - fills a KernelTable's parts (ops/cpu/kernel_table.hpp) with
-// the kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp, ops/cpu/activation.hpp and
-// ops/cpu/batch_norm.hpp,
+// the kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp, ops/cpu/activation.hpp,
+// ops/cpu/batch_norm.hpp and ops/cpu/max_pool_kernels.hpp,
 // compiled in the including translation unit: with the program's flags (header-only), or once
 // per instruction set in libfbseg (src/cpu/gemm_kernels.cpp).
 #pragma once
@@ -10,6 +10,7 @@
 #include "fbseg/ops/cpu/conv_kernels.hpp"
 #include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/cpu/linalg.hpp"
+#include "fbseg/ops/cpu/max_pool_kernels.hpp"
 
 namespace fbseg::cpu {
 
@@ -31,5 +32,6 @@ inline ActivationKernels make_activation_kernels() {
 }
 
 inline NormKernels make_norm_kernels() { return {&batch_norm_forward<float>, &batch_norm_backward<float>}; }
+inline PoolKernels make_pool_kernels() { return {&max_pool2d_forward_f32}; }
 
 }  // namespace fbseg::cpu

@@ -1,11 +1,11 @@
 // fbseg/ops/cpu/kernel_table.hpp - the CPU's hot kernels (convolution, the batched matrix product,
-// sigmoid and SiLU, batch normalisation), reached through one table of function pointers so that
+// sigmoid and SiLU, batch normalisation, max pooling), reached through one table of function pointers so that
 // the library can pick, at run time, the copy compiled for the best instruction set this CPU has.
 //
 // Two ways to build fbseg, one header:
 // - The compiled library (the CMake target fbseg::fbseg defines FBSEG_KERNEL_LIBRARY): the
-//   kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp, ops/cpu/activation.hpp and
-//   ops/cpu/batch_norm.hpp are compiled into libfbseg, three times over on x86-64 (baseline
+//   kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp, ops/cpu/activation.hpp,
+//   ops/cpu/batch_norm.hpp and ops/cpu/max_pool_kernels.hpp are compiled into libfbseg, three times over on x86-64 (baseline
 //   SSE2, AVX2 + FMA, AVX-512; src/cpu/gemm_kernels.cpp), and kernel_table() returns the best
 //   copy the CPU can run.
 //   Programs that include fbseg never compile these templates (nor Eigen) again.
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fbseg/ops/geometry/conv.hpp"
+#include "fbseg/ops/geometry/pool.hpp"
 
 namespace fbseg::cpu {
 
@@ -63,6 +64,11 @@ struct NormKernels {
                                 const double* invstd, bool batch_stats);
 };
 
+/// float32 max pooling (ops/cpu/max_pool_kernels.hpp): one vector of outputs per step.
+struct PoolKernels {
+    void (*max_pool2d_forward)(const float* x, float* y, std::int64_t* indices, const MaxPool2dGeometry& g);
+};
+
 struct KernelTable {
     /// "baseline", "avx2" or "avx512" (compiled library), or "header-only".
     const char* isa;
@@ -70,6 +76,7 @@ struct KernelTable {
     GemmKernels<double> f64;
     ActivationKernels act;
     NormKernels norm;
+    PoolKernels pool;
 
     template <typename T>
     const GemmKernels<T>& of() const {
@@ -106,7 +113,7 @@ namespace fbseg::cpu {
 /// Header-only: the table over the templates, compiled with the program's flags.
 inline const KernelTable& kernel_table() {
     static const KernelTable table{"header-only", make_gemm_kernels<float>(), make_gemm_kernels<double>(),
-                                   make_activation_kernels(), make_norm_kernels()};
+                                   make_activation_kernels(), make_norm_kernels(), make_pool_kernels()};
     return table;
 }
 }  // namespace fbseg::cpu

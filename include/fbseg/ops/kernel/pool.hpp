@@ -1,11 +1,13 @@
 // fbseg/ops/kernel/pool.hpp - the device seam of the pooling kernels: CPU tensors go to
-// ops/cpu/pool.hpp, CUDA tensors (contiguous) to kernels/pool.cu (through cuda/backend.hpp).
+// ops/cpu/pool.hpp (float32 max pooling to the per-instruction-set copy of
+// ops/cpu/max_pool_kernels.hpp, through ops/cpu/kernel_table.hpp), CUDA tensors (contiguous) to kernels/pool.cu (through cuda/backend.hpp).
 // See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
 #pragma once
 
 #include <initializer_list>
 
 #include "fbseg/core/tensor.hpp"
+#include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/cpu/pool.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
@@ -40,6 +42,11 @@ FBSEG_SEAM void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tenso
         return;
     }
     detail::require_cpu_kernel("max_pool2d_forward", {&x, &y, &indices});
+    if (x.dtype() == DType::Float32) {  // the vector kernel of this CPU's instruction set
+        cpu::kernel_table().pool.max_pool2d_forward(x.data_ptr<float>(), y.data_ptr<float>(),
+                                                    indices.data_ptr<std::int64_t>(), g);
+        return;
+    }
     dispatch_floating(x.dtype(), "max_pool2d", [&]<typename T>() {
         cpu::max_pool2d_forward<T>(x.data_ptr<T>(), y.data_ptr<T>(), indices.data_ptr<std::int64_t>(), g);
     });
