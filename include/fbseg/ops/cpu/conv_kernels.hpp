@@ -2,8 +2,9 @@
 // im2col / col2im, the three GEMM drivers (forward, backward-data, backward-weight), the bias
 // gradient. Depthwise convolutions go to depthwise_kernels.hpp, the forward and stride-1
 // backward-data passes of most 3x3 and 7x7 layers to direct_conv_kernels.hpp, and the
-// backward-weight pass of the stride-1 ones up to 1000 weights per output channel to
-// direct_weight_kernels.hpp (no im2col matrix), where that copy of the kernels measured faster.
+// backward-weight pass of the stride-1 ones (up to 1000 weights per output channel, more on the
+// larger planes) to direct_weight_kernels.hpp (no im2col matrix), where that copy of the kernels
+// measured faster.
 // See docs/layers.md for the math.
 //
 // Notation (one convolution, NCHW, weight OIHW as in PyTorch):

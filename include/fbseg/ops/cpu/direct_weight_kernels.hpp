@@ -43,10 +43,15 @@ namespace fbseg::cpu::conv {
 inline constexpr std::int64_t kWeightTile = 24;
 inline constexpr std::int64_t kWeightChunk = 1024;
 
-/// Whether conv::backward_weight takes this path for g (measured: docs/performance.md, step 8):
-/// AVX-512 only; one group, stride 1, a kernel larger than 1x1; rows of dW of 32 to 1000 (from
-/// 128 input channels of a 3x3 layer up, Eigen's GEMM through im2col was as fast or faster); at
-/// least 3/4 of each image segment S used (an 8 x 8 plane has S = 110 for 64 pixels).
+/// Whether conv::backward_weight takes this path for g (measured: docs/performance.md, steps 8
+/// and 11): AVX-512 only; one group, stride 1, a kernel larger than 1x1; rows of dW at least 32
+/// long; rows longer than 1000 (from 112 input channels of a 3x3 layer up) only for planes of
+/// 64 x 64 outputs and more, or of 32 x 32 with at most 128 output channels. On the Intel Xeon
+/// (benchmarks/ab_conv.sh) the direct kernel took 0.65-0.95x the time of Eigen's GEMM through
+/// im2col there, but 0.92-1.1x for 256 output channels at 32 x 32 (each block of 32 output
+/// channels rereads the plane rows); on the AMD EPYC Eigen's was as fast or faster for all rows
+/// past 1000. And at least 3/4 of each image segment S used (an 8 x 8
+/// plane has S = 110 for 64 pixels).
 template <typename T>
 inline bool direct_weight_preferred(const ConvGeometry& g) {
 #if FBSEG_SIMD_BYTES < 64
@@ -54,7 +59,7 @@ inline bool direct_weight_preferred(const ConvGeometry& g) {
     return false;
 #else
     if (!direct_path_enabled() || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.kk() == 1 || g.k() < 32 ||
-        g.k() > 1000 || g.p() == 0 || g.n == 0)
+        (g.k() > 1000 && (g.p() < 1024 || (g.p() < 4096 && g.c_out > 128))) || g.p() == 0 || g.n == 0)
         return false;
     const PhasePlan pp(g);
     return 4 * g.p() >= 3 * pp.phase_len;
