@@ -262,12 +262,13 @@ TEST_CASE("isa: every instruction set's max pooling gives the plain loop's value
                             std::vector<std::int64_t> i_ref(std::size_t(n_out), -7);
                             cpu::max_pool2d_forward(x.data(), y_ref.data(), i_ref.data(), g);
                             for (const std::string_view isa : cpu::available_kernel_isas()) {
-                                const std::string shape = "kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) +
-                                                          " stride " + std::to_string(g.sh) + "," + std::to_string(g.sw) +
-                                                          " padding " + std::to_string(g.ph) + "," + std::to_string(g.pw) +
-                                                          " dilation " + std::to_string(d) +
-                                                          (ceil_mode ? " ceil" : " floor") + " values " +
-                                                          std::to_string(values);
+                                const auto pair = [](std::int64_t a, std::int64_t b) {
+                                    return std::to_string(a) + "," + std::to_string(b);
+                                };
+                                const std::string shape = "kernel " + pair(g.kh, g.kw) + " stride " + pair(g.sh, g.sw) +
+                                                          " padding " + pair(g.ph, g.pw) + " dilation " +
+                                                          std::to_string(d) + (ceil_mode ? " ceil" : " floor") +
+                                                          " values " + std::to_string(values);
                                 CAPTURE(isa);
                                 CAPTURE(shape);
                                 std::vector<float> y(std::size_t(n_out), nan);

@@ -31,15 +31,14 @@ struct Layer {
 // The 3x3 (and stem) convolutions of the classic UNet (batch 8, 256 px), resnet34-unet (batch 8,
 // 256 px) and efficientnet-b0-unet's decoder (batch 16, 128 px).
 constexpr Layer kLayers[] = {
-    {"unet 32->32 @256", 8, 32, 32, 256, 3, 1},         {"unet 128->128 @64", 8, 128, 128, 64, 3, 1},
-    {"unet 256->256 @32", 8, 256, 256, 32, 3, 1},       {"unet 512->512 @16", 8, 512, 512, 16, 3, 1},
-    {"resnet34 stem 7x7/2", 8, 3, 64, 256, 7, 2},       {"resnet34 64->64 @64", 8, 64, 64, 64, 3, 1},
-    {"resnet34 128->128 @32", 8, 128, 128, 32, 3, 1},   {"resnet34 3x3/2 128->256 @32", 8, 128, 256, 32, 3, 2},
-    {"resnet34 256->256 @16", 8, 256, 256, 16, 3, 1},
-    {"resnet34 512->512 @8", 8, 512, 512, 8, 3, 1},     {"decoder 768->256 @16", 8, 768, 256, 16, 3, 1},
-    {"decoder 384->128 @32", 8, 384, 128, 32, 3, 1},    {"decoder 192->64 @64", 8, 192, 64, 64, 3, 1},
-    {"decoder 128->32 @128", 8, 128, 32, 128, 3, 1},    {"decoder 32->16 @256", 8, 32, 16, 256, 3, 1},
-    {"effnet decoder 144->64 @32", 16, 144, 64, 32, 3, 1},
+    {"unet 32->32 @256", 8, 32, 32, 256, 3, 1},       {"unet 128->128 @64", 8, 128, 128, 64, 3, 1},
+    {"unet 256->256 @32", 8, 256, 256, 32, 3, 1},     {"unet 512->512 @16", 8, 512, 512, 16, 3, 1},
+    {"resnet34 stem 7x7/2", 8, 3, 64, 256, 7, 2},     {"resnet34 64->64 @64", 8, 64, 64, 64, 3, 1},
+    {"resnet34 128->128 @32", 8, 128, 128, 32, 3, 1}, {"resnet34 3x3/2 128->256 @32", 8, 128, 256, 32, 3, 2},
+    {"resnet34 256->256 @16", 8, 256, 256, 16, 3, 1}, {"resnet34 512->512 @8", 8, 512, 512, 8, 3, 1},
+    {"decoder 768->256 @16", 8, 768, 256, 16, 3, 1},  {"decoder 384->128 @32", 8, 384, 128, 32, 3, 1},
+    {"decoder 192->64 @64", 8, 192, 64, 64, 3, 1},    {"decoder 128->32 @128", 8, 128, 32, 128, 3, 1},
+    {"decoder 32->16 @256", 8, 32, 16, 256, 3, 1},    {"effnet decoder 144->64 @32", 16, 144, 64, 32, 3, 1},
 };
 
 double median(std::vector<double> v) {
@@ -55,7 +54,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string pass_name = argv[1];
-    const int pass = pass_name == "forward" ? 0 : pass_name == "backward-data" ? 1 : pass_name == "backward-weight" ? 2 : -1;
+    const int pass = pass_name == "forward"           ? 0
+                     : pass_name == "backward-data"   ? 1
+                     : pass_name == "backward-weight" ? 2
+                                                      : -1;
     const int rounds = std::atoi(argv[2]);
     if (pass < 0 || rounds < 1) {
         std::fprintf(stderr, "%s: unknown pass '%s' or rounds '%s'\n", argv[0], argv[1], argv[2]);

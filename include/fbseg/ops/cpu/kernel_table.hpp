@@ -1,13 +1,14 @@
 // fbseg/ops/cpu/kernel_table.hpp - the CPU's hot kernels (convolution, the batched matrix product,
-// sigmoid and SiLU, batch normalisation, max pooling), reached through one table of function pointers so that
-// the library can pick, at run time, the copy compiled for the best instruction set this CPU has.
+// sigmoid and SiLU, batch normalisation, max pooling), reached through one table of function
+// pointers so that the library can pick, at run time, the copy compiled for the best instruction
+// set this CPU has.
 //
 // Two ways to build fbseg, one header:
 // - The compiled library (the CMake target fbseg::fbseg defines FBSEG_KERNEL_LIBRARY): the
 //   kernels of ops/cpu/conv_kernels.hpp, ops/cpu/linalg.hpp, ops/cpu/activation.hpp,
-//   ops/cpu/batch_norm.hpp and ops/cpu/max_pool_kernels.hpp are compiled into libfbseg, three times over on x86-64 (baseline
-//   SSE2, AVX2 + FMA, AVX-512; src/cpu/gemm_kernels.cpp), and kernel_table() returns the best
-//   copy the CPU can run.
+//   ops/cpu/batch_norm.hpp and ops/cpu/max_pool_kernels.hpp are compiled into libfbseg, three
+//   times over on x86-64 (baseline SSE2, AVX2 + FMA, AVX-512; src/cpu/gemm_kernels.cpp), and
+//   kernel_table() returns the best copy the CPU can run.
 //   Programs that include fbseg never compile these templates (nor Eigen) again.
 // - Header-only (no FBSEG_KERNEL_LIBRARY): kernel_table() is defined inline below, over the same
 //   templates, compiled with the program's own flags; there is no dispatch.

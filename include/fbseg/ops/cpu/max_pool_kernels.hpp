@@ -34,16 +34,17 @@
 namespace fbseg::cpu {
 
 /// max_pool2d_forward with vector registers; layouts, results and indices as the reference's.
-/// Planes larger than 2^31 values (int32 indices) go to the reference.
+/// Planes whose positions (spare lanes included) do not fit int32 go to the reference.
 inline void max_pool2d_forward_f32(const float* x, float* y, std::int64_t* indices, const MaxPool2dGeometry& g) {
     constexpr std::int64_t L = simd::kLanes<float>;
     using Vec = simd::Vec<float>;
     using Index = simd::VecOf<std::int32_t, L>;
     using Wide = simd::VecOf<std::int64_t, L>;
-    if (g.h * g.w >= (std::int64_t(1) << 31)) return max_pool2d_forward(x, y, indices, g);
-
     const std::int64_t h = g.h, w = g.w, ho = g.ho, wo = g.wo;
     const std::int64_t wo_vec = (wo + L - 1) / L * L;  // output columns rounded up to whole vectors
+    // the largest position a lane computes: ih w + ow sw - pw + kj dw < h (w + wo_vec sw + kw dw)
+    if (h * (w + wo_vec * g.sw + g.kw * g.dw) >= (std::int64_t(1) << 31)) return max_pool2d_forward(x, y, indices, g);
+
     // The plane's rows (rows outside it are skipped, never read), each as sw phase rows of
     // wo_vec + the taps' reach columns, so that whole vectors fit; columns of xpad past the
     // padding (ceil_mode windows reach there) and the vectors' spare lanes read -inf.
@@ -69,7 +70,7 @@ inline void max_pool2d_forward_f32(const float* x, float* y, std::int64_t* indic
         std::int64_t out_index[L];
         for (std::int64_t t = t0; t < t1; ++t) {
             const float* xp = x + t * h * w;
-            // 1. phase rows: rows[ih][c][j] = xpad[ih + ph, j sw + c], -inf outside the plane
+            // 1. phase rows: rows[ih][c][j] = xpad[ih, j sw + c], -inf outside the plane
             for (std::int64_t ih = 0; ih < h; ++ih) {
                 for (std::int64_t c = 0; c < g.sw; ++c) {
                     float* row = rows + ih * row_stride + c * row_len;
@@ -94,7 +95,8 @@ inline void max_pool2d_forward_f32(const float* x, float* y, std::int64_t* indic
                     for (std::int64_t i = 0; i < L; ++i) lane[i] = std::int32_t(ow + i);
                     const Index first = simd::load<Index>(first_col.data() + ow);
                     Index index = first_row < 0 ? Index{} - 1
-                                                : (first < 0) ? Index{} - 1 : first + std::int32_t(first_row * w);
+                                  : (first < 0) ? Index{} - 1
+                                                : first + std::int32_t(first_row * w);
                     Vec best = Vec{} - std::numeric_limits<float>::infinity();
                     for (std::int64_t ki = 0; ki < g.kh; ++ki) {
                         const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;

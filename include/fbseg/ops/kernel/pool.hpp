@@ -1,6 +1,7 @@
 // fbseg/ops/kernel/pool.hpp - the device seam of the pooling kernels: CPU tensors go to
 // ops/cpu/pool.hpp (float32 max pooling to the per-instruction-set copy of
-// ops/cpu/max_pool_kernels.hpp, through ops/cpu/kernel_table.hpp), CUDA tensors (contiguous) to kernels/pool.cu (through cuda/backend.hpp).
+// ops/cpu/max_pool_kernels.hpp, through ops/cpu/kernel_table.hpp), CUDA tensors (contiguous) to
+// kernels/pool.cu (through cuda/backend.hpp).
 // See ops/kernel/elementwise.hpp for the pattern and docs/architecture.md, "The device seam".
 #pragma once
 
