@@ -64,6 +64,9 @@ inline void max_pool2d_forward_f32(const float* x, float* y, std::int64_t* indic
             }
         }
 
+    Index lane_sw;  // lane i's input column offset i sw, before the row, ow sw, pw and kj dw
+    for (std::int64_t i = 0; i < L; ++i) lane_sw[i] = std::int32_t(i * g.sw);
+
     parallel_for(0, g.planes, items_per_task(ho * wo * g.kh * g.kw), [&](std::int64_t t0, std::int64_t t1) {
         float* rows = conv::scratch<float>(h * row_stride);
         float out[L];
@@ -91,12 +94,11 @@ inline void max_pool2d_forward_f32(const float* x, float* y, std::int64_t* indic
                 float* yrow = y + (t * ho + oh) * wo;
                 std::int64_t* irow = indices + (t * ho + oh) * wo;
                 for (std::int64_t ow = 0; ow < wo; ow += L) {
-                    Index lane;
-                    for (std::int64_t i = 0; i < L; ++i) lane[i] = std::int32_t(ow + i);
-                    const Index first = simd::load<Index>(first_col.data() + ow);
-                    Index index = first_row < 0 ? Index{} - 1
-                                  : (first < 0) ? Index{} - 1
-                                                : first + std::int32_t(first_row * w);
+                    Index index = Index{} - 1;  // -1: the window has no tap inside the plane
+                    if (first_row >= 0) {
+                        const Index first = simd::load<Index>(first_col.data() + ow);
+                        index = first < 0 ? index : first + std::int32_t(first_row * w);
+                    }
                     Vec best = Vec{} - std::numeric_limits<float>::infinity();
                     for (std::int64_t ki = 0; ki < g.kh; ++ki) {
                         const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh;
@@ -105,8 +107,8 @@ inline void max_pool2d_forward_f32(const float* x, float* y, std::int64_t* indic
                         for (std::int64_t kj = 0; kj < g.kw; ++kj) {
                             const std::int64_t shift = kj * g.dw;
                             const Vec v = simd::load<Vec>(row + (shift % g.sw) * row_len + ow + shift / g.sw);
-                            // the input position of each lane: ih w + ow sw - pw + kj dw
-                            const Index candidate = lane * std::int32_t(g.sw) + std::int32_t(ih * w - g.pw + shift);
+                            // the input position of each lane: ih w + (ow + i) sw - pw + kj dw
+                            const Index candidate = lane_sw + std::int32_t(ih * w + ow * g.sw - g.pw + shift);
                             const auto take = (v > best) | (v != v);
                             best = take ? v : best;
                             index = take ? candidate : index;
