@@ -3,20 +3,21 @@
 # tree's (B), timed call by call in alternation on the models' 3x3 layers (ab_conv/main.cpp says
 # why: this project's VMs drift by 10-50% between two runs of one binary).
 #
-#   bash benchmarks/ab_conv.sh [--pass forward|backward-data|backward-weight] [--rounds N] [REV]
+#   bash benchmarks/ab_conv.sh [--pass forward|backward-data|backward-weight] [--rounds N] [--depthwise] [REV]
 #
-# REV defaults to HEAD (so B is your uncommitted change). Both copies are compiled here with
+# --depthwise times efficientnet-b0-unet's depthwise layers instead. REV defaults to HEAD (so B is your uncommitted change). Both copies are compiled here with
 # g++ -O3 -march=native, header-only, and run on FBSEG_NUM_THREADS threads (default: all).
 # Prints, per layer, both medians, B/A of the medians and of the best times, and how far B's
 # output is from A's (relative to A's largest value).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-pass=forward rounds=7 rev=HEAD
+pass=forward rounds=7 rev=HEAD set=conv
 while (($#)); do
   case "$1" in
     --pass) pass=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --depthwise) set=depthwise; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) rev=$1; shift ;;
   esac
 done
@@ -33,4 +34,4 @@ g++ "${flags[@]}" -I "$root/include" -Dfbseg=fbseg_ab_b -c "$root/src/core/paral
 wait
 g++ "${flags[@]}" -I "$root/include" "$root/benchmarks/ab_conv/main.cpp" "$work"/{a,b,pa,pb}.o -lpthread -o "$work/ab_conv"
 echo "A: $(git -C "$root" rev-parse --short "$rev")   B: working tree   pass: $pass   rounds: $rounds   $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${FBSEG_NUM_THREADS:-all} threads"
-"$work/ab_conv" "$pass" "$rounds"
+"$work/ab_conv" "$pass" "$rounds" "$set"

@@ -20,6 +20,7 @@ step 11). GFLOP/s counts the direct convolution's 2 N Cout Ho Wo (Cin / groups) 
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--min-time", type=float, default=0.2)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--layers", default="", help="only the layers whose name matches this regular expression")
     args = parser.parse_args()
 
     import torch
@@ -124,6 +126,8 @@ def main():
         print(f"{'layer':42s}  {'pass':15s}  {'fbseg ms':>9s}  {'GFLOP/s':>7s}  {'NCHW ms':>9s}  {'CL ms':>9s}  ratio")
     totals = {"fbseg": 0.0, "torch": 0.0}
     for index, layer in enumerate(LAYERS):
+        if args.layers and not re.search(args.layers, layer[0]):
+            continue
         flops = geometry(layer)[-1]
         for pass_index, pass_name in enumerate(PASSES):
             times = {"fbseg": [], "nchw": [], "cl": []}

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,7 +26,7 @@ namespace {
 
 struct Layer {
     const char* name;
-    std::int64_t n, c_in, c_out, size, k, stride;
+    std::int64_t n, c_in, c_out, size, k, stride, groups = 1;
 };
 
 // The 3x3 (and stem) convolutions of the classic UNet (batch 8, 256 px), resnet34-unet (batch 8,
@@ -41,6 +42,16 @@ constexpr Layer kLayers[] = {
     {"decoder 32->16 @256", 8, 32, 16, 256, 3, 1},    {"effnet decoder 144->64 @32", 16, 144, 64, 32, 3, 1},
 };
 
+// efficientnet-b0-unet's depthwise layers (batch 16, 128 px): every distinct geometry of the encoder.
+constexpr Layer kDepthwiseLayers[] = {
+    {"dw 3x3 32 @64", 16, 32, 32, 64, 3, 1, 32},       {"dw 3x3/2 96 @64", 16, 96, 96, 64, 3, 2, 96},
+    {"dw 3x3 144 @32", 16, 144, 144, 32, 3, 1, 144},   {"dw 5x5/2 144 @32", 16, 144, 144, 32, 5, 2, 144},
+    {"dw 5x5 240 @16", 16, 240, 240, 16, 5, 1, 240},   {"dw 3x3/2 240 @16", 16, 240, 240, 16, 3, 2, 240},
+    {"dw 3x3 480 @8", 16, 480, 480, 8, 3, 1, 480},     {"dw 5x5 480 @8", 16, 480, 480, 8, 5, 1, 480},
+    {"dw 5x5 672 @8", 16, 672, 672, 8, 5, 1, 672},     {"dw 5x5/2 672 @8", 16, 672, 672, 8, 5, 2, 672},
+    {"dw 5x5 1152 @4", 16, 1152, 1152, 4, 5, 1, 1152}, {"dw 3x3 1152 @4", 16, 1152, 1152, 4, 3, 1, 1152},
+};
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -49,8 +60,8 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s forward|backward-data|backward-weight ROUNDS\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: %s forward|backward-data|backward-weight ROUNDS [conv|depthwise]\n", argv[0]);
         return 2;
     }
     const std::string pass_name = argv[1];
@@ -65,12 +76,17 @@ int main(int argc, char** argv) {
     }
     std::printf("%-30s %10s %10s %8s %8s  %s\n", "layer", "A ms", "B ms", "B/A med", "B/A min", "max |B-A| / max |A|");
     double total_a = 0, total_b = 0;
-    for (const Layer& l : kLayers) {
+    const bool depthwise = argc == 4 && std::string(argv[3]) == "depthwise";
+    const std::vector<Layer> layers = depthwise
+                                          ? std::vector<Layer>(std::begin(kDepthwiseLayers), std::end(kDepthwiseLayers))
+                                          : std::vector<Layer>(std::begin(kLayers), std::end(kLayers));
+    for (const Layer& l : layers) {
         fbseg::ConvGeometry g;
         g.n = l.n, g.c_in = l.c_in, g.c_out = l.c_out, g.h = g.w = l.size, g.kh = g.kw = l.k;
-        g.sh = g.sw = l.stride, g.ph = g.pw = l.k / 2, g.groups = 1;
+        g.sh = g.sw = l.stride, g.ph = g.pw = l.k / 2, g.groups = l.groups;
         g.ho = (g.h + 2 * g.ph - g.kh) / g.sh + 1, g.wo = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
-        const std::size_t nx = std::size_t(g.n * g.c_in * g.h * g.w), nw = std::size_t(g.c_out * g.c_in * g.kh * g.kw),
+        const std::size_t nx = std::size_t(g.n * g.c_in * g.h * g.w),
+                          nw = std::size_t(g.c_out * (g.c_in / g.groups) * g.kh * g.kw),
                           ny = std::size_t(g.n * g.c_out * g.ho * g.wo);
         // inputs and output of each pass: forward (x, w) -> y, backward-data (dy, w) -> dx,
         // backward-weight (x, dy) -> dw

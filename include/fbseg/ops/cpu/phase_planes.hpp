@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fbseg/ops/cpu/conv_common.hpp"
+#include "fbseg/ops/cpu/simd.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
 namespace fbseg::cpu::conv {
@@ -95,6 +96,53 @@ void build_phase_planes(const ConvGeometry& g, const PhasePlan& plan, const T* x
                     for (std::int64_t j = lo; j < hi; ++j) row[j] = src[(j - lo) * g.sw];
                 }
                 std::fill_n(row + hi, plan.ws - hi, T(0));
+            }
+        }
+    }
+}
+
+/// dst[0, n) = src[0, n), a vector at a time: the rows copied here are 4-64 values long, and a
+/// call to memmove (or memset) per row cost more than the copy itself.
+template <typename T>
+inline void copy_row(const T* src, std::int64_t n, T* dst) {
+    using Vec = simd::Vec<T>;
+    constexpr std::int64_t kLanes = simd::kLanes<T>;
+    std::int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes) simd::store(dst + j, simd::load<Vec>(src + j));
+    for (; j < n; ++j) dst[j] = src[j];
+}
+
+/// The values part of build_phase_planes: copies x [h, w] into its phase planes and writes
+/// nothing else. The zeros of build_phase_planes (padding, the columns and rows past the input,
+/// the spare row) sit at the same places for every plane of a plan, so a buffer that was
+/// cleared once (std::fill_n(phases, plan.phases * plan.phase_stride, T(0))) and then only ever
+/// receives planes of the same plan through this function holds exactly what build_phase_planes
+/// would write. The depthwise kernels, which build one small plane per (image, channel), clear
+/// once per task: per plane, the fills of build_phase_planes were most of a layer's time (two
+/// memset calls for every 16-34-value row).
+template <typename T>
+void copy_phase_plane_values(const ConvGeometry& g, const PhasePlan& plan, const T* x, T* phases) {
+    for (std::int64_t r = 0; r < g.sh; ++r) {
+        // phase rows i whose input row i sh + r - ph lies in [0, h)
+        std::int64_t i_lo, i_hi;
+        valid_span(r - g.ph, g.sh, g.h, plan.hs, i_lo, i_hi);
+        for (std::int64_t c = 0; c < g.sw; ++c) {
+            const std::int64_t p = r * g.sw + c;
+            if (!plan.phase_used[std::size_t(p)]) continue;
+            std::int64_t lo, hi;  // phase columns j whose input column j sw + c - pw lies in [0, w)
+            valid_span(c - g.pw, g.sw, g.w, plan.ws, lo, hi);
+            T* plane = phases + p * plan.phase_stride + lo;
+            const T* src = x + (lo * g.sw + c - g.pw);
+            for (std::int64_t i = i_lo; i < i_hi; ++i) {
+                const T* in = src + (i * g.sh + r - g.ph) * g.w;
+                T* row = plane + i * plan.ws;
+                if (g.sw == 1) {
+                    copy_row(in, hi - lo, row);
+                } else if (g.sw == 2) {  // a constant stride, which the compiler vectorises
+                    for (std::int64_t j = 0; j < hi - lo; ++j) row[j] = in[j * 2];
+                } else {
+                    for (std::int64_t j = 0; j < hi - lo; ++j) row[j] = in[j * g.sw];
+                }
             }
         }
     }
