@@ -5,7 +5,8 @@
 #   bash tools/run.sh test   install what is missing, build (CUDA too when nvcc is found), run all tests
 #   bash tools/run.sh asan   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (CPU)
 #   bash tools/run.sh tsan   the concurrency suite under ThreadSanitizer with 8 pool threads (CPU)
-#   bash tools/run.sh fuzz   the file readers' libFuzzer targets (clang), FBSEG_FUZZ_SECONDS each (default 30)
+#   bash tools/run.sh fuzz   the file readers' libFuzzer targets (clang), FBSEG_FUZZ_SECONDS each (default 30),
+#                            as many at once as there are cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-}
@@ -51,8 +52,20 @@ case "$what" in
     cmake --preset fuzz >/dev/null
     cmake --build --preset fuzz -j "$jobs"
     seconds=${FBSEG_FUZZ_SECONDS:-30}
+    # Each target runs on one core for the full time; up to $jobs of them at once.
+    fuzz_one() {
+      local target=$1 name=$2 corpus=$3 log=build/fuzz/$2.log
+      if "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+           -artifact_prefix=build/fuzz/ "$corpus" >"$log" 2>&1; then
+        echo ok >"build/fuzz/$name.status"
+      else
+        echo failed >"build/fuzz/$name.status"
+      fi
+    }
+    names=()
     for target in build/fuzz/tests/fuzz/fuzz_*; do
       name=${target##*/fuzz_}
+      names+=("$name")
       # Seeds: the committed fixtures the reader accepts; the corpus grows in build/ across runs.
       corpus=build/fuzz/corpus/$name
       mkdir -p "$corpus"
@@ -64,16 +77,25 @@ case "$what" in
       esac
       # inputs that once failed, kept so that every run replays them first
       if [ -d "tests/fuzz/regressions/$name" ]; then cp -n "tests/fuzz/regressions/$name"/* "$corpus"/; fi
+      rm -f "build/fuzz/$name.status"
       echo "fuzz: $name for ${seconds} s"
+      fuzz_one "$target" "$name" "$corpus" &
+      while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    done
+    wait
+    failed=0
+    for name in "${names[@]}"; do
       log=build/fuzz/$name.log
-      if ! "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-           -artifact_prefix=build/fuzz/ "$corpus" >"$log" 2>&1; then
+      if [ "$(cat "build/fuzz/$name.status" 2>/dev/null)" != ok ]; then
         tail -n 60 "$log" >&2
         echo "fuzz: $name found a failing input (saved as build/fuzz/crash-* or similar; full log $log)" >&2
-        exit 1
+        failed=1
+        continue
       fi
+      echo "fuzz: $name"
       grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log"
     done
+    exit "$failed"
     ;;
   *)
     echo "usage: bash tools/run.sh demo|test|asan|tsan|fuzz" >&2
