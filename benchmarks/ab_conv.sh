@@ -5,8 +5,9 @@
 #
 #   bash benchmarks/ab_conv.sh [--pass forward|backward-data|backward-weight] [--rounds N] [--depthwise] [REV]
 #
-# --depthwise times efficientnet-b0-unet's depthwise layers instead. REV defaults to HEAD (so B is your uncommitted change). Both copies are compiled here with
-# g++ -O3 -march=native, header-only, and run on FBSEG_NUM_THREADS threads (default: all).
+# --depthwise times efficientnet-b0-unet's depthwise layers instead. REV defaults to HEAD (so B
+# is your uncommitted change). Both copies are compiled here with g++ -O3 -march=native,
+# header-only, and run on FBSEG_NUM_THREADS threads (default: all).
 # Prints, per layer, both medians, B/A of the medians and of the best times, and how far B's
 # output is from A's (relative to A's largest value).
 set -euo pipefail
@@ -17,7 +18,7 @@ while (($#)); do
     --pass) pass=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --depthwise) set=depthwise; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) rev=$1; shift ;;
   esac
 done
