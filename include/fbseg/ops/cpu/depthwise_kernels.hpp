@@ -127,6 +127,15 @@ void tap_dots(const T* dy, const T* const* src, std::int64_t taps, std::int64_t 
     if (rest == 1) tap_dots_group<1>(dy, src + t, len, acc + t * kLanes);
 }
 
+/// Where each tap reads in a buffer of phase planes: phases + its plane's start + its offset.
+template <typename T>
+std::vector<const T*> tap_sources(const PhasePlan& plan, const T* phases) {
+    std::vector<const T*> src;
+    for (std::size_t k = 0; k < plan.phase.size(); ++k)
+        src.push_back(phases + plan.phase[k] * plan.phase_stride + plan.offset[k]);
+    return src;
+}
+
 /// Lays a dy plane [ho, wo] out with pitch ws at dst + shift. Writes those values only: the
 /// caller clears the buffer once, and the places between the rows (the unused columns, the shift)
 /// stay zero for every plane of the same geometry, as in copy_phase_plane_values.
@@ -145,13 +154,10 @@ void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* b
         T* phases = scratch<T>(plan.phases * plan.phase_stride + round_up_to_block(plan.out_len));
         T* out = phases + plan.phases * plan.phase_stride;
         std::fill_n(phases, plan.phases * plan.phase_stride, T(0));  // the zeros every plane shares
-        std::vector<const T*> src(static_cast<std::size_t>(kk));
+        const std::vector<const T*> src = tap_sources(plan, phases);
         for (std::int64_t t = t0; t < t1; ++t) {
             const std::int64_t n = t / g.c_in, ci = t % g.c_in;
             copy_phase_plane_values(g, plan, x + t * g.hw(), phases);
-            for (std::int64_t k = 0; k < kk; ++k)
-                src[std::size_t(k)] =
-                    phases + plan.phase[std::size_t(k)] * plan.phase_stride + plan.offset[std::size_t(k)];
             for (std::int64_t j = 0; j < coutg; ++j) {
                 const std::int64_t co = ci * coutg + j;
                 tap_sum(out, plan.out_len, src.data(), w + co * kk, kk, b ? b[co] : T(0));
@@ -253,9 +259,7 @@ void depthwise_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T
         std::fill_n(phases, plan.phases * plan.phase_stride + round_up_to_block(plan.out_len), T(0));  // shared zeros
         constexpr std::int64_t kLanes = simd::kLanes<T>;
         std::vector<double> acc(std::size_t((c1 - c0) * coutg * kk * kLanes), 0.0);  // [ci - c0, j, tap, lane]
-        std::vector<const T*> src(static_cast<std::size_t>(kk));
-        for (std::int64_t k = 0; k < kk; ++k)
-            src[std::size_t(k)] = phases + plan.phase[std::size_t(k)] * plan.phase_stride + plan.offset[std::size_t(k)];
+        const std::vector<const T*> src = tap_sources(plan, phases);
         for (std::int64_t n = 0; n < g.n; ++n) {
             for (std::int64_t ci = c0; ci < c1; ++ci) {
                 copy_phase_plane_values(g, plan, x + (n * g.c_in + ci) * g.hw(), phases);
