@@ -7,7 +7,8 @@
 #
 # --depthwise times efficientnet-b0-unet's depthwise layers instead. REV defaults to HEAD (so B
 # is your uncommitted change). Both copies are compiled here with g++ -O3 -march=native,
-# header-only, and run on FBSEG_NUM_THREADS threads (default: all).
+# header-only (plus AB_EXTRA_FLAGS, e.g. -DNAME=VALUE to try a constant), and run on
+# FBSEG_NUM_THREADS threads (default: all).
 # Prints, per layer, both medians, B/A of the medians and of the best times, and how far B's
 # output is from A's (relative to A's largest value).
 set -euo pipefail
@@ -26,7 +27,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/a"
 git -C "$root" archive "$rev" include | tar -x -C "$work/a"
-flags=(-std=gnu++20 -O3 -march=native -isystem /usr/include/eigen3)
+flags=(-std=gnu++20 -O3 -march=native -isystem /usr/include/eigen3 ${AB_EXTRA_FLAGS:-})
 g++ "${flags[@]}" -I "$work/a/include" -Dfbseg=fbseg_ab_a -DAB_ENTRY=ab_run_a -c "$root/benchmarks/ab_conv/variant.cpp" -o "$work/a.o" &
 g++ "${flags[@]}" -I "$work/a/include" -Dfbseg=fbseg_ab_a -c "$root/src/core/parallel.cpp" -o "$work/pa.o" &
 wait

@@ -143,6 +143,10 @@ constexpr LayerShape kModelLayers[] = {
     {"effnet dw 3x3 144 @32", 16, 144, 144, 32, 3, 1, 144},
     {"effnet dw 5x5/2 240 @32", 16, 240, 240, 32, 5, 2, 240},
     {"effnet 1x1 1152->320 @4", 16, 1152, 320, 4, 1, 1, 1},
+    {"resnet34 3x3 256->256 @16", 8, 256, 256, 16, 3, 1, 1},
+    {"resnet34 3x3/2 64->128 @64", 8, 64, 128, 64, 3, 2, 1},
+    {"resnet34 decoder 3x3 128->32 @128", 8, 128, 32, 128, 3, 1, 1},
+    {"resnet34 decoder 3x3 32->16 @256", 8, 32, 16, 256, 3, 1, 1},
 };
 
 cpu::ConvGeometry layer_geometry(const LayerShape& l) {

@@ -75,7 +75,14 @@ inline void weight_tile(const T* dyT, const T* const* b, std::int64_t len, simd:
     Vec acc[C][V] = {};
     for (std::int64_t q = 0; q < len; ++q, dyT += V * L) {
         Vec a[V];
+        // The loop over j is unrolled in full, so that acc stays in registers. With V = 1 (Cout
+        // <= 16), C = 24 is past GCC's default limit of 16 iterations for a complete unroll, and
+        // the loop it kept held acc on the stack: a load and a store per multiply-add. Unrolled,
+        // the 24 column pointers still do not fit in the 16 general registers and are reloaded
+        // from the stack, but 12 or 16 columns (fewer pointers and accumulators) measured 7-14%
+        // slower than 24 (docs/performance.md, step 13).
         for (std::int64_t v = 0; v < V; ++v) a[v] = simd::load<Vec>(dyT + v * L);
+#pragma GCC unroll 24
         for (std::int64_t j = 0; j < C; ++j) {
             const T s = b[j][q];
             for (std::int64_t v = 0; v < V; ++v) acc[j][v] += s * a[v];
