@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <mutex>
@@ -58,6 +59,19 @@ TEST_CASE("concurrency: thousands of tiny parallel_for calls from two callers at
     other.join();
     CHECK(errors_a == 0);
     CHECK(errors_b == 0);
+}
+
+TEST_CASE("concurrency: pools replaced while their workers spin for the next job, and after they slept") {
+    // The destructor stops workers that are spinning (right after a job) or asleep (after the
+    // spin ran out, ~200 us): both must see `stopping_` and leave, or set_num_threads would hang.
+    ThreadCount threads(8);
+    std::int64_t errors = 0;
+    for (int r = 0; r < 60; ++r) {
+        set_num_threads(2 + r % 7);
+        errors += hammer(5, r);
+        if (r % 3 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let them sleep
+    }
+    CHECK(errors == 0);
 }
 
 TEST_CASE("concurrency: an exception in a task reaches the caller and the pool keeps working") {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -57,6 +58,15 @@ FBSEG_POOL_STATE_INLINE std::unique_ptr<ThreadPool>& pool_slot();
 ///   and then waits until `joined` is back to 0. Only then does it return and let the Job, the
 ///   task and everything the task refers to on the caller's stack go away. A worker that wakes
 ///   late simply finds no job (or the next one) and goes back to sleep.
+///
+/// Spinning before sleeping. A worker that finishes a job watches `generation_` for kSpin before
+/// it sleeps on `wake_`, and run() watches its job's `finished` flag for as long before it sleeps
+/// on `done_`. A network makes hundreds of parallel_for calls per forward pass, often back to
+/// back; sleeping between them put a futex wake-up (and, in a VM, an inter-processor interrupt)
+/// on the critical path of each (docs/performance.md, step 13). What is read while spinning
+/// (`generation_`, `stopping_`, `finished`, `joined`) is atomic but still changed under `mutex_`
+/// only, and every decision is taken again under the lock, so the hand-off above is unchanged:
+/// spinning only decides when to take the lock. run() also spins for `joined` to reach 0.
 class ThreadPool {
 public:
     explicit ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -65,7 +75,7 @@ public:
     ~ThreadPool() {
         {
             std::lock_guard lock(mutex_);
-            stopping_ = true;
+            stopping_.store(true, std::memory_order_release);
         }
         wake_.notify_all();
         for (auto& w : workers_) w.join();
@@ -84,13 +94,18 @@ public:
         {
             std::lock_guard lock(mutex_);
             job_ = &job;
-            ++generation_;
+            generation_.store(generation_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
         }
         wake_.notify_all();
         work_on(job);
+        spin_until([&] { return job.finished.load(std::memory_order_acquire); });
+        {
+            std::unique_lock lock(mutex_);
+            done_.wait(lock, [&] { return job.unfinished == 0; });
+            job_ = nullptr;  // no worker can join from now on...
+        }
+        spin_until([&] { return job.joined.load(std::memory_order_acquire) == 0; });
         std::unique_lock lock(mutex_);
-        done_.wait(lock, [&] { return job.unfinished == 0; });
-        job_ = nullptr;  // no worker can join from now on...
         done_.wait(lock, [&] { return job.joined == 0; });  // ...and those that did have left
         if (job.error) std::rethrow_exception(job.error);
     }
@@ -103,17 +118,21 @@ private:
         const std::int64_t num_tasks;
         std::atomic<std::int64_t> next_task{0};  // the next task index to hand out
         std::int64_t unfinished;                 // tasks not yet finished (guarded by mutex_)
-        int joined = 0;                          // workers inside work_on(*this) (guarded by mutex_)
+        std::atomic<bool> finished{false};       // unfinished == 0 (set under mutex_; read to spin)
+        std::atomic<int> joined{0};              // workers inside work_on(*this) (changed under mutex_)
         std::exception_ptr error;                // the first exception (guarded by mutex_)
     };
 
     void worker_loop() {
         std::uint64_t seen = 0;
-        std::unique_lock lock(mutex_);
         for (;;) {
-            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-            if (stopping_) return;
-            seen = generation_;
+            spin_until([&] {
+                return stopping_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+            });
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_.load() || generation_.load() != seen; });
+            if (stopping_.load()) return;
+            seen = generation_.load();
             Job* job = job_;
             if (job == nullptr) continue;  // woke after that job was finished: nothing to do
             ++job->joined;
@@ -121,6 +140,23 @@ private:
             work_on(*job);
             lock.lock();
             if (--job->joined == 0) done_.notify_all();
+        }
+    }
+
+    /// How long a thread waits for `ready` before it sleeps (see the class comment): longer than
+    /// the gap between two parallel_for calls of a network, short against a time slice.
+    static constexpr std::chrono::microseconds kSpin{200};
+
+    /// Returns when ready() is true or after about kSpin.
+    template <typename Ready>
+    static void spin_until(Ready&& ready) {
+        const auto until = std::chrono::steady_clock::now() + kSpin;
+        for (int i = 1;; ++i) {
+            if (ready()) return;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) return;
         }
     }
 
@@ -140,7 +176,10 @@ private:
             }
             std::lock_guard lock(mutex_);
             if (error && !job.error) job.error = error;
-            if (--job.unfinished == 0) done_.notify_all();
+            if (--job.unfinished == 0) {
+                job.finished.store(true, std::memory_order_release);
+                done_.notify_all();
+            }
         }
         in_region = was_in_region;
     }
@@ -149,9 +188,9 @@ private:
     std::vector<std::thread> workers_;
     std::mutex job_mutex_, mutex_;
     std::condition_variable wake_, done_;
-    Job* job_ = nullptr;            // the published job (guarded by mutex_)
-    std::uint64_t generation_ = 0;  // bumped for every job (guarded by mutex_)
-    bool stopping_ = false;         // (guarded by mutex_)
+    Job* job_ = nullptr;                        // the published job (guarded by mutex_)
+    std::atomic<std::uint64_t> generation_{0};  // bumped for every job (written under mutex_)
+    std::atomic<bool> stopping_{false};         // (written under mutex_)
 };
 
 inline int default_num_threads() {
