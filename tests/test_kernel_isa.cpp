@@ -60,9 +60,10 @@ ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t cout, std::
 /// backward-data in the AVX2 and AVX-512 copies, backward-weight in the AVX-512 one) with 3x3, 5x5
 /// and 7x7 kernels, stride 2, dilation, output channels not a multiple of the register tile, a sum cut
 /// into chunks, several tasks along the plane and the channels, images in two rounds, and
-/// backward-data as a rotated forward with padding 1 of 4; depthwise with strides 1-3, padding
-/// wider than the kernel, dilation, a depth multiplier, a 1x1 plane, a non-square kernel and
-/// stride, and planes of several tap blocks.
+/// backward-data as a rotated forward with padding 1 of 4, and backward-weight's narrow tile for
+/// at most 16 output channels; depthwise with strides 1-3, padding wider than the kernel,
+/// dilation, a depth multiplier, a 1x1 plane, a non-square kernel and stride, and planes of
+/// several tap blocks.
 std::vector<ConvGeometry> geometries() {
     ConvGeometry skewed = geometry(2, 4, 12, 7, 12, 3, 1, 1, 1, 4);  // 3x5 kernel, stride 2x1, multiplier 3
     skewed.kw = 5, skewed.sh = 2, skewed.pw = 2;
@@ -85,7 +86,11 @@ std::vector<ConvGeometry> geometries() {
             geometry(2, 4, 8, 730, 730, 3, 1, 1, 1, 1), geometry(2, 66, 18, 40, 37, 3, 1, 1, 1, 2),
             // direct backward-weight (AVX-512): dilation 2, 5x5 with 40 outputs (two register blocks,
             // the second part-filled); the 33 -> 17 and 730 x 730 ones above take it too
-            geometry(2, 12, 10, 30, 29, 3, 1, 2, 2, 1), geometry(2, 6, 40, 40, 40, 5, 1, 2, 1, 1)};
+            geometry(2, 12, 10, 30, 29, 3, 1, 2, 2, 1), geometry(2, 6, 40, 40, 40, 5, 1, 2, 1, 1),
+            // its narrow tile (at most 16 outputs, pixels in the lanes; the one with dilation 2
+            // above too): 16 outputs over 37,752 pixels (three float sums of 16,384 per lane),
+            // and one output (a segmentation head)
+            geometry(2, 4, 16, 140, 130, 3, 1, 1, 1, 1), geometry(2, 16, 1, 20, 22, 3, 1, 1, 1, 1)};
 }
 
 /// The definition of the three passes and the bias gradient, as plain loops in float64: an

@@ -14,12 +14,14 @@
 // (off_t + ho ws <= S), and where dyflat is zero (unused columns, a segment's tail) the product
 // is zero whatever the plane holds there.
 //
-// The register tile is the forward kernel's, turned around: V vectors of output channels (in the
-// lanes; V = 2, or 1 when Cout fits in one vector) x kWeightTile / V columns (c, t). For each q,
-// V vectors of dyT[q][co], dy packed once per round and transposed, are loaded, and one value of
-// each column's plane row is broadcast: 24 multiply-adds per 2 + 12 loads (AVX-512). A
-// dot-product tile (pixels in the lanes) was tried first: it needs a vector load per row and per
-// column of the tile, and ran at ~100 GFLOP/s on every shape, bound by L2. The q range is cut into chunks of
+// The register tile is the forward kernel's, turned around: 2 vectors of output channels (in the
+// lanes) x 12 columns (c, t). For each q, the 2 vectors of dyT[q][co], dy packed once per round
+// and transposed, are loaded, and one value of each column's plane row is broadcast: 24
+// multiply-adds per 2 + 12 loads (AVX-512). A dot-product tile (pixels in the lanes) was tried
+// first: it needs a vector load per row and per column of the tile, and ran at ~100 GFLOP/s on
+// every shape, bound by L2. It is the better tile for layers with at most one vector of output
+// channels, though, with the chunk of q short enough for L1: narrow_backward_weight below. The
+// q range is cut into chunks of
 // kWeightChunk; each chunk is summed from zero in float and added into a double accumulator, chunks in order: a fixed
 // order, whatever the thread count. Tasks are (block of output channels, range of columns); each owns its entries of
 // dW.
@@ -75,14 +77,7 @@ inline void weight_tile(const T* dyT, const T* const* b, std::int64_t len, simd:
     Vec acc[C][V] = {};
     for (std::int64_t q = 0; q < len; ++q, dyT += V * L) {
         Vec a[V];
-        // The loop over j is unrolled in full, so that acc stays in registers. With V = 1 (Cout
-        // <= 16), C = 24 is past GCC's default limit of 16 iterations for a complete unroll, and
-        // the loop it kept held acc on the stack: a load and a store per multiply-add. Unrolled,
-        // the 24 column pointers still do not fit in the 16 general registers and are reloaded
-        // from the stack, but 12 or 16 columns (fewer pointers and accumulators) measured 7-14%
-        // slower than 24 (docs/performance.md, step 13).
         for (std::int64_t v = 0; v < V; ++v) a[v] = simd::load<Vec>(dyT + v * L);
-#pragma GCC unroll 24
         for (std::int64_t j = 0; j < C; ++j) {
             const T s = b[j][q];
             for (std::int64_t v = 0; v < V; ++v) acc[j][v] += s * a[v];
@@ -110,14 +105,144 @@ void pack_dy_block(const ConvGeometry& g, const PhasePlan& pp, const T* dy, std:
     }
 }
 
+// ---- layers with at most one vector of output channels: pixels in the lanes ------------------------
+// With Cout <= kLanes (the decoder's last block at full resolution, the segmentation head) the
+// tile of direct_backward_weight would hold one vector of output channels (one with a single lane
+// in use, for the head) and 24 columns: one broadcast value per multiply-add, and 24 column
+// pointers that do not fit in the general registers. Here the lanes hold 16 pixels q instead,
+// and a tile is kNarrowRows output channels x kNarrowCols columns (c, t):
+//     acc[r][j] += dyflat[co0 + r][q .. q + L) * plane_j[q .. q + L)
+// 4 + 6 vector loads per 24 multiply-adds, ten pointers. A chunk of kNarrowChunk pixels keeps dy's
+// rows (32 KiB for 16 channels) and the tile's six plane rows (12 KiB) in L1 while every group of
+// output channels reads them (1,024 pixels, 64 + 24 KiB, ran 1.3x slower). The vectors are added
+// into a float buffer per tile over kNarrowChunksPerSum chunks (each lane then sums 1,024
+// products, as many as one float accumulator of the wide tile), and their lanes into the double
+// accumulator of (co, k) as a balanced tree: a fixed order, so the result does not depend on the
+// number of threads. (docs/performance.md, step 13.)
+inline constexpr std::int64_t kNarrowRows = 4, kNarrowCols = 6, kNarrowChunk = 512, kNarrowChunksPerSum = 32;
+
+/// sum[r kNarrowCols + j] += sum over q < len (a multiple of the lanes) of dy[r][q..] * b[j][q..],
+/// one vector per (r, j); sum is kNarrowRows kNarrowCols vectors.
+template <typename T>
+inline void narrow_tile(const T* const* dy, const T* const* b, std::int64_t len, T* sum) {
+    using Vec = simd::Vec<T>;
+    constexpr std::int64_t R = kNarrowRows, C = kNarrowCols, L = simd::kLanes<T>;
+    Vec acc[R][C] = {};
+    for (std::int64_t q = 0; q < len; q += L) {
+        Vec d[R];
+        for (std::int64_t r = 0; r < R; ++r) d[r] = simd::load<Vec>(dy[r] + q);
+        for (std::int64_t j = 0; j < C; ++j) {
+            const Vec s = simd::load<Vec>(b[j] + q);
+            for (std::int64_t r = 0; r < R; ++r) acc[r][j] += d[r] * s;
+        }
+    }
+    for (std::int64_t r = 0; r < R; ++r)
+        for (std::int64_t j = 0; j < C; ++j) {
+            T* o = sum + (r * C + j) * L;
+            simd::store(o, simd::load<Vec>(o) + acc[r][j]);
+        }
+}
+
+/// The lanes of v [L] added as a balanced tree (a fixed order), in double.
+template <typename T>
+inline double lane_sum(const T* v) {
+    constexpr std::int64_t L = simd::kLanes<T>;
+    double t[L];
+    for (std::int64_t i = 0; i < L; ++i) t[i] = double(v[i]);
+    for (std::int64_t w = L / 2; w >= 1; w /= 2)
+        for (std::int64_t i = 0; i < w; ++i) t[i] += t[i + w];
+    return t[0];
+}
+
+/// direct_backward_weight for Cout <= kLanes (see above); same arguments and layouts.
+template <typename T>
+void narrow_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+    constexpr std::int64_t R = kNarrowRows, C = kNarrowCols, L = simd::kLanes<T>;
+    const PhasePlan pp(g);  // stride 1: one phase per channel
+    const std::int64_t taps = g.kk(), K = g.k(), S = pp.phase_len, P = g.p();
+    const std::int64_t row_groups = ceil_div(g.c_out, R), col_groups = ceil_div(K, C), rows = row_groups * R;
+    const std::int64_t round = std::clamp<std::int64_t>(kDirectRoundValues / ((g.c_in + g.c_out) * S), 1, g.n);
+    const std::int64_t span = ceil_div(round * S, L) * L;  // q of a round, whole vectors
+    const std::int64_t row = span + pp.max_off + L;        // one channel's planes and the reads past them
+    const SharedBuffer<T> shared(g.c_in * row + rows * span);
+    T* planes = shared.data();
+    T* dyflat = planes + g.c_in * row;  // [co][span], zero where no output is
+    std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
+    const std::vector<std::int64_t> tap_offset(pp.offset.begin(), pp.offset.end());
+    // Tasks: ranges of column groups, every group of output channels in each (16 or more tasks).
+    const std::int64_t per_task = std::clamp<std::int64_t>(col_groups / 16, 1, 8);
+    const std::int64_t tasks = ceil_div(col_groups, per_task);
+    for (std::int64_t n0 = 0; n0 < g.n; n0 += round) {
+        const std::int64_t images = std::min(round, g.n - n0), len = ceil_div(images * S, L) * L;
+        // 1. The planes of this round, [c][i][S], and dy at the planes' pitch, [co][i][S].
+        parallel_for(0, g.c_in + rows, items_per_task(images * S), [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r) {
+                if (r >= g.c_in) {
+                    const std::int64_t co = r - g.c_in;
+                    T* dst = dyflat + co * span;
+                    std::fill_n(dst, span, T(0));
+                    if (co >= g.c_out) continue;
+                    for (std::int64_t i = 0; i < images; ++i)
+                        for (std::int64_t oh = 0; oh < g.ho; ++oh)
+                            std::copy_n(dy + ((n0 + i) * g.c_out + co) * P + oh * g.wo, g.wo, dst + i * S + oh * pp.ws);
+                    continue;
+                }
+                T* dst = planes + r * row;
+                for (std::int64_t i = 0; i < images; ++i)
+                    build_phase_planes(g, pp, x + ((n0 + i) * g.c_in + r) * g.hw(), dst + i * S);
+                std::fill(dst + images * S, dst + row, T(0));
+            }
+        });
+        // 2. Per task, per sum of kNarrowChunksPerSum chunks: the tiles, then their lanes.
+        parallel_for(0, tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+            T* sums = scratch<T>(per_task * rows * C * L);
+            for (std::int64_t task = t0; task < t1; ++task) {
+                const std::int64_t cg0 = task * per_task, cg1 = std::min(col_groups, cg0 + per_task);
+                for (std::int64_t s0 = 0; s0 < len; s0 += kNarrowChunk * kNarrowChunksPerSum) {
+                    const std::int64_t s1 = std::min(len, s0 + kNarrowChunk * kNarrowChunksPerSum);
+                    std::fill_n(sums, (cg1 - cg0) * rows * C * L, T(0));
+                    for (std::int64_t q0 = s0; q0 < s1; q0 += kNarrowChunk) {
+                        const std::int64_t q1 = std::min(s1, q0 + kNarrowChunk);
+                        for (std::int64_t cg = cg0; cg < cg1; ++cg) {
+                            const T* b[C];
+                            for (std::int64_t j = 0; j < C; ++j) {
+                                const std::int64_t k = std::min(cg * C + j, K - 1);  // past K: any row, dropped
+                                b[j] = planes + (k / taps) * row + tap_offset[std::size_t(k % taps)] + q0;
+                            }
+                            for (std::int64_t rg = 0; rg < row_groups; ++rg) {
+                                const T* d[R];
+                                for (std::int64_t r = 0; r < R; ++r) d[r] = dyflat + (rg * R + r) * span + q0;
+                                narrow_tile(d, b, q1 - q0, sums + ((cg - cg0) * rows + rg * R) * C * L);
+                            }
+                        }
+                    }
+                    for (std::int64_t cg = cg0; cg < cg1; ++cg)
+                        for (std::int64_t co = 0; co < g.c_out; ++co)
+                            for (std::int64_t j = 0; j < C && cg * C + j < K; ++j)
+                                acc[std::size_t(co * K + cg * C + j)] +=
+                                    lane_sum(sums + (((cg - cg0) * rows + co) * C + j) * L);
+                }
+            }
+        });
+    }
+    parallel_for(0, g.c_out * K, items_per_task(1), [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) dw[i] = T(acc[std::size_t(i)]);
+    });
+}
+
 /// dw = sum over images of dY col^T for direct_weight_preferred(g); x [N, Cin, H, W],
 /// dy [N, Cout, Ho, Wo], dw [Cout, Cin, kh, kw] (overwritten); contiguous.
 template <typename T>
 void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
     using Vec = simd::Vec<T>;
+    if (g.c_out <= simd::kLanes<T>) {
+        narrow_backward_weight(g, x, dy, dw);
+        return;
+    }
     const PhasePlan pp(g);  // stride 1: one phase per channel
     const std::int64_t L = simd::kLanes<T>, taps = g.kk(), K = g.k(), S = pp.phase_len;
-    const std::int64_t V = g.c_out > L ? 2 : 1, rows = V * L, cols = kWeightTile / V;
+    constexpr std::int64_t V = 2;  // Cout > L here
+    const std::int64_t rows = V * L, cols = kWeightTile / V;
     const std::int64_t round = std::clamp<std::int64_t>(kDirectRoundValues / ((g.c_in + g.c_out) * S), 1, g.n);
     const std::int64_t row = round * S + pp.max_off + kWeightChunk;  // + the last chunk's reads
     const std::int64_t row_blocks = ceil_div(g.c_out, rows), col_blocks = ceil_div(K, cols);
@@ -161,10 +286,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                             b[j] = planes + (k / taps) * row + tap_offset[std::size_t(k % taps)] + q0;
                         }
                         Vec tile[kWeightTile];
-                        if (V == 2)
-                            weight_tile<T, 2>(dyT, b, q1 - q0, tile);
-                        else
-                            weight_tile<T, 1>(dyT, b, q1 - q0, tile);
+                        weight_tile<T, V>(dyT, b, q1 - q0, tile);
                         for (std::int64_t j = 0; j < cols && cb * cols + j < K; ++j)
                             for (std::int64_t r = 0; r < rows && co0 + r < g.c_out; ++r)
                                 acc[std::size_t((co0 + r) * K + cb * cols + j)] += double(tile[j * V + r / L][r % L]);
