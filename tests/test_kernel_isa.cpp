@@ -61,7 +61,7 @@ ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t cout, std::
 /// and 7x7 kernels, stride 2, dilation, output channels not a multiple of the register tile, a sum cut
 /// into chunks, several tasks along the plane and the channels, images in two rounds, and
 /// backward-data as a rotated forward with padding 1 of 4, and backward-weight's narrow tile for
-/// at most 16 output channels; depthwise with strides 1-3, padding wider than the kernel,
+/// at most 16 output channels and strided weight gradients; depthwise with strides 1-3, padding wider than the kernel,
 /// dilation, a depth multiplier, a 1x1 plane, a non-square kernel and stride, and planes of
 /// several tap blocks.
 std::vector<ConvGeometry> geometries() {
@@ -90,7 +90,11 @@ std::vector<ConvGeometry> geometries() {
             // its narrow tile (at most 16 outputs, pixels in the lanes; the one with dilation 2
             // above too): 16 outputs over 37,752 pixels (three float sums of 16,384 per lane),
             // and one output (a segmentation head)
-            geometry(2, 4, 16, 140, 130, 3, 1, 1, 1, 1), geometry(2, 16, 1, 20, 22, 3, 1, 1, 1, 1)};
+            geometry(2, 4, 16, 140, 130, 3, 1, 1, 1, 1), geometry(2, 16, 1, 20, 22, 3, 1, 1, 1, 1),
+            // strided (phase planes in rows of their own): 3x3/2 with 40 outputs, a 7x7/2 stem,
+            // 3x3/3, and 3x3/2 with dilation 2 in the narrow tile
+            geometry(2, 5, 40, 30, 28, 3, 2, 1, 1, 1), geometry(1, 3, 24, 64, 64, 7, 2, 3, 1, 1),
+            geometry(1, 8, 20, 50, 47, 3, 3, 1, 1, 1), geometry(2, 4, 12, 40, 40, 3, 2, 2, 2, 1)};
 }
 
 /// The definition of the three passes and the bias gradient, as plain loops in float64: an

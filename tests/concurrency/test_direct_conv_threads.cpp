@@ -67,9 +67,10 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
     const int previous = num_threads();
     // several tasks along the plane and the channels; a weight gradient over 20 tasks; a single
     // image split over blocks of output channels; 16 output channels (the weight gradient's
-    // narrow tile, 16 tasks)
+    // narrow tile, 16 tasks); a 7x7/2 stem (four phase planes per channel)
     for (const ConvGeometry& g : {geometry(2, 256, 12, 12, 40, 3, 1, 1), geometry(2, 6, 40, 40, 40, 5, 1, 2),
-                                  geometry(1, 64, 16, 16, 64, 3, 1, 1), geometry(2, 32, 40, 40, 16, 3, 1, 1)}) {
+                                  geometry(1, 64, 16, 16, 64, 3, 1, 1), geometry(2, 32, 40, 40, 16, 3, 1, 1),
+                                  geometry(2, 3, 64, 64, 24, 7, 2, 3)}) {
         const std::string shape = "c_in " + std::to_string(g.c_in) + ", c_out " + std::to_string(g.c_out) + ", " +
                                   std::to_string(g.h) + " x " + std::to_string(g.w) + ", k " + std::to_string(g.kh);
         CAPTURE(shape);
@@ -88,7 +89,7 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
             for (std::int64_t c = 0; c < g.c_in; ++c)
                 for (std::int64_t ki = 0; ki < g.kh; ++ki)
                     for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                        const std::int64_t ih = oh - g.ph + ki, iw = ow - g.pw + kj;
+                        const std::int64_t ih = oh * g.sh - g.ph + ki, iw = ow * g.sw - g.pw + kj;
                         if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
                             s += double(w[std::size_t(((co * g.c_in + c) * g.kh + ki) * g.kw + kj)]) *
                                  double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
@@ -101,7 +102,7 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
             for (std::int64_t n = 0; n < g.n; ++n)
                 for (std::int64_t oh = 0; oh < g.ho; ++oh)
                     for (std::int64_t ow = 0; ow < g.wo; ++ow) {
-                        const std::int64_t ih = oh - g.ph + ki, iw = ow - g.pw + kj;
+                        const std::int64_t ih = oh * g.sh - g.ph + ki, iw = ow * g.sw - g.pw + kj;
                         if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
                             s += double(dy[std::size_t(((n * g.c_out + co) * g.ho + oh) * g.wo + ow)]) *
                                  double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);

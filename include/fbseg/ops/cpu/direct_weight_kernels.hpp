@@ -1,18 +1,19 @@
-// fbseg/ops/cpu/direct_weight_kernels.hpp - the weight gradient of a stride-1 convolution without
-// the im2col matrix, on the layout of direct_conv_kernels.hpp.
+// fbseg/ops/cpu/direct_weight_kernels.hpp - the weight gradient of a convolution without the
+// im2col matrix, on the layout of direct_conv_kernels.hpp.
 //
-// Notation as in conv_kernels.hpp and phase_planes.hpp. With stride 1 an input channel has one
-// phase plane (the zero-padded plane at pitch ws), tap t = (ki, kj) reads it from off_t on, and
-//     dW[co, (c, t)] = sum_n sum_q dyflat_n[co, q] plane_n[c][q + off_t]
+// Notation as in conv_kernels.hpp and phase_planes.hpp. Tap t = (ki, kj) of input channel c reads
+// its phase plane phase_{c,t} (with stride 1 the only one: the zero-padded plane at pitch ws) from
+// off_t on, and
+//     dW[co, (c, t)] = sum_n sum_q dyflat_n[co, q] phase_{c,t,n}[q + off_t]
 // where dyflat is dy at the pitch ws, zero in the columns ow >= wo. That is a matrix product
 // C [Cout, K] = A [Cout, Q] B [K, Q]^T whose long dimension Q, every pixel of every image, is
 // the one summed over.
 //
-// Layout. The planes of one round of images are stored channel-major, [c][image][S], with the
-// image stride S = a plane's length (hs + 1) ws. A row of B is then one run over all images of the
-// round, q in [0, images S): for q in image i's segment, q + off_t stays inside image i's plane
-// (off_t + ho ws <= S), and where dyflat is zero (unused columns, a segment's tail) the product
-// is zero whatever the plane holds there.
+// Layout. The planes of one round of images are stored channel-major, [c][phase][image][S], with
+// the image stride S = a phase plane's length (hs + 1) ws. A row of B is then one run over all
+// images of the round, q in [0, images S): for q in image i's segment, q + off_t stays inside image
+// i's plane (off_t + ho ws <= S), and where dyflat is zero (unused columns, a segment's tail) the
+// product is zero whatever the plane holds there.
 //
 // The register tile is the forward kernel's, turned around: 2 vectors of output channels (in the
 // lanes) x 12 columns (c, t). For each q, the 2 vectors of dyT[q][co], dy packed once per round
@@ -20,11 +21,10 @@
 // multiply-adds per 2 + 12 loads (AVX-512). A dot-product tile (pixels in the lanes) was tried
 // first: it needs a vector load per row and per column of the tile, and ran at ~100 GFLOP/s on
 // every shape, bound by L2. It is the better tile for layers with at most one vector of output
-// channels, though, with the chunk of q short enough for L1: narrow_backward_weight below. The
-// q range is cut into chunks of
-// kWeightChunk; each chunk is summed from zero in float and added into a double accumulator, chunks in order: a fixed
-// order, whatever the thread count. Tasks are (block of output channels, range of columns); each owns its entries of
-// dW.
+// channels, though, with the chunk of q short enough for L1: narrow_backward_weight below. The q
+// range is cut into chunks of kWeightChunk; each chunk is summed from zero in float and added into
+// a double accumulator, chunks in order: a fixed order, whatever the thread count. Tasks are
+// (block of output channels, range of columns); each owns its entries of dW.
 #pragma once
 
 #include <algorithm>
@@ -45,9 +45,10 @@ namespace fbseg::cpu::conv {
 inline constexpr std::int64_t kWeightTile = 24;
 inline constexpr std::int64_t kWeightChunk = 1024;
 
-/// Whether conv::backward_weight takes this path for g (measured: docs/performance.md, steps 8
-/// and 11): AVX-512 only; one group, stride 1, a kernel larger than 1x1; rows of dW at least 32
-/// long; rows longer than 1000 (from 112 input channels of a 3x3 layer up) only for planes of
+/// Whether conv::backward_weight takes this path for g (measured: docs/performance.md, steps 8,
+/// 11 and 13): AVX-512 only; one group, a kernel larger than 1x1, any stride (resnet34's 7x7/2
+/// stem and its 64 -> 128 stride-2 layer took 0.69-0.70x the time of im2col + GEMM); rows of dW at
+/// least 32 long; rows longer than 1000 (from 112 input channels of a 3x3 layer up) only for planes of
 /// 64 x 64 outputs and more, or of 32 x 32 with at most 128 output channels. On the Intel Xeon
 /// (benchmarks/ab_conv.sh) the direct kernel took 0.65-0.95x the time of Eigen's GEMM through
 /// im2col there, but 0.92-1.1x for 256 output channels at 32 x 32 (each block of 32 output
@@ -60,7 +61,7 @@ inline bool direct_weight_preferred(const ConvGeometry& g) {
     (void)g;
     return false;
 #else
-    if (!direct_path_enabled() || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.kk() == 1 || g.k() < 32 ||
+    if (!direct_path_enabled() || g.groups != 1 || g.kk() == 1 || g.k() < 32 ||
         (g.k() > 1000 && (g.p() < 1024 || (g.p() < 4096 && g.c_out > 128))) || g.p() == 0 || g.n == 0)
         return false;
     const PhasePlan pp(g);
@@ -103,6 +104,27 @@ void pack_dy_block(const ConvGeometry& g, const PhasePlan& pp, const T* dy, std:
                 for (std::int64_t r = 0; r < valid; ++r) dst[ow * rows + r] = src[r * P + ow];
         }
     }
+}
+
+/// The weight gradient's planes of input channel c for a round of `images` images starting at x
+/// (channel c of the first; images c_in planes apart): one row of `row` values per phase plane,
+/// [phase][image][S] with S = pp.phase_len, zeros from the last image to the end of the row (the
+/// last chunk's reads). Phases that no tap reads are not written. With stride 1 there is one.
+template <typename T>
+void build_weight_planes(const ConvGeometry& g, const PhasePlan& pp, const T* x, std::int64_t images, std::int64_t row,
+                         T* dst) {
+    const std::int64_t S = pp.phase_len;
+    for (std::int64_t i = 0; i < images; ++i) build_phase_planes(g, pp, x + i * g.c_in * g.hw(), dst + i * S, row);
+    for (std::int64_t p = 0; p < pp.phases; ++p)
+        if (pp.phase_used[std::size_t(p)]) std::fill(dst + p * row + images * S, dst + (p + 1) * row, T(0));
+}
+
+/// Per tap t: where its column reads, relative to its channel's first row: phase[t] rows of
+/// `row` values, then offset[t] into that phase plane.
+inline std::vector<std::int64_t> weight_tap_starts(const PhasePlan& pp, std::int64_t row) {
+    std::vector<std::int64_t> start;
+    for (std::size_t t = 0; t < pp.offset.size(); ++t) start.push_back(pp.phase[t] * row + pp.offset[t]);
+    return start;
 }
 
 // ---- layers with at most one vector of output channels: pixels in the lanes ------------------------
@@ -158,17 +180,17 @@ inline double lane_sum(const T* v) {
 template <typename T>
 void narrow_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
     constexpr std::int64_t R = kNarrowRows, C = kNarrowCols, L = simd::kLanes<T>;
-    const PhasePlan pp(g);  // stride 1: one phase per channel
-    const std::int64_t taps = g.kk(), K = g.k(), S = pp.phase_len, P = g.p();
+    const PhasePlan pp(g);
+    const std::int64_t taps = g.kk(), K = g.k(), S = pp.phase_len, P = g.p(), F = pp.phases;
     const std::int64_t row_groups = ceil_div(g.c_out, R), col_groups = ceil_div(K, C), rows = row_groups * R;
-    const std::int64_t round = std::clamp<std::int64_t>(kDirectRoundValues / ((g.c_in + g.c_out) * S), 1, g.n);
+    const std::int64_t round = std::clamp<std::int64_t>(kDirectRoundValues / ((g.c_in * F + g.c_out) * S), 1, g.n);
     const std::int64_t span = ceil_div(round * S, L) * L;  // q of a round, whole vectors
-    const std::int64_t row = span + pp.max_off + L;        // one channel's planes and the reads past them
-    const SharedBuffer<T> shared(g.c_in * row + rows * span);
+    const std::int64_t row = span + pp.max_off + L;        // one phase plane of a round and the reads past it
+    const SharedBuffer<T> shared(g.c_in * F * row + rows * span);
     T* planes = shared.data();
-    T* dyflat = planes + g.c_in * row;  // [co][span], zero where no output is
+    T* dyflat = planes + g.c_in * F * row;  // [co][span], zero where no output is
     std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
-    const std::vector<std::int64_t> tap_offset(pp.offset.begin(), pp.offset.end());
+    const std::vector<std::int64_t> tap_start = weight_tap_starts(pp, row);
     // Tasks: ranges of column groups, every group of output channels in each (16 or more tasks).
     const std::int64_t per_task = std::clamp<std::int64_t>(col_groups / 16, 1, 8);
     const std::int64_t tasks = ceil_div(col_groups, per_task);
@@ -187,10 +209,7 @@ void narrow_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                             std::copy_n(dy + ((n0 + i) * g.c_out + co) * P + oh * g.wo, g.wo, dst + i * S + oh * pp.ws);
                     continue;
                 }
-                T* dst = planes + r * row;
-                for (std::int64_t i = 0; i < images; ++i)
-                    build_phase_planes(g, pp, x + ((n0 + i) * g.c_in + r) * g.hw(), dst + i * S);
-                std::fill(dst + images * S, dst + row, T(0));
+                build_weight_planes(g, pp, x + (n0 * g.c_in + r) * g.hw(), images, row, planes + r * F * row);
             }
         });
         // 2. Per task, per sum of kNarrowChunksPerSum chunks: the tiles, then their lanes.
@@ -207,7 +226,7 @@ void narrow_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                             const T* b[C];
                             for (std::int64_t j = 0; j < C; ++j) {
                                 const std::int64_t k = std::min(cg * C + j, K - 1);  // past K: any row, dropped
-                                b[j] = planes + (k / taps) * row + tap_offset[std::size_t(k % taps)] + q0;
+                                b[j] = planes + (k / taps) * F * row + tap_start[std::size_t(k % taps)] + q0;
                             }
                             for (std::int64_t rg = 0; rg < row_groups; ++rg) {
                                 const T* d[R];
@@ -239,18 +258,18 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
         narrow_backward_weight(g, x, dy, dw);
         return;
     }
-    const PhasePlan pp(g);  // stride 1: one phase per channel
-    const std::int64_t L = simd::kLanes<T>, taps = g.kk(), K = g.k(), S = pp.phase_len;
+    const PhasePlan pp(g);
+    const std::int64_t L = simd::kLanes<T>, taps = g.kk(), K = g.k(), S = pp.phase_len, F = pp.phases;
     constexpr std::int64_t V = 2;  // Cout > L here
     const std::int64_t rows = V * L, cols = kWeightTile / V;
-    const std::int64_t round = std::clamp<std::int64_t>(kDirectRoundValues / ((g.c_in + g.c_out) * S), 1, g.n);
+    const std::int64_t round = std::clamp<std::int64_t>(kDirectRoundValues / ((g.c_in * F + g.c_out) * S), 1, g.n);
     const std::int64_t row = round * S + pp.max_off + kWeightChunk;  // + the last chunk's reads
     const std::int64_t row_blocks = ceil_div(g.c_out, rows), col_blocks = ceil_div(K, cols);
-    const SharedBuffer<T> shared(g.c_in * row + row_blocks * rows * round * S);
+    const SharedBuffer<T> shared(g.c_in * F * row + row_blocks * rows * round * S);
     T* planes = shared.data();
-    T* packed_dy = planes + g.c_in * row;  // [row block][q][rows]
+    T* packed_dy = planes + g.c_in * F * row;  // [row block][q][rows]
     std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
-    std::vector<std::int64_t> tap_offset(pp.offset.begin(), pp.offset.end());
+    const std::vector<std::int64_t> tap_start = weight_tap_starts(pp, row);
 
     // Tasks: (block of `rows` output channels, range of column blocks), aiming at 16 or more.
     const std::int64_t per_task = std::clamp<std::int64_t>(col_blocks * row_blocks / 16, 1, 8);
@@ -265,10 +284,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                     pack_dy_block(g, pp, dy, n0, images, rb * rows, rows, packed_dy + rb * rows * len);
                     continue;
                 }
-                T* dst = planes + r * row;
-                for (std::int64_t i = 0; i < images; ++i)
-                    build_phase_planes(g, pp, x + ((n0 + i) * g.c_in + r) * g.hw(), dst + i * S);
-                std::fill(dst + len, dst + row, T(0));
+                build_weight_planes(g, pp, x + (n0 * g.c_in + r) * g.hw(), images, row, planes + r * F * row);
             }
         });
         // 2. Per task: chunks of q in order, every column block of the task per chunk.
@@ -283,7 +299,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                         const T* b[kWeightTile];
                         for (std::int64_t j = 0; j < cols; ++j) {
                             const std::int64_t k = std::min(cb * cols + j, K - 1);  // past K: any row, dropped
-                            b[j] = planes + (k / taps) * row + tap_offset[std::size_t(k % taps)] + q0;
+                            b[j] = planes + (k / taps) * F * row + tap_start[std::size_t(k % taps)] + q0;
                         }
                         Vec tile[kWeightTile];
                         weight_tile<T, V>(dyT, b, q1 - q0, tile);

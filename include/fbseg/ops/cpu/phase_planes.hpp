@@ -69,14 +69,17 @@ struct PhasePlan {
     }
 };
 
-/// Copies one input plane x [h, w] into its phase planes (zeros where xpad is padding).
+/// Copies one input plane x [h, w] into its phase planes (zeros where xpad is padding), phase p
+/// at phases + p stride (plan.phase_stride unless the caller lays them out otherwise: the weight
+/// gradient keeps each phase of a channel in a row of its own). Writes plan.phase_len values per
+/// phase that a tap reads, nothing for the others.
 template <typename T>
-void build_phase_planes(const ConvGeometry& g, const PhasePlan& plan, const T* x, T* phases) {
+void build_phase_planes(const ConvGeometry& g, const PhasePlan& plan, const T* x, T* phases, std::int64_t stride) {
     for (std::int64_t r = 0; r < g.sh; ++r) {
         for (std::int64_t c = 0; c < g.sw; ++c) {
             const std::int64_t p = r * g.sw + c;
             if (!plan.phase_used[std::size_t(p)]) continue;
-            T* plane = phases + p * plan.phase_stride;
+            T* plane = phases + p * stride;
             std::int64_t lo, hi;  // phase columns j whose input column j sw + c - pw lies in [0, w)
             valid_span(c - g.pw, g.sw, g.w, plan.ws, lo, hi);
             for (std::int64_t i = 0; i <= plan.hs; ++i) {  // the spare row hs is outside any plane: zeros
@@ -99,6 +102,11 @@ void build_phase_planes(const ConvGeometry& g, const PhasePlan& plan, const T* x
             }
         }
     }
+}
+
+template <typename T>
+void build_phase_planes(const ConvGeometry& g, const PhasePlan& plan, const T* x, T* phases) {
+    build_phase_planes(g, plan, x, phases, plan.phase_stride);
 }
 
 /// dst[0, n) = src[0, n), a vector at a time: the rows copied here are 4-64 values long, and a
