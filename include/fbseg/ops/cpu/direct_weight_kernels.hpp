@@ -196,7 +196,7 @@ void narrow_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     const std::int64_t tasks = ceil_div(col_groups, per_task);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += round) {
         const std::int64_t images = std::min(round, g.n - n0), len = ceil_div(images * S, L) * L;
-        // 1. The planes of this round, [c][i][S], and dy at the planes' pitch, [co][i][S].
+        // 1. The planes of this round, [c][phase][i][S], and dy at the planes' pitch, [co][i][S].
         parallel_for(0, g.c_in + rows, items_per_task(images * S), [&](std::int64_t r0, std::int64_t r1) {
             for (std::int64_t r = r0; r < r1; ++r) {
                 if (r >= g.c_in) {
@@ -276,7 +276,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     const std::int64_t col_tasks = ceil_div(col_blocks, per_task);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += round) {
         const std::int64_t images = std::min(round, g.n - n0), len = images * S;
-        // 1. The planes of this round, [c][i][S] (zeros past the last segment), and dy transposed.
+        // 1. The planes of this round, [c][phase][i][S] (zeros past the last segment), and dy transposed.
         parallel_for(0, g.c_in + row_blocks, items_per_task(images * S), [&](std::int64_t r0, std::int64_t r1) {
             for (std::int64_t r = r0; r < r1; ++r) {
                 if (r >= g.c_in) {
