@@ -131,8 +131,7 @@ void tap_dots(const T* dy, const T* const* src, std::int64_t taps, std::int64_t 
 template <typename T>
 std::vector<const T*> tap_sources(const PhasePlan& plan, const T* phases) {
     std::vector<const T*> src;
-    for (std::size_t k = 0; k < plan.phase.size(); ++k)
-        src.push_back(phases + plan.phase[k] * plan.phase_stride + plan.offset[k]);
+    for (const std::int64_t start : plan.tap_starts(plan.phase_stride)) src.push_back(phases + start);
     return src;
 }
 

@@ -174,8 +174,7 @@ struct DirectPlan {
         blocks = ceil_div(g.c_out, kDirectRows);
         tiles = ceil_div(phases.out_len, tile_width);
         chunk_channels = std::max<std::int64_t>(1, kDirectChunk / taps);
-        for (std::int64_t t = 0; t < taps; ++t)
-            tap_offset.push_back(phases.phase[std::size_t(t)] * phases.phase_stride + phases.offset[std::size_t(t)]);
+        tap_offset = phases.tap_starts(phases.phase_stride);
         // A task's share of the planes (its tiles' columns of every channel, ~ (tiles_per_task
         // tile_width + the taps' reach) c_in values) and of the packed weights (kDirectRows k
         // per block) should stay in the 1-2 MiB L2 cache while the task runs.

@@ -119,14 +119,6 @@ void build_weight_planes(const ConvGeometry& g, const PhasePlan& pp, const T* x,
         if (pp.phase_used[std::size_t(p)]) std::fill(dst + p * row + images * S, dst + (p + 1) * row, T(0));
 }
 
-/// Per tap t: where its column reads, relative to its channel's first row: phase[t] rows of
-/// `row` values, then offset[t] into that phase plane.
-inline std::vector<std::int64_t> weight_tap_starts(const PhasePlan& pp, std::int64_t row) {
-    std::vector<std::int64_t> start;
-    for (std::size_t t = 0; t < pp.offset.size(); ++t) start.push_back(pp.phase[t] * row + pp.offset[t]);
-    return start;
-}
-
 // ---- layers with at most one vector of output channels: pixels in the lanes ------------------------
 // With Cout <= kLanes (the decoder's last block at full resolution, the segmentation head) the
 // tile of direct_backward_weight would hold one vector of output channels (one with a single lane
@@ -190,7 +182,7 @@ void narrow_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     T* planes = shared.data();
     T* dyflat = planes + g.c_in * F * row;  // [co][span], zero where no output is
     std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
-    const std::vector<std::int64_t> tap_start = weight_tap_starts(pp, row);
+    const std::vector<std::int64_t> tap_start = pp.tap_starts(row);
     // Tasks: ranges of column groups, every group of output channels in each (16 or more tasks).
     const std::int64_t per_task = std::clamp<std::int64_t>(col_groups / 16, 1, 8);
     const std::int64_t tasks = ceil_div(col_groups, per_task);
@@ -269,7 +261,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     T* planes = shared.data();
     T* packed_dy = planes + g.c_in * F * row;  // [row block][q][rows]
     std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
-    const std::vector<std::int64_t> tap_start = weight_tap_starts(pp, row);
+    const std::vector<std::int64_t> tap_start = pp.tap_starts(row);
 
     // Tasks: (block of `rows` output channels, range of column blocks), aiming at 16 or more.
     const std::int64_t per_task = std::clamp<std::int64_t>(col_blocks * row_blocks / 16, 1, 8);

@@ -67,6 +67,14 @@ struct PhasePlan {
             }
         }
     }
+
+    /// Per tap t: where it reads in a buffer whose phase planes lie `stride` values apart (the
+    /// plane's start, then its offset into the plane): phase[t] stride + offset[t].
+    std::vector<std::int64_t> tap_starts(std::int64_t stride) const {
+        std::vector<std::int64_t> start;
+        for (std::size_t t = 0; t < offset.size(); ++t) start.push_back(phase[t] * stride + offset[t]);
+        return start;
+    }
 };
 
 /// Copies one input plane x [h, w] into its phase planes (zeros where xpad is padding), phase p
