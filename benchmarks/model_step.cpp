@@ -6,6 +6,9 @@
 // caching allocator's peak too (benchmarks/compare_pytorch_cuda.py).
 //
 //   fbseg_model_step --model resnet34-unet --in-channels 3 --batch 8 --size 256 --mode train --steps 3
+// Inference folds each batch norm into its convolution (nn/fusion.hpp); --fusion off runs the
+// modules one by one, and --fusion ab alternates the two step by step in this one process (the
+// only comparison a noisy machine does not bias) and adds the unfused median, median_off_s.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
     std::string model = "unet", mode = "train", device_name = "cpu";
     std::int64_t batch = 8, size = 256, in_channels = 1;
     int steps = 3, warmup = 1;
+    bool alternate_fusion = false;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -59,9 +63,14 @@ int main(int argc, char** argv) {
         else if (arg == "--warmup") warmup = std::atoi(value);
         else if (arg == "--threads") set_num_threads(std::atoi(value));
         else if (arg == "--device") device_name = value;
-        else {
+        else if (arg == "--fusion" &&
+                 (std::strcmp(value, "on") == 0 || std::strcmp(value, "off") == 0 || std::strcmp(value, "ab") == 0)) {
+            alternate_fusion = std::strcmp(value, "ab") == 0;
+            nn::set_inference_fusion(std::strcmp(value, "off") != 0);
+        } else {
             std::cerr << "usage: fbseg_model_step [--model M] [--mode train|infer] [--batch B] [--size S] "
-                         "[--in-channels C] [--steps N] [--warmup N] [--threads T] [--device cpu|cuda]\n";
+                         "[--in-channels C] [--steps N] [--warmup N] [--threads T] [--device cpu|cuda] [--fusion "
+                         "on|off|ab]\n";
             return 2;
         }
     }
@@ -75,6 +84,11 @@ int main(int argc, char** argv) {
             std::cerr << "fbseg_model_step: --device cuda, but no CUDA device is available (skipped)\n";
             return 77;
         }
+        if (alternate_fusion && (steps < 2 || warmup < 2 || mode != "infer")) {
+            std::cerr << "fbseg_model_step: --fusion ab needs --mode infer, --steps >= 2 and --warmup >= 2 (each side "
+                         "warmed up once)\n";
+            return 2;
+        }
         manual_seed(0);
         auto net = build(model, in_channels);
         net->to(device);  // before the optimizer, so that its state is made on the device
@@ -84,8 +98,9 @@ int main(int argc, char** argv) {
         for (auto& [name, p] : net->named_parameters()) params.push_back(p);
         optim::AdamW optimizer(params, optim::AdamWOptions{});
 
-        std::vector<double> seconds;
+        std::vector<double> seconds, seconds_off;  // seconds_off: --fusion ab's unfused steps
         for (int s = 0; s < warmup + steps; ++s) {
+            if (alternate_fusion) nn::set_inference_fusion(s % 2 == 0);
             const auto start = std::chrono::steady_clock::now();
             if (mode == "train") {
                 net->train();
@@ -101,13 +116,18 @@ int main(int argc, char** argv) {
             }
             synchronize(device);  // CUDA kernels run asynchronously: wait for the step's last one
             const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            if (s >= warmup) seconds.push_back(t);
+            if (s >= warmup) (alternate_fusion && s % 2 == 1 ? seconds_off : seconds).push_back(t);
         }
+        if (alternate_fusion) nn::set_inference_fusion(true);
         std::sort(seconds.begin(), seconds.end());
+        std::sort(seconds_off.begin(), seconds_off.end());
         std::cout << "{\"framework\": \"fbseg\", \"model\": \"" << model << "\", \"mode\": \"" << mode
-                  << "\", \"device\": \"" << device_name << "\", \"isa\": \"" << cpu::kernel_isa() << "\", \"threads\": " << num_threads() << ", \"batch\": " << batch << ", \"size\": " << size
-                  << ", \"median_s\": " << seconds[seconds.size() / 2] << ", \"peak_rss_mib\": " << peak_rss_mib()
-                  << ", \"peak_gpu_mib\": "
+                  << "\", \"fusion\": " << (nn::inference_fusion_enabled() ? "true" : "false") << ", \"device\": \""
+                  << device_name << "\", \"isa\": \"" << cpu::kernel_isa() << "\", \"threads\": " << num_threads()
+                  << ", \"batch\": " << batch << ", \"size\": " << size
+                  << ", \"median_s\": " << seconds[seconds.size() / 2];
+        if (!seconds_off.empty()) std::cout << ", \"median_off_s\": " << seconds_off[seconds_off.size() / 2];
+        std::cout << ", \"peak_rss_mib\": " << peak_rss_mib() << ", \"peak_gpu_mib\": "
                   << (device.is_cuda() ? double(cuda_memory_stats(device).peak_allocated_bytes) / (1 << 20) : 0.0)
                   << "}" << std::endl;
     } catch (const fbseg::Error& e) {

@@ -185,6 +185,7 @@ OPS = {
     "cat": lambda x, a: torch.cat(x, a.get("dim", 0)),
     # layer ops
     "conv2d": conv, "conv_transpose2d": conv_t,
+    "conv2d_inference": lambda x, a: F.relu(conv(x, a)) if a["act"] == "relu" else conv(x, a),
     "max_pool2d": lambda x, a: F.max_pool2d(x[0], a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"]),
     "adaptive_avg_pool2d": lambda x, a: F.adaptive_avg_pool2d(x[0], a["size"]),
     "upsample_nearest2d": lambda x, a: interp(x[0], a, "nearest"),

@@ -6,6 +6,7 @@
 #include "fbseg/tensor.hpp"
 
 #include "fbseg/nn/container.hpp"
+#include "fbseg/nn/fusion.hpp"
 #include "fbseg/nn/init.hpp"
 #include "fbseg/nn/layers.hpp"
 #include "fbseg/nn/loss.hpp"

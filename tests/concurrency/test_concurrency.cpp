@@ -325,3 +325,31 @@ TEST_CASE("concurrency: 8 threads asking the packed-weight cache for 4 layers wh
     CHECK(kernel::packed_weight_cache_size().first <= 4u);  // one entry per layer at most
     kernel::clear_packed_weight_cache();
 }
+
+TEST_CASE("concurrency: 4 threads running one resnet18-unet's fused inference at once, 8 pool threads") {
+    // nn/fusion.hpp: each Conv2d's folded weights are computed by whichever thread comes first
+    // (two may both fold) and kept under the cache's mutex; every thread must get the outputs a
+    // lone caller gets, bit for bit (the folds are computed identically).
+    ThreadCount threads(8);
+    const auto model = models::make_model("resnet18-unet", 1, 1);
+    {
+        NoGradGuard no_grad;
+        Generator gen(4);
+        for (auto& [name, m] : model->named_modules())
+            if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m); bn != nullptr)
+                bn->running_var.copy_(add(rand({bn->options.num_features_}, {}, gen), 0.5));
+    }
+    model->eval();
+    const Tensor x = randn({1, 1, 32, 32});
+    std::vector<std::vector<float>> outputs(4);
+    std::vector<std::thread> callers;
+    for (std::size_t t = 0; t < outputs.size(); ++t)
+        callers.emplace_back([&, t] {
+            NoGradGuard no_grad;  // grad mode is per thread
+            for (int round = 0; round < 2; ++round) outputs[t] = model->forward(x).to_vector<float>();
+        });
+    for (auto& th : callers) th.join();
+    NoGradGuard no_grad;
+    const std::vector<float> alone = model->forward(x).to_vector<float>();
+    for (const auto& out : outputs) CHECK(out == alone);
+}

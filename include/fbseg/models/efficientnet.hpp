@@ -58,6 +58,7 @@
 #include "fbseg/core/key_function.hpp"
 #include "fbseg/models/encoder.hpp"
 #include "fbseg/nn/container.hpp"
+#include "fbseg/nn/fusion.hpp"
 #include "fbseg/nn/init.hpp"
 #include "fbseg/nn/layers.hpp"
 
@@ -107,6 +108,11 @@ public:
         const Tensor y = nn::BatchNorm2d::forward(x);
         return apply_act ? silu(y) : y;
     }
+    /// forward(conv(x)), with this batch norm folded into conv in inference (nn/fusion.hpp).
+    Tensor after(nn::Conv2d& conv, const Tensor& x) {
+        const Tensor y = nn::conv_bn_act(conv, *this, x, ConvActivation::None);
+        return apply_act ? silu(y) : y;
+    }
     bool apply_act;
 };
 
@@ -153,8 +159,8 @@ public:
         bn2 = register_module("bn2", std::make_shared<BatchNormAct2d>(out, false));
     }
     Tensor forward(const Tensor& x) override {
-        Tensor y = bn1->forward(conv_dw->forward(x));
-        y = bn2->forward(conv_pw->forward(se->forward(aa->forward(y))));
+        Tensor y = bn1->after(*conv_dw, x);                     // bn1(conv_dw(x))
+        y = bn2->after(*conv_pw, se->forward(aa->forward(y)));  // bn2(conv_pw(se(aa(y))))
         if (has_skip) y = add(efficientnet_detail::drop_path(y, drop_path_rate, is_training()), x);
         return y;
     }
@@ -188,9 +194,9 @@ public:
         bn3 = register_module("bn3", std::make_shared<BatchNormAct2d>(out, false));
     }
     Tensor forward(const Tensor& x) override {
-        Tensor y = bn1->forward(conv_pw->forward(x));
-        y = aa->forward(bn2->forward(conv_dw->forward(y)));
-        y = bn3->forward(conv_pwl->forward(se->forward(y)));
+        Tensor y = bn1->after(*conv_pw, x);         // bn1(conv_pw(x))
+        y = aa->forward(bn2->after(*conv_dw, y));   // aa(bn2(conv_dw(y)))
+        y = bn3->after(*conv_pwl, se->forward(y));  // bn3(conv_pwl(se(y)))
         if (has_skip) y = add(efficientnet_detail::drop_path(y, drop_path_rate, is_training()), x);
         return y;
     }
@@ -291,7 +297,7 @@ public:
     std::vector<Tensor> forward(const Tensor& x) override {
         check_input(x, "EfficientNetEncoder");
         std::vector<Tensor> features{x};
-        Tensor y = bn1->forward(conv_stem->forward(x));
+        Tensor y = bn1->after(*conv_stem, x);  // bn1(conv_stem(x))
         features.push_back(y);
         const int taps[4][2] = {{0, 2}, {2, 3}, {3, 5}, {5, 7}};  // [first, last) stage of each tap
         for (const auto& tap : taps) {

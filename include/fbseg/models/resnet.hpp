@@ -33,6 +33,7 @@
 #include "fbseg/core/key_function.hpp"
 #include "fbseg/models/encoder.hpp"
 #include "fbseg/nn/container.hpp"
+#include "fbseg/nn/fusion.hpp"
 #include "fbseg/nn/init.hpp"
 #include "fbseg/nn/layers.hpp"
 
@@ -58,9 +59,11 @@ public:
         }
     }
 
+    /// In inference each conv-bn pair is one convolution with the batch norm folded in, the first
+    /// with its ReLU in the epilogue (nn/fusion.hpp); the same modules one by one otherwise.
     Tensor forward(const Tensor& x) override {
-        Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
-        out = bn2->forward(conv2->forward(out));
+        Tensor out = nn::conv_bn_act(*conv1, *bn1, x, ConvActivation::ReLU);
+        out = nn::conv_bn_act(*conv2, *bn2, out, ConvActivation::None);
         const Tensor identity = downsample ? downsample->forward(x) : x;
         return relu->forward(add(out, identity));
     }
@@ -138,7 +141,7 @@ public:
     std::vector<Tensor> forward(const Tensor& x) override {
         check_input(x, "ResNetEncoder");
         std::vector<Tensor> features{x};
-        Tensor y = relu->forward(bn1->forward(conv1->forward(x)));
+        Tensor y = nn::conv_bn_act(*conv1, *bn1, x, ConvActivation::ReLU);  // relu(bn1(conv1(x)))
         features.push_back(y);
         y = layers[0]->forward(maxpool->forward(y));
         features.push_back(y);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fbseg/core/key_function.hpp"
+#include "fbseg/nn/fusion.hpp"
 #include "fbseg/nn/module.hpp"
 
 namespace fbseg::nn {
@@ -32,9 +33,17 @@ public:
         return module;
     }
 
+    /// In inference (grad mode off), runs [Conv2d, BatchNorm2d, ReLU], [Conv2d, BatchNorm2d] and
+    /// [Conv2d, ReLU] as one convolution each (nn/fusion.hpp): the same result up to rounding.
     Tensor forward(const Tensor& input) override {
         Tensor x = input;
-        for (const auto& m : modules_) x = m->forward(x);
+        for (std::size_t i = 0; i < modules_.size(); ++i) {
+            if (const std::size_t fused = forward_fused_run(modules_, i, x); fused > 0) {
+                i += fused - 1;
+                continue;
+            }
+            x = modules_[i]->forward(x);
+        }
         return x;
     }
 

@@ -14,7 +14,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "fbseg/core/key_function.hpp"
 #include "fbseg/nn/check.hpp"
@@ -89,6 +91,15 @@ std::string describe_conv(const char* name, const Options& o) {
 
 }  // namespace layer_detail
 
+/// Conv2d's weights and bias with the following batch norm folded in, for inference
+/// (nn/fusion.hpp): `key` says what they were computed from. One per Conv2d, shared by the threads
+/// that run it; the mutex guards the three fields.
+struct ConvFoldCache {
+    std::mutex mutex;
+    std::vector<std::uint64_t> key;
+    Tensor weight, bias;
+};
+
 /// 2-D convolution over an NCHW input.
 class Conv2d : public UnaryModule {
 public:
@@ -103,6 +114,18 @@ public:
     }
 
     void reset_parameters() override { init::conv_default_init(weight, bias); }
+
+    /// Back to training, the folded weights of the last inference (nn/fusion.hpp) go stale at the
+    /// next optimizer step: they are freed here rather than held through training.
+    void train(bool on = true) override {
+        if (on) {
+            const std::lock_guard<std::mutex> lock(fold_cache->mutex);
+            fold_cache->key.clear();
+            fold_cache->weight = Tensor();
+            fold_cache->bias = Tensor();
+        }
+        UnaryModule::train(on);
+    }
 
     Tensor forward(const Tensor& input) override {
         layer_detail::check_nchw_input([this] { return describe(); }, input, options.in_channels_);
@@ -125,6 +148,8 @@ public:
 
     Conv2dOptions options;
     Tensor weight, bias;
+    /// Inference with a batch norm folded in (nn/fusion.hpp); not a parameter, not saved.
+    std::shared_ptr<ConvFoldCache> fold_cache = std::make_shared<ConvFoldCache>();
 };
 
 /// 2-D transposed convolution ("deconvolution"): the gradient of Conv2d with respect to its input.

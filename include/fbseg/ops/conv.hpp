@@ -14,11 +14,12 @@
 #include <vector>
 
 #include "fbseg/autograd/function.hpp"
-#include "fbseg/ops/geometry/conv.hpp"
-#include "fbseg/ops/kernel/conv.hpp"
 #include "fbseg/ops/device_check.hpp"
 #include "fbseg/ops/factory.hpp"
+#include "fbseg/ops/geometry/conv.hpp"
+#include "fbseg/ops/kernel/conv.hpp"
 #include "fbseg/ops/op_library.hpp"
+#include "fbseg/ops/unary.hpp"
 
 namespace fbseg {
 
@@ -38,6 +39,15 @@ struct ConvTranspose2dParams {
 ///   Ho = floor((H + 2 padding[0] - dilation[0] (kh - 1) - 1) / stride[0]) + 1   (same for Wo).
 FBSEG_OP Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
                        const Conv2dParams& p = {});
+/// The activation an inference convolution applies as it writes its output.
+enum class ConvActivation { None, ReLU };
+/// Inference only: act(conv2d(input, weight, bias, p)), with no autograd graph. On the CPU the
+/// ReLU is applied as the direct kernel copies its register tiles to the output (else in a pass
+/// after the convolution), so relu(conv2d(...)) costs one pass over the output instead of two.
+/// Throws when an operand requires grad while grad mode is on: for training use conv2d, then
+/// relu. nn::conv_bn_act (nn/fusion.hpp) calls it with the batch norm folded into the weights.
+FBSEG_OP Tensor conv2d_inference(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                                 const Conv2dParams& p = {}, ConvActivation act = ConvActivation::None);
 /// 2-D transposed convolution ("deconvolution"), the adjoint of conv2d. input [N, Cin, H, W],
 /// weight [Cin, Cout/groups, kh, kw] (PyTorch's layout), bias [Cout] or undefined. Output
 /// [N, Cout, Ho, Wo] with
@@ -76,11 +86,9 @@ inline void check_bias(const char* op, const Tensor& bias, std::int64_t channels
                 " does not match weight ", shape_str(weight.shape()), " (expected a bias of shape [", channels, "])");
 }
 
-}  // namespace conv_detail
-
-FBSEG_OP Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
-                     const Conv2dParams& p) {
-    const char* op = "conv2d";
+/// conv2d's checks of its operands and parameters, naming `op`, and its geometry.
+inline ConvGeometry conv2d_geometry(const char* op, const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                    const Conv2dParams& p) {
     conv_detail::check_common(op, input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
     const std::int64_t n = input.size(0), c_in = input.size(1), h = input.size(2), w = input.size(3);
     const std::int64_t c_out = weight.size(0), kh = weight.size(2), kw = weight.size(3);
@@ -103,10 +111,16 @@ FBSEG_OP Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& 
     g.dh = p.dilation[0], g.dw = p.dilation[1], g.groups = p.groups;
     g.ho = (h + 2 * g.ph - eff_h) / g.sh + 1;
     g.wo = (w + 2 * g.pw - eff_w) / g.sw + 1;
+    return g;
+}
 
+}  // namespace conv_detail
+
+FBSEG_OP Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
+    const ConvGeometry g = conv_detail::conv2d_geometry("conv2d", input, weight, bias, p);
     const Tensor x = input.detach().contiguous(), wt = weight.detach().contiguous();
     const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-    Tensor out = empty({n, c_out, g.ho, g.wo}, options_of(input));
+    Tensor out = empty({g.n, g.c_out, g.ho, g.wo}, options_of(input));
     kernel::conv2d_forward(g, x, wt, b, out);
 
     if (autograd::needs_grad({&input, &weight, &bias})) {
@@ -139,6 +153,23 @@ FBSEG_OP Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& 
                              return result;
                          });
     }
+    return out;
+}
+
+FBSEG_OP Tensor conv2d_inference(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
+                                 ConvActivation act) {
+    const char* op = "conv2d_inference";
+    FBSEG_CHECK(!autograd::needs_grad({&input, &weight, &bias}), op,
+                ": records no gradient, but an operand requires grad and grad mode is on (call it under "
+                "NoGradGuard, or use conv2d for training)");
+    const ConvGeometry g = conv_detail::conv2d_geometry(op, input, weight, bias, p);
+    const Tensor x = input.contiguous(), wt = weight.contiguous();
+    const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+    Tensor out = empty({g.n, g.c_out, g.ho, g.wo}, options_of(input));
+    const bool relu = act == ConvActivation::ReLU;
+    const bool relu_in_kernel = relu && out.device().is_cpu();  // the CUDA kernels have no epilogue yet
+    kernel::conv2d_forward(g, x, wt, b, out, relu_in_kernel);
+    if (relu && !relu_in_kernel) relu_(out);
     return out;
 }
 

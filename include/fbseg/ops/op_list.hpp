@@ -56,6 +56,7 @@
     X(arange, factory, 0) X(rand, factory, 0) X(randn, factory, 0)                            \
     /* layer ops (ops/conv.hpp, pool.hpp, interpolate.hpp, batch_norm.hpp, dropout.hpp) */    \
     X(conv2d, nn, 1) X(conv_transpose2d, nn, 1) X(max_pool2d, nn, 1)                          \
+    X(conv2d_inference, nn, 0)                                                                \
     X(adaptive_avg_pool2d, nn, 1) X(upsample_nearest2d, nn, 1) X(upsample_bilinear2d, nn, 1)  \
     X(batch_norm, nn, 1) X(dropout, nn, 1) X(dropout2d, nn, 1)                                \
     X(sync_batch_norm, nn, 1) X(all_reduce, nn, 1) /* distributed/: data parallel */          \

@@ -1,7 +1,8 @@
 // tests/harness/cases/nn.hpp - the layer ops: conv2d and conv_transpose2d (stride, padding,
-// dilation, groups, depthwise, no bias), max_pool2d, adaptive_avg_pool2d, nearest and bilinear
-// interpolation, batch_norm (train and eval) and dropout (a fixed generator: the same mask on
-// every call, which finite differences need).
+// dilation, groups, depthwise, no bias), conv2d_inference (with and without its ReLU),
+// max_pool2d, adaptive_avg_pool2d, nearest and bilinear interpolation, batch_norm (train and
+// eval) and dropout (a fixed generator: the same mask on every call, which finite differences
+// need).
 #pragma once
 
 #include "harness/op_case.hpp"
@@ -90,6 +91,43 @@ inline void add_nn_cases(Registry& r) {
         .attr("groups", 1)
         .run(conv)
         .flop_count(conv_f);
+    // conv2d_inference: inference only (no_grad), the ReLU in the kernel's epilogue on the CPU
+    auto conv_inference = [](const Inputs& x, const Attrs& a) {
+        const ConvActivation act = a.s("act") == "relu" ? ConvActivation::ReLU : ConvActivation::None;
+        return out(conv2d_inference(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), conv_params(a), act));
+    };
+    add(r, "conv2d_inference", "3x3_relu")
+        .in(randn({2, 8, 9, 11}))
+        .in(randn({10, 8, 3, 3}))
+        .in(randn({10}))
+        .attr("stride", {1, 1})
+        .attr("padding", {1, 1})
+        .attr("dilation", {1, 1})
+        .attr("groups", 1)
+        .attr("act", "relu")
+        .no_grad()
+        .run(conv_inference);
+    add(r, "conv2d_inference", "stride2_none")
+        .in(randn({1, 4, 9, 8}))
+        .in(randn({6, 4, 3, 3}))
+        .attr("stride", {2, 2})
+        .attr("padding", {1, 1})
+        .attr("dilation", {1, 1})
+        .attr("groups", 1)
+        .attr("act", "none")
+        .no_grad()
+        .run(conv_inference);
+    add(r, "conv2d_inference", "depthwise_relu")
+        .in(randn({2, 3, 6, 5}).step())
+        .in(randn({3, 1, 3, 3}))
+        .in(randn({3}))
+        .attr("stride", {1, 1})
+        .attr("padding", {1, 1})
+        .attr("dilation", {1, 1})
+        .attr("groups", 3)
+        .attr("act", "relu")
+        .no_grad()
+        .run(conv_inference);
     auto convt = [](const Inputs& x, const Attrs& a) {
         return out(conv_transpose2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), conv_transpose_params(a)));
     };

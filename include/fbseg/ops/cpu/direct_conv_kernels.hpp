@@ -225,9 +225,11 @@ void pack_direct_weights(const T* w, std::int64_t c_out, std::int64_t k, std::in
 /// y = conv(x, W) + b with W already packed by pack_direct_weights (`packed`,
 /// DirectPlan::packed_weights() values): direct_forward without its first step, for a caller
 /// that keeps the packed weights of a layer between calls (inference:
-/// ops/kernel/packed_weight_cache.hpp).
+/// ops/kernel/packed_weight_cache.hpp). With `relu`, y = max(conv(x, W) + b, 0), applied as the
+/// tiles are copied to y: the epilogue of an inference convolution (ops/conv.hpp,
+/// conv2d_inference), which saves a pass over y.
 template <typename T>
-void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y) {
+void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y, bool relu = false) {
     const DirectPlan plan(g, kDirectTileWidth<T>);
     const PhasePlan& pp = plan.phases;
     const std::int64_t P = g.p(), R = kDirectRows, tw = plan.tile_width;
@@ -277,9 +279,16 @@ void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, c
                     for (std::int64_t oh = q0 / pp.ws; oh * pp.ws < q1; ++oh) {
                         const std::int64_t a = std::max(q0, oh * pp.ws), e = std::min(q1, oh * pp.ws + g.wo);
                         if (a >= e) continue;
-                        for (std::int64_t r = 0; r < rows; ++r)
-                            std::copy(out + r * span + (a - q0), out + r * span + (e - q0),
-                                      yn + (bl * R + r) * P + oh * g.wo + (a - oh * pp.ws));
+                        for (std::int64_t r = 0; r < rows; ++r) {
+                            const T* from = out + r * span + (a - q0);
+                            T* to = yn + (bl * R + r) * P + oh * g.wo + (a - oh * pp.ws);
+                            if (relu) {
+                                for (std::int64_t j = 0; j < e - a; ++j)
+                                    to[j] = from[j] <= T(0) ? T(0) : from[j];  // relu's formula
+                            } else {
+                                std::copy(from, from + (e - a), to);
+                            }
+                        }
                     }
                 }
             }

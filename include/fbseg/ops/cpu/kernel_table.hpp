@@ -43,7 +43,8 @@ struct GemmKernels {
     // inference with weights packed once (conv_kernels.hpp: packed_weights_size, ...)
     std::int64_t (*conv_packed_size)(const ConvGeometry& g);
     void (*conv_pack_weights)(const ConvGeometry& g, const T* w, T* packed);
-    void (*conv_forward_packed)(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y);
+    // relu: y = max(conv + b, 0), applied as the output is written (conv2d_inference)
+    void (*conv_forward_packed)(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y, bool relu);
 };
 
 /// float32 activations over contiguous arrays (ops/cpu/activation.hpp): the exponential inline,

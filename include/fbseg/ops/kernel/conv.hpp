@@ -6,10 +6,12 @@
 // backward-data, and its backward uses conv2d's forward.
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 #include <string_view>
 
 #include "fbseg/autograd/grad_mode.hpp"
+#include "fbseg/core/parallel.hpp"
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/device_check.hpp"
@@ -23,7 +25,7 @@ namespace fbseg::kernel {
 // The kernels of this file. Against libfbseg only these declarations are seen; the definitions
 // below are compiled once, in the library (ops/kernel/seam.hpp).
 FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                               const Tensor& y);
+                               const Tensor& y, bool relu = false);
 FBSEG_SEAM void conv2d_backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& weight, const Tensor& gx);
 FBSEG_SEAM void conv2d_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& gy, const Tensor& gw);
 FBSEG_SEAM void conv_bias_backward(const Tensor& gy, const Tensor& gb, std::int64_t n, std::int64_t c, std::int64_t p);
@@ -45,11 +47,14 @@ inline void require_contiguous(std::string_view kernel, const Tensor& out,
 inline const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 }  // namespace conv_seam
 
-/// y = conv2d(x, weight) + bias (bias may be undefined): cpu::conv::forward.
+/// y = conv2d(x, weight) + bias (bias may be undefined): cpu::conv::forward. With `relu` (CPU
+/// only: conv2d_inference applies a CUDA output's ReLU itself), y = max(conv2d + bias, 0): in the
+/// direct kernel's copy of its tiles to y, else in a pass over y after the convolution.
 #if FBSEG_SEAM_DEFINITIONS
 FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                               const Tensor& y) {
+                               const Tensor& y, bool relu) {
     if (!y.device().is_cpu()) {
+        FBSEG_CHECK(!relu, "conv2d_forward: the ReLU epilogue is a CPU kernel's (got ", y.describe(), ")");
         const auto fn = cuda_twin(cuda::backend("conv2d").conv2d_forward, "conv2d_forward");
         conv_seam::require_contiguous("conv2d_forward", y, {&x, &weight, &bias, &y});
         fn(y.dtype(), g, x.raw_data(), weight.raw_data(), conv_seam::data_or_null(bias), y.raw_data(),
@@ -65,11 +70,17 @@ FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Ten
         if (!is_grad_enabled()) {
             if (const std::int64_t values = kernels.conv_packed_size(g); values > 0) {
                 const auto packed = packed_conv_weights<T>(g, weight, kernels, values);
-                kernels.conv_forward_packed(g, x.data_ptr<T>(), packed.get(), b, y.data_ptr<T>());
+                kernels.conv_forward_packed(g, x.data_ptr<T>(), packed.get(), b, y.data_ptr<T>(), relu);
                 return;
             }
         }
         kernels.conv_forward(g, x.data_ptr<T>(), weight.data_ptr<T>(), b, y.data_ptr<T>());
+        if (relu) {
+            T* out = y.data_ptr<T>();
+            parallel_for(0, y.numel(), std::int64_t(1) << 14, [out](std::int64_t i0, std::int64_t i1) {
+                for (std::int64_t i = i0; i < i1; ++i) out[i] = out[i] <= T(0) ? T(0) : out[i];  // relu's formula
+            });
+        }
     });
 }
 #endif
