@@ -3,10 +3,12 @@
 # tree's (B), timed call by call in alternation on the models' 3x3 layers (ab_conv/main.cpp says
 # why: this project's VMs drift by 10-50% between two runs of one binary).
 #
-#   bash benchmarks/ab_conv.sh [--pass forward|backward-data|backward-weight] [--rounds N] [--depthwise] [REV]
+#   bash benchmarks/ab_conv.sh [--pass forward|backward-data|backward-weight] [--rounds N]
+#                              [--depthwise|--transposed] [REV]
 #
-# --depthwise times efficientnet-b0-unet's depthwise layers instead. REV defaults to HEAD (so B
-# is your uncommitted change). Both copies are compiled here with g++ -O3 -march=native,
+# --depthwise times efficientnet-b0-unet's depthwise layers instead, --transposed the classic
+# UNet's 2x2/2 transposed convolutions (their forward is --pass backward-data). REV defaults to
+# HEAD (so B is your uncommitted change). Both copies are compiled here with g++ -O3 -march=native,
 # header-only (plus AB_EXTRA_FLAGS, e.g. -DNAME=VALUE to try a constant), and run on
 # FBSEG_NUM_THREADS threads (default: all).
 # Prints, per layer, both medians, B/A of the medians and of the best times, and how far B's
@@ -19,7 +21,8 @@ while (($#)); do
     --pass) pass=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --depthwise) set=depthwise; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --transposed) set=transposed; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) rev=$1; shift ;;
   esac
 done

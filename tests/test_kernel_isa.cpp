@@ -94,7 +94,10 @@ std::vector<ConvGeometry> geometries() {
             // strided (phase planes in rows of their own): 3x3/2 with 40 outputs, a 7x7/2 stem,
             // 3x3/3, and 3x3/2 with dilation 2 in the narrow tile
             geometry(2, 5, 40, 30, 28, 3, 2, 1, 1, 1), geometry(1, 3, 24, 64, 64, 7, 2, 3, 1, 1),
-            geometry(1, 8, 20, 50, 47, 3, 3, 1, 1, 1), geometry(2, 4, 12, 40, 40, 3, 2, 2, 2, 1)};
+            geometry(1, 8, 20, 50, 47, 3, 3, 1, 1, 1), geometry(2, 4, 12, 40, 40, 3, 2, 2, 2, 1),
+            // 2x2/2 windows that tile x exactly (backward-data stores instead of adding; the
+            // 2 x 4 x 12 x 12 one above too), and ones that leave x's last row and column unread
+            geometry(2, 40, 24, 64, 64, 2, 2, 0, 1, 1), geometry(1, 5, 7, 13, 11, 2, 2, 0, 1, 1)};
 }
 
 /// The definition of the three passes and the bias gradient, as plain loops in float64: an

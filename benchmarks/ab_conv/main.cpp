@@ -26,7 +26,7 @@ namespace {
 
 struct Layer {
     const char* name;
-    std::int64_t n, c_in, c_out, size, k, stride, groups = 1;
+    std::int64_t n, c_in, c_out, size, k, stride, groups = 1, pad = -1;  // pad -1: k / 2
 };
 
 // The 3x3 (and stem) convolutions of the classic UNet (batch 8, 256 px), resnet34-unet (batch 8,
@@ -61,6 +61,17 @@ constexpr Layer kDepthwiseLayers[] = {
     {"dw 5x5 1152 @4", 16, 1152, 1152, 4, 5, 1, 1152}, {"dw 3x3 1152 @4", 16, 1152, 1152, 4, 3, 1, 1152},
 };
 
+// The classic UNet's 2x2 stride-2 transposed convolutions (batch 8), as the conv2d whose
+// backward-data they are: conv input = the upsampled output [8, c_in, size, size], conv output =
+// the transposed convolution's input [8, c_out, size / 2, size / 2]. Time them with
+// --pass backward-data.
+constexpr Layer kTransposedLayers[] = {
+    {"unet up 512->256 @16", 8, 256, 512, 32, 2, 2, 1, 0},
+    {"unet up 256->128 @32", 8, 128, 256, 64, 2, 2, 1, 0},
+    {"unet up 128->64 @64", 8, 64, 128, 128, 2, 2, 1, 0},
+    {"unet up 64->32 @128", 8, 32, 64, 256, 2, 2, 1, 0},
+};
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -70,7 +81,8 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
     if (argc != 3 && argc != 4) {
-        std::fprintf(stderr, "usage: %s forward|backward-data|backward-weight ROUNDS [conv|depthwise]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s forward|backward-data|backward-weight ROUNDS [conv|depthwise|transposed]\n",
+                     argv[0]);
         return 2;
     }
     const std::string pass_name = argv[1];
@@ -85,14 +97,15 @@ int main(int argc, char** argv) {
     }
     std::printf("%-30s %10s %10s %8s %8s  %s\n", "layer", "A ms", "B ms", "B/A med", "B/A min", "max |B-A| / max |A|");
     double total_a = 0, total_b = 0;
-    const bool depthwise = argc == 4 && std::string(argv[3]) == "depthwise";
-    const std::vector<Layer> layers = depthwise
-                                          ? std::vector<Layer>(std::begin(kDepthwiseLayers), std::end(kDepthwiseLayers))
-                                          : std::vector<Layer>(std::begin(kLayers), std::end(kLayers));
+    const std::string set = argc == 4 ? argv[3] : "conv";
+    const std::vector<Layer> layers =
+        set == "depthwise"    ? std::vector<Layer>(std::begin(kDepthwiseLayers), std::end(kDepthwiseLayers))
+        : set == "transposed" ? std::vector<Layer>(std::begin(kTransposedLayers), std::end(kTransposedLayers))
+                              : std::vector<Layer>(std::begin(kLayers), std::end(kLayers));
     for (const Layer& l : layers) {
         fbseg::ConvGeometry g;
         g.n = l.n, g.c_in = l.c_in, g.c_out = l.c_out, g.h = g.w = l.size, g.kh = g.kw = l.k;
-        g.sh = g.sw = l.stride, g.ph = g.pw = l.k / 2, g.groups = l.groups;
+        g.sh = g.sw = l.stride, g.ph = g.pw = l.pad < 0 ? l.k / 2 : l.pad, g.groups = l.groups;
         g.ho = (g.h + 2 * g.ph - g.kh) / g.sh + 1, g.wo = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
         const std::size_t nx = std::size_t(g.n * g.c_in * g.h * g.w),
                           nw = std::size_t(g.c_out * (g.c_in / g.groups) * g.kh * g.kw),

@@ -106,10 +106,12 @@ void im2col(const ConvGeometry& g, const T* x, std::int64_t r0, std::int64_t r1,
 }
 
 /// col2im, the adjoint of im2col: adds col[r - r0, p - p0] into the x element it was read from
-/// (padding positions are dropped). x: [Cg, H, W] of one image and group.
+/// (padding positions are dropped). x: [Cg, H, W] of one image and group. With `assign` (only
+/// when g.tiles_exactly(): each x element then gets exactly one term) the term is stored instead,
+/// so x need not be zeroed first.
 template <typename T>
-void col2im_add(const ConvGeometry& g, const T* col, std::int64_t r0, std::int64_t r1, std::int64_t p0,
-                std::int64_t p1, T* x) {
+void col2im_add(const ConvGeometry& g, const T* col, std::int64_t r0, std::int64_t r1, std::int64_t p0, std::int64_t p1,
+                T* x, bool assign = false) {
     const std::int64_t np = p1 - p0, kk = g.kk(), hw = g.hw();
     for (std::int64_t r = r0; r < r1; ++r) {
         const std::int64_t c = r / kk, ki = (r % kk) / g.kw, kj = r % g.kw;
@@ -124,7 +126,9 @@ void col2im_add(const ConvGeometry& g, const T* col, std::int64_t r0, std::int64
                 const std::int64_t iw0 = ow * g.sw - g.pw + kj * g.dw;
                 std::int64_t lo, hi;
                 valid_span(iw0, g.sw, g.w, len, lo, hi);
-                if (g.sw == 1) {
+                if (assign) {
+                    for (std::int64_t j = lo; j < hi; ++j) dst[iw0 + j * g.sw] = src[j];
+                } else if (g.sw == 1) {
                     T* d = dst + (iw0 + lo);
                     for (std::int64_t j = 0; j < hi - lo; ++j) d[j] += src[lo + j];
                 } else {
@@ -258,7 +262,9 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
                 }
                 continue;
             }
-            std::fill_n(dxg + c0 * HW, (c1 - c0) * HW, T(0));
+            // each dx element gets one term when the windows tile x (conv_transpose2d's 2x2/2): no zeroing
+            const bool assign = g.tiles_exactly();
+            if (!assign) std::fill_n(dxg + c0 * HW, (c1 - c0) * HW, T(0));
             const std::int64_t pt = pixel_tile(rows, P);
             T* dcol = scratch<T>(rows * std::min(pt, P));
             for (std::int64_t p0 = 0; p0 < P; p0 += pt) {
@@ -266,7 +272,7 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
                 const ConstMatMap<T> DY(dyg + p0, Coutg, np, Eigen::OuterStride<>(P));
                 MatMap<T> DC(dcol, rows, np, Eigen::OuterStride<>(np));
                 DC.noalias() = Wc.transpose() * DY;
-                col2im_add(g, dcol, r0, r1, p0, p1, dxg);
+                col2im_add(g, dcol, r0, r1, p0, p1, dxg, assign);
             }
         }
     });

@@ -24,6 +24,12 @@ struct ConvGeometry {
     constexpr std::int64_t p() const { return ho * wo; }  // columns of the column matrix
     /// col == x: a 1x1 kernel read at stride 1 without padding.
     constexpr bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+    /// The kernel's windows tile the input exactly: stride == kernel size, no padding or dilation,
+    /// and H = Ho kh, W = Wo kw (the 2x2 stride-2 upsampling of a UNet's decoder). Every input
+    /// pixel is then read by exactly one (tap, output) pair, so col2im is a permutation.
+    constexpr bool tiles_exactly() const {
+        return sh == kh && sw == kw && ph == 0 && pw == 0 && dh == 1 && dw == 1 && h == ho * kh && w == wo * kw;
+    }
     /// One input channel per group and few outputs per group (depthwise): a direct loop beats a
     /// GEMM with one row.
     constexpr bool depthwise() const { return cg() == 1 && coutg() <= 4; }
