@@ -36,6 +36,7 @@
 #include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/cpu/phase_planes.hpp"
 #include "fbseg/ops/cpu/simd.hpp"
+#include "fbseg/ops/functors/unary.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
 namespace fbseg::cpu::conv {
@@ -283,8 +284,7 @@ void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, c
                             const T* from = out + r * span + (a - q0);
                             T* to = yn + (bl * R + r) * P + oh * g.wo + (a - oh * pp.ws);
                             if (relu) {
-                                for (std::int64_t j = 0; j < e - a; ++j)
-                                    to[j] = from[j] <= T(0) ? T(0) : from[j];  // relu's formula
+                                for (std::int64_t j = 0; j < e - a; ++j) to[j] = unary::Relu{}.forward(from[j]);
                             } else {
                                 std::copy(from, from + (e - a), to);
                             }

@@ -6,7 +6,6 @@
 // backward-data, and its backward uses conv2d's forward.
 #pragma once
 
-#include <algorithm>
 #include <initializer_list>
 #include <string_view>
 
@@ -15,6 +14,7 @@
 #include "fbseg/core/tensor.hpp"
 #include "fbseg/ops/cpu/kernel_table.hpp"
 #include "fbseg/ops/device_check.hpp"
+#include "fbseg/ops/functors/unary.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 #include "fbseg/ops/kernel/elementwise.hpp"
 #include "fbseg/ops/kernel/packed_weight_cache.hpp"
@@ -78,7 +78,7 @@ FBSEG_SEAM void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Ten
         if (relu) {
             T* out = y.data_ptr<T>();
             parallel_for(0, y.numel(), std::int64_t(1) << 14, [out](std::int64_t i0, std::int64_t i1) {
-                for (std::int64_t i = i0; i < i1; ++i) out[i] = out[i] <= T(0) ? T(0) : out[i];  // relu's formula
+                for (std::int64_t i = i0; i < i1; ++i) out[i] = unary::Relu{}.forward(out[i]);
             });
         }
     });
