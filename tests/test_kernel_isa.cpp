@@ -17,6 +17,7 @@
 
 #include "fbseg/fbseg.hpp"
 #include "support/check.hpp"
+#include "support/direct_conv_reference.hpp"
 
 namespace kernel_isa_tests {  // a namespace of its own: the test files are compiled as one unity source
 
@@ -100,41 +101,6 @@ std::vector<ConvGeometry> geometries() {
             geometry(2, 40, 24, 64, 64, 2, 2, 0, 1, 1), geometry(1, 5, 7, 13, 11, 2, 2, 0, 1, 1)};
 }
 
-/// The definition of the three passes and the bias gradient, as plain loops in float64: an
-/// independent reference (the kernels under test use im2col + GEMM or phase planes).
-struct Reference {
-    std::vector<double> y, dx, dw, db;
-};
-Reference direct_convolution(const ConvGeometry& g, const Data& x, const Data& w, const Data& b, const Data& dy) {
-    Reference r;
-    r.y.assign(std::size_t(g.n * g.c_out * g.p()), 0.0);
-    r.dx.assign(std::size_t(g.n * g.c_in * g.hw()), 0.0);
-    r.dw.assign(std::size_t(g.c_out * g.k()), 0.0);
-    r.db.assign(std::size_t(g.c_out), 0.0);
-    for (std::int64_t n = 0; n < g.n; ++n)
-        for (std::int64_t co = 0; co < g.c_out; ++co)
-            for (std::int64_t oh = 0; oh < g.ho; ++oh)
-                for (std::int64_t ow = 0; ow < g.wo; ++ow) {
-                    const std::size_t yi = std::size_t(((n * g.c_out + co) * g.ho + oh) * g.wo + ow);
-                    double sum = b.d[std::size_t(co)];
-                    r.db[std::size_t(co)] += dy.d[yi];
-                    for (std::int64_t c = 0; c < g.cg(); ++c)
-                        for (std::int64_t ki = 0; ki < g.kh; ++ki)
-                            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                                const std::int64_t ih = oh * g.sh - g.ph + ki * g.dh, iw = ow * g.sw - g.pw + kj * g.dw;
-                                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
-                                const std::int64_t ci = co / g.coutg() * g.cg() + c;
-                                const std::size_t xi = std::size_t(((n * g.c_in + ci) * g.h + ih) * g.w + iw);
-                                const std::size_t wi = std::size_t(((co * g.cg() + c) * g.kh + ki) * g.kw + kj);
-                                sum += w.d[wi] * x.d[xi];
-                                r.dx[xi] += w.d[wi] * dy.d[yi];
-                                r.dw[wi] += dy.d[yi] * x.d[xi];
-                            }
-                    r.y[yi] = sum;
-                }
-    return r;
-}
-
 std::string describe(const ConvGeometry& g) {
     return "x [" + std::to_string(g.n) + ", " + std::to_string(g.c_in) + ", " + std::to_string(g.h) + ", " +
            std::to_string(g.w) + "], c_out " + std::to_string(g.c_out) + ", k " + std::to_string(g.kh) + ", stride " +
@@ -169,7 +135,7 @@ TEST_CASE("isa: every instruction set's convolution kernels match the direct flo
         CAPTURE(shape);
         const Data x = random_data(g.n * g.c_in * g.hw(), 1), w = random_data(g.c_out * g.k(), 2),
                    b = random_data(g.c_out, 3), dy = random_data(g.n * g.c_out * g.p(), 4);
-        const Reference ref = direct_convolution(g, x, w, b, dy);
+        const test::DirectConvolution ref = test::direct_convolution(g, x.d, w.d, b.d, dy.d);
         for (const std::string_view isa : cpu::available_kernel_isas()) {
             CAPTURE(isa);
             const cpu::KernelTable& table = cpu::kernel_table(isa);
