@@ -260,7 +260,10 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     const SharedBuffer<T> shared(g.c_in * F * row + row_blocks * rows * round * S);
     T* planes = shared.data();
     T* packed_dy = planes + g.c_in * F * row;  // [row block][q][rows]
-    std::vector<double> acc(std::size_t(g.c_out * K), 0.0);
+    // The double accumulators, transposed: accT[k][co] for co < row_blocks rows (the rows past
+    // Cout sum zeros), so that a tile's vector of output channels adds into consecutive doubles.
+    const std::int64_t padded = row_blocks * rows;
+    std::vector<double> accT(std::size_t(K * padded), 0.0);
     const std::vector<std::int64_t> tap_start = pp.tap_starts(row);
 
     // Tasks: (block of `rows` output channels, range of column blocks), aiming at 16 or more.
@@ -295,16 +298,24 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                         }
                         Vec tile[kWeightTile];
                         weight_tile<T, V>(dyT, b, q1 - q0, tile);
+                        // Each chunk's float sums into the doubles: a vector of output channels
+                        // at a time, into consecutive accumulators (with a scalar loop over
+                        // (co, j) here instead, this took ~8% of the layer at 1,024 pixels a chunk:
+                        // docs/performance.md, step 15).
                         for (std::int64_t j = 0; j < cols && cb * cols + j < K; ++j)
-                            for (std::int64_t r = 0; r < rows && co0 + r < g.c_out; ++r)
-                                acc[std::size_t((co0 + r) * K + cb * cols + j)] += double(tile[j * V + r / L][r % L]);
+                            for (std::int64_t v = 0; v < V; ++v) {
+                                alignas(64) T lanes[simd::kLanes<T>];
+                                simd::store(lanes, tile[j * V + v]);
+                                double* sum = accT.data() + (cb * cols + j) * padded + co0 + v * L;
+                                for (std::int64_t l = 0; l < L; ++l) sum[l] += double(lanes[l]);
+                            }
                     }
                 }
             }
         });
     }
     parallel_for(0, g.c_out * K, items_per_task(1), [&](std::int64_t i0, std::int64_t i1) {
-        for (std::int64_t i = i0; i < i1; ++i) dw[i] = T(acc[std::size_t(i)]);
+        for (std::int64_t i = i0; i < i1; ++i) dw[i] = T(accT[std::size_t(i % K * padded + i / K)]);
     });
 }
 
