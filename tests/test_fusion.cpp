@@ -68,7 +68,8 @@ TEST_CASE("ops: conv2d_inference is relu(conv2d) on the direct path, im2col, 1x1
         {"1x1 24 -> 8", 2, 24, 9, 11, 8, 1, 1, 0, 1},
         {"7x7/2 stem 3 -> 16", 1, 3, 30, 34, 16, 7, 2, 3, 1},
         {"depthwise 3x3 12", 2, 12, 13, 15, 12, 3, 1, 1, 12},
-        {"3x3 512 -> 64 at 4 x 4 (im2col)", 2, 512, 4, 4, 64, 3, 1, 1, 1},
+        {"3x3 512 -> 40 at 4 x 4 (im2col)", 2, 512, 4, 4, 40, 3, 1, 1, 1},
+        {"3x3 48 -> 64 (output channels in the lanes)", 2, 48, 11, 13, 64, 3, 1, 1, 1},
     };
     Generator gen(5);
     for (const Case& c : cases) {

@@ -98,7 +98,14 @@ std::vector<ConvGeometry> geometries() {
             geometry(1, 8, 20, 50, 47, 3, 3, 1, 1, 1), geometry(2, 4, 12, 40, 40, 3, 2, 2, 2, 1),
             // 2x2/2 windows that tile x exactly (backward-data stores instead of adding; the
             // 2 x 4 x 12 x 12 one above too), and ones that leave x's last row and column unread
-            geometry(2, 40, 24, 64, 64, 2, 2, 0, 1, 1), geometry(1, 5, 7, 13, 11, 2, 2, 0, 1, 1)};
+            geometry(2, 40, 24, 64, 64, 2, 2, 0, 1, 1), geometry(1, 5, 7, 13, 11, 2, 2, 0, 1, 1),
+            // output channels in the lanes (AVX-512, whole blocks of 64 float or 32 double outputs):
+            // tiles of 6 pixels that run on into the next row, sums in chunks of 14 input channels
+            // (20 -> 64), stride 2 with dilation 2 and two blocks, a 5x5 whose backward-data (64 ->
+            // 64, rotated) takes it too, a plane of one tile and one of 4 pixels (a part tile)
+            geometry(2, 20, 64, 13, 11, 3, 1, 1, 1, 1), geometry(1, 64, 128, 9, 7, 3, 2, 1, 2, 1),
+            geometry(2, 64, 64, 10, 9, 5, 1, 2, 1, 1),  geometry(3, 16, 64, 2, 3, 3, 1, 1, 1, 1),
+            geometry(1, 24, 64, 1, 4, 3, 1, 1, 1, 1)};
 }
 
 std::string describe(const ConvGeometry& g) {

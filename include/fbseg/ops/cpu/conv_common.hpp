@@ -48,6 +48,9 @@ private:
     T* data_ = nullptr;
 };
 
+/// a / b rounded up, for a >= 0 and b > 0.
+inline constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
 /// The j in [0, len) for which i = base + j * step lies in [0, size): returns [lo, hi).
 inline void valid_span(std::int64_t base, std::int64_t step, std::int64_t size, std::int64_t len, std::int64_t& lo,
                        std::int64_t& hi) {

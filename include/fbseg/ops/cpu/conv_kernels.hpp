@@ -180,14 +180,14 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
 template <typename T>
 std::int64_t packed_weights_size(const ConvGeometry& g) {
     if (g.n == 0 || g.p() == 0 || g.c_out == 0 || g.depthwise() || !direct_conv_preferred<T>(g)) return 0;
-    return DirectPlan(g, kDirectTileWidth<T>).packed_weights();
+    return direct_plan<T>(g).packed_weights();
 }
 
 /// packed = the weights w [Cout, Cin, kh, kw] as forward packs them (packed_weights_size(g) values).
 template <typename T>
 void pack_forward_weights(const ConvGeometry& g, const T* w, T* packed) {
-    const DirectPlan plan(g, kDirectTileWidth<T>);
-    pack_direct_weights(w, g.c_out, plan.k, plan.taps, /*rotated=*/false, plan.blocks, packed);
+    const DirectPlan plan = direct_plan<T>(g);
+    pack_direct_weights(w, g.c_out, plan.k, plan.taps, /*rotated=*/false, plan.blocks, packed, plan.block_rows);
 }
 
 // forward for a geometry with packed_weights_size(g) > 0, from weights packed by

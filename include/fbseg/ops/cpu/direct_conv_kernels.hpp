@@ -33,6 +33,7 @@
 #include "fbseg/core/error.hpp"
 #include "fbseg/core/parallel.hpp"
 #include "fbseg/ops/cpu/conv_common.hpp"
+#include "fbseg/ops/cpu/lanes_conv_kernels.hpp"
 #include "fbseg/ops/cpu/loops.hpp"
 #include "fbseg/ops/cpu/phase_planes.hpp"
 #include "fbseg/ops/cpu/simd.hpp"
@@ -56,8 +57,6 @@ inline constexpr std::int64_t kDirectTileWidth = simd::kLanes<T> * 3;  // kDirec
 static_assert(kDirectTileWidth<float> == simd::kLanes<float> * kDirectVectors);
 static_assert(kDirectTileWidth<float> <= kTapBlock, "a tile's reads past a plane must stay within its slack");
 
-inline constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
 /// The input values whose planes a direct pass builds at once (a round of images): 16 MiB of
 /// float32, or one image if that is more.
 inline constexpr std::int64_t kDirectRoundValues = std::int64_t(1) << 22;
@@ -72,6 +71,25 @@ inline bool direct_path_enabled() {
         return value != "im2col";
     }();
     return enabled;
+}
+
+/// Whether the direct path runs the tile with the output channels in the lanes
+/// (lanes_conv_kernels.hpp) for g: AVX-512, whole blocks of 64 or 32 output channels (float; 32 or
+/// 16 double) and at least 16 input channels (resnet34's 3 -> 64 stem ran 2.2x slower on it).
+/// Depends on c_out and the instruction set only, so that weights packed for inference
+/// (packed_weights_size) do not depend on the image size. FBSEG_CONV_LANES=0 turns it off.
+template <typename T>
+inline bool lanes_conv_preferred(const ConvGeometry& g) {
+#if FBSEG_SIMD_BYTES < 64
+    (void)g;
+    return false;
+#else
+    static const bool enabled = [] {
+        const char* env = std::getenv("FBSEG_CONV_LANES");
+        return !(env && std::string_view(env) == "0");
+    }();
+    return enabled && lanes_vectors<T>(g) > 0 && g.c_in >= 16;
+#endif
 }
 
 /// Whether conv::forward takes the direct path for g in this copy of the kernels: the choice
@@ -94,6 +112,7 @@ inline bool direct_conv_preferred(const ConvGeometry& g) {
     return false;
 #else
     if (!direct_path_enabled() || g.groups != 1 || g.kk() == 1 || g.k() < 32 || g.p() == 0) return false;
+    if (lanes_conv_preferred<T>(g)) return true;  // computes valid pixels only
     const std::int64_t ws = g.wo + ((g.kw - 1) * g.dw) / g.sw;
     const std::int64_t computed = ceil_div(g.ho * ws, kDirectTileWidth<T>) * kDirectTileWidth<T>;
     if (g.n > 1 && 4 * g.p() < 3 * computed) return false;
@@ -161,7 +180,9 @@ struct DirectPlan {
     PhasePlan phases;
     std::int64_t taps = 0, k = 0;          // kh kw, and Cin kh kw (one row of W)
     std::int64_t channel_stride = 0;       // one input channel's phase planes
-    std::int64_t blocks = 0;               // blocks of kDirectRows output channels (the last zero-padded)
+    std::int64_t block_rows = 0;           // output channels per block: kDirectRows, or the lanes tile's
+    bool lanes = false;                    // the tile with output channels in the lanes (lanes_conv_kernels.hpp)
+    std::int64_t blocks = 0;               // blocks of block_rows output channels (the last zero-padded)
     std::int64_t blocks_per_task = 0;      // output-channel blocks one task computes
     std::int64_t tile_width = 0;           // kDirectTileWidth<T>
     std::int64_t tiles = 0;                // register tiles covering the flat output [0, out_len)
@@ -170,11 +191,14 @@ struct DirectPlan {
     std::int64_t chunk_channels = 0;       // input channels per chunk of the sum (kDirectChunk terms)
     std::vector<std::int64_t> tap_offset;  // per tap: phase plane and offset, as one offset
 
-    DirectPlan(const ConvGeometry& g, std::int64_t tile_width_) : phases(g), tile_width(tile_width_) {
+    DirectPlan(const ConvGeometry& g, std::int64_t tile_width_, std::int64_t lanes_rows = 0)
+        : phases(g), tile_width(tile_width_) {
         taps = g.kk();
         k = g.c_in * taps;
         channel_stride = phases.phases * phases.phase_stride;
-        blocks = ceil_div(g.c_out, kDirectRows);
+        lanes = lanes_rows > 0;
+        block_rows = lanes ? lanes_rows : kDirectRows;
+        blocks = ceil_div(g.c_out, block_rows);
         tiles = ceil_div(phases.out_len, tile_width);
         chunk_channels = std::max<std::int64_t>(1, kDirectChunk / taps);
         tap_offset = phases.tap_starts(phases.phase_stride);
@@ -190,26 +214,34 @@ struct DirectPlan {
         blocks_per_task = ceil_div(blocks, ceil_div(blocks, blocks_per_task));
         images_per_round = std::clamp<std::int64_t>(kDirectRoundValues / (g.c_in * channel_stride), 1, g.n);
     }
-    std::int64_t packed_weights() const { return blocks * kDirectRows * k; }
+    std::int64_t packed_weights() const { return blocks * block_rows * k; }
 };
 
-/// packed[b][i][r] = w[b kDirectRows + r][i] for i < k, zeros for rows past c_out; w [c_out, k].
+/// The plan of g's direct convolution in this copy of the kernels (lanes_conv_preferred decides the tile).
+template <typename T>
+inline DirectPlan direct_plan(const ConvGeometry& g) {
+    return DirectPlan(g, kDirectTileWidth<T>, lanes_conv_preferred<T>(g) ? lanes_vectors<T>(g) * simd::kLanes<T> : 0);
+}
+
+/// packed[b][i][r] = w[b R + r][i] for i < k, zeros for rows past c_out; w [c_out, k]; R rows
+/// per block (kDirectRows, or the lanes tile's 32 or 64).
 /// With `rotated` (backward-data, see backward_data_as_forward), w is the forward weight
-/// [k / kk, c_out, kk] and packed[b][co kk + t][r] = w[co][b kDirectRows + r][kk - 1 - t].
+/// [k / kk, c_out, kk] and packed[b][co kk + t][r] = w[co][b R + r][kk - 1 - t].
 /// The loop walks i outside and r inside, so the writes are contiguous and the reads are
-/// kDirectRows sequential streams (the first version, r outside, wrote kDirectRows values apart
+/// R sequential streams (the first version, r outside, wrote R values apart
 /// and measured 2x slower, 7x in the rotated form; at batch 1 the packing was ~9% of a
 /// resnet34-unet inference before inference kept it, ops/kernel/packed_weight_cache.hpp).
+inline constexpr std::int64_t kMaxPackedRows = 64;  // the lanes tile's 4 vectors of 16 floats
 template <typename T>
 void pack_direct_weights(const T* w, std::int64_t c_out, std::int64_t k, std::int64_t kk, bool rotated,
-                         std::int64_t blocks, T* packed) {
-    constexpr std::int64_t R = kDirectRows;
+                         std::int64_t blocks, T* packed, std::int64_t R = kDirectRows) {
+    FBSEG_CHECK(R <= kMaxPackedRows, "pack_direct_weights: ", R, " rows per block, at most ", kMaxPackedRows);
     parallel_for(0, blocks, items_per_task(R * k), [&](std::int64_t b0, std::int64_t b1) {
         for (std::int64_t b = b0; b < b1; ++b) {
             T* dst = packed + b * R * k;
             const std::int64_t rows = std::min(R, c_out - b * R);
             if (!rotated) {
-                const T* src[R];
+                const T* src[kMaxPackedRows];
                 for (std::int64_t r = 0; r < R; ++r) src[r] = w + (b * R + std::min(r, rows - 1)) * k;
                 for (std::int64_t i = 0; i < k; ++i, dst += R)
                     for (std::int64_t r = 0; r < R; ++r) dst[r] = r < rows ? src[r][i] : T(0);
@@ -233,13 +265,13 @@ void pack_direct_weights(const T* w, std::int64_t c_out, std::int64_t k, std::in
 /// conv2d_inference), which saves a pass over y.
 template <typename T>
 void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y, bool relu = false) {
-    const DirectPlan plan(g, kDirectTileWidth<T>);
+    const DirectPlan plan = direct_plan<T>(g);
     const PhasePlan& pp = plan.phases;
     const std::int64_t P = g.p(), R = kDirectRows, tw = plan.tile_width;
     const std::int64_t image_planes = g.c_in * plan.channel_stride;
     const SharedBuffer<T> shared(plan.images_per_round * image_planes);
     T* planes = shared.data();
-    std::vector<T> bias(std::size_t(plan.blocks * R), T(0));
+    std::vector<T> bias(std::size_t(plan.blocks * plan.block_rows), T(0));
     if (b) std::copy_n(b, g.c_out, bias.begin());
 
     const std::int64_t q_tasks = ceil_div(plan.tiles, plan.tiles_per_task);
@@ -256,6 +288,11 @@ void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, c
                     std::fill(dst + p * pp.phase_stride + pp.phase_len, dst + (p + 1) * pp.phase_stride, T(0));
             }
         });
+        if (plan.lanes) {
+            lanes_forward(g, pp, planes, plan.channel_stride, plan.tap_offset.data(), n0, images, packed, bias.data(),
+                          y, relu, plan.block_rows);
+            continue;
+        }
         // 2. Tasks (image, q range, block range): register tiles, then the valid columns to y.
         parallel_for(0, images * q_tasks * co_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
             const std::int64_t span = plan.tiles_per_task * tw;
@@ -303,9 +340,9 @@ void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, c
 /// backward-data pass of (see backward_data_as_forward), and b must be null.
 template <typename T>
 void direct_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y, bool rotated = false) {
-    const DirectPlan plan(g, kDirectTileWidth<T>);
+    const DirectPlan plan = direct_plan<T>(g);
     const SharedBuffer<T, 2> packed(plan.packed_weights());
-    pack_direct_weights(w, g.c_out, plan.k, plan.taps, rotated, plan.blocks, packed.data());
+    pack_direct_weights(w, g.c_out, plan.k, plan.taps, rotated, plan.blocks, packed.data(), plan.block_rows);
     direct_forward_packed(g, x, packed.data(), b, y);
 }
 

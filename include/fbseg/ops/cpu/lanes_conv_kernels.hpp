@@ -1,0 +1,177 @@
+// fbseg/ops/cpu/lanes_conv_kernels.hpp - the direct convolution with the output channels in the
+// vector lanes: the tile of oneDNN's channels_last kernels, on fbseg's NCHW tensors.
+//
+// Notation as in direct_conv_kernels.hpp: the input's phase planes at the flat pitch ws, and
+//     y[co, p] = b[co] + sum_{c, t} w[co, c, t] phase_{c,t}[q(p) + off_t]
+// for every valid output pixel p = oh wo + ow, whose flat position is q(p) = oh ws + ow.
+//
+// direct_conv_kernels.hpp puts pixels in the lanes: 3 vectors of 16 consecutive flat positions,
+// loaded from the planes at each tap's offset (loads that straddle two cache lines for 15 taps
+// of 16), and the columns past wo computed and dropped (an 8 x 8 plane computes 96 positions for
+// 64 pixels). Here a register tile is 6 valid pixels x 4 vectors of output channels (12 x 2 for
+// layers of 32 outputs): per (c, t), the aligned vectors of packed weights are loaded and each
+// pixel's plane value is broadcast against them, 24 multiply-adds per 4 + 6 loads with AVX-512,
+// and only valid pixels are computed (a tile may run on into the next row: each pixel has its
+// own offset q(p)). The weights are packed [block][c][t][block rows], a block being the tile's
+// vectors of output channels.
+//
+// The tile's results are pixel-major, [p][co]. A task writes them to a buffer and copies its
+// block of output channels into y's planes at the end, one channel's run of pixels at a time.
+// The sum over (c, t) is cut into chunks of kDirectChunk terms, each added to the buffer, in
+// order: the results do not depend on the number of threads.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "fbseg/core/parallel.hpp"
+#include "fbseg/ops/cpu/conv_common.hpp"
+#include "fbseg/ops/cpu/phase_planes.hpp"
+#include "fbseg/ops/cpu/simd.hpp"
+#include "fbseg/ops/functors/unary.hpp"
+#include "fbseg/ops/geometry/conv.hpp"
+
+namespace fbseg::cpu::conv {
+
+/// Register tiles: 4 vectors of output channels x 6 pixels, or for layers with a multiple of 2
+/// vectors but not of 4 (32 float outputs), 2 x 12: 24 of AVX-512's 32 registers either way, with
+/// the weights' vectors and the broadcast beside them.
+template <std::int64_t V>
+inline constexpr std::int64_t kLanesPixels = V == 4 ? 6 : 12;
+
+/// Pixels per group when a task's results are copied into y's planes (16 x 64 values: 4 KiB).
+inline constexpr std::int64_t kTransposePixels = 16;
+
+/// Vectors of output channels per block for g's c_out (4 or 2), or 0: not a whole number of blocks.
+template <typename T>
+inline constexpr std::int64_t lanes_vectors(const ConvGeometry& g) {
+    constexpr std::int64_t L = simd::kLanes<T>;
+    return g.c_out % (4 * L) == 0 ? 4 : g.c_out % (2 * L) == 0 ? 2 : 0;
+}
+
+#ifndef FBSEG_LANES_WEIGHT_BYTES
+#define FBSEG_LANES_WEIGHT_BYTES 32768
+#endif
+/// Input channels per chunk of the sum: the chunk's packed weights of one block (taps x rows per
+/// channel) fit in L1, and every tile of a task reads them from there.
+template <typename T>
+inline std::int64_t lanes_chunk_channels(std::int64_t taps, std::int64_t rows) {
+    return std::max<std::int64_t>(1, FBSEG_LANES_WEIGHT_BYTES / std::int64_t(sizeof(T)) / (taps * rows));
+}
+
+/// One register tile: for m < M, r < V lanes,
+///   out[m][r] = init[m][r] + sum_{c < channels, t < taps} wp[(c taps + t) rows + r] src_c[qoff[m] + tap_offset[t]]
+/// with src_c = planes + c channel_stride, the sum taken from zero in registers; init is the bias
+/// (init_step 0) or out itself (the previous chunks' sums, init_step = rows).
+template <typename T, std::int64_t V, std::int64_t M>
+inline void lanes_tile(const T* planes, std::int64_t channel_stride, const std::int64_t* tap_offset, std::int64_t taps,
+                       std::int64_t channels, const T* wp, const std::int64_t* qoff, const T* init,
+                       std::int64_t init_step, T* out) {
+    using Vec = simd::Vec<T>;
+    constexpr std::int64_t L = simd::kLanes<T>, R = V * L;
+    Vec acc[M][V];
+    for (std::int64_t m = 0; m < M; ++m)
+        for (std::int64_t v = 0; v < V; ++v) acc[m][v] = Vec{};
+    const T* px[M];  // each pixel's position in the current channel's planes
+    for (std::int64_t m = 0; m < M; ++m) px[m] = planes + qoff[m];
+    for (std::int64_t c = 0; c < channels; ++c) {
+        for (std::int64_t t = 0; t < taps; ++t, wp += R) {
+            const std::int64_t off = tap_offset[t];
+            Vec w[V];
+            for (std::int64_t v = 0; v < V; ++v) w[v] = simd::load<Vec>(wp + v * L);
+            for (std::int64_t m = 0; m < M; ++m) {
+                const T x = px[m][off];
+                for (std::int64_t v = 0; v < V; ++v) acc[m][v] += x * w[v];
+            }
+        }
+        for (std::int64_t m = 0; m < M; ++m) px[m] += channel_stride;
+    }
+    for (std::int64_t m = 0; m < M; ++m)
+        for (std::int64_t v = 0; v < V; ++v)
+            simd::store(out + m * R + v * L, acc[m][v] + simd::load<Vec>(init + m * init_step + v * L));
+}
+
+/// y = conv(x, W) + b (max(., 0) with `relu`), W packed [block][k][V lanes] by
+/// pack_direct_weights with rows = V lanes; one group; any kernel, stride, padding and dilation. `planes` holds the
+/// phase planes of `images` images from image n0 (as direct_forward_packed builds them: image i at i c_in
+/// channel_stride).
+template <typename T, std::int64_t V>
+void lanes_forward_round(const ConvGeometry& g, const PhasePlan& pp, const T* planes, std::int64_t channel_stride,
+                         const std::int64_t* tap_offset, std::int64_t n0, std::int64_t images, const T* packed,
+                         const T* bias, T* y, bool relu) {
+    constexpr std::int64_t M = kLanesPixels<V>, R = V * simd::kLanes<T>;
+    const std::int64_t chunk_channels = lanes_chunk_channels<T>(g.kk(), R);
+    const std::int64_t P = g.p(), taps = g.kk(), k = g.c_in * taps, blocks = ceil_div(g.c_out, R);
+    // Pixels per task: its share of the planes (~ its rows of every channel) in L2.
+    const std::int64_t wanted =
+        std::max<std::int64_t>(M, ((std::int64_t(1) << 16) / std::max<std::int64_t>(g.c_in, 1)));
+    const std::int64_t pixel_tasks = ceil_div(P, ceil_div(wanted, M) * M);
+    const std::int64_t per_task = ceil_div(ceil_div(P, pixel_tasks), M) * M;
+    const std::int64_t tasks = images * blocks * pixel_tasks;
+    parallel_for(0, tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        T* out = scratch<T>((per_task + M) * R);
+        std::int64_t qoff[M];
+        // qoff[m] = q(p + m) for the tile starting at pixel p, stepped along the rows (no divisions
+        // per tile); pixels past p1 repeat the last one (computed, not stored)
+        const auto offsets = [&](std::int64_t p, std::int64_t p1) {
+            std::int64_t oh = p / g.wo, ow = p % g.wo;
+            for (std::int64_t m = 0; m < M; ++m) {
+                qoff[m] = oh * pp.ws + ow;
+                if (p + m + 1 < p1 && ++ow == g.wo) ow = 0, ++oh;
+            }
+        };
+        for (std::int64_t task = t0; task < t1; ++task) {
+            const std::int64_t i = task / (blocks * pixel_tasks), bl = task / pixel_tasks % blocks,
+                               pt = task % pixel_tasks;
+            const std::int64_t p0 = pt * per_task, p1 = std::min(P, p0 + per_task);
+            if (p0 >= p1) continue;
+            const T* image = planes + i * g.c_in * channel_stride;
+            const T* wb = packed + bl * R * k;
+            const T* bb = bias + bl * R;
+            for (std::int64_t c0 = 0; c0 < g.c_in; c0 += chunk_channels) {
+                const std::int64_t cn = std::min(chunk_channels, g.c_in - c0);
+                const T* src = image + c0 * channel_stride;
+                const T* w = wb + c0 * taps * R;
+                for (std::int64_t p = p0; p < p1; p += M) {
+                    offsets(p, p1);
+                    T* o = out + (p - p0) * R;
+                    if (c0 == 0)
+                        lanes_tile<T, V, M>(src, channel_stride, tap_offset, taps, cn, w, qoff, bb, 0, o);
+                    else
+                        lanes_tile<T, V, M>(src, channel_stride, tap_offset, taps, cn, w, qoff, o, R, o);
+                }
+            }
+            // out [pixel][r] -> y's planes: groups of kTransposePixels pixels (their R values in
+            // L1), each output channel's run of them at a time
+            constexpr std::int64_t J = kTransposePixels;
+            const std::int64_t rows = std::min(R, g.c_out - bl * R);
+            T* yb = y + ((n0 + i) * g.c_out + bl * R) * P + p0;
+            for (std::int64_t j0 = 0; j0 < p1 - p0; j0 += J) {
+                const std::int64_t jn = std::min(J, p1 - p0 - j0);
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    T* to = yb + r * P + j0;
+                    const T* from = out + j0 * R + r;
+                    if (relu) {
+                        for (std::int64_t j = 0; j < jn; ++j) to[j] = unary::Relu{}.forward(from[j * R]);
+                    } else {
+                        for (std::int64_t j = 0; j < jn; ++j) to[j] = from[j * R];
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// lanes_forward_round with the tile of `rows` output channels (4 or 2 vectors).
+template <typename T>
+void lanes_forward(const ConvGeometry& g, const PhasePlan& pp, const T* planes, std::int64_t channel_stride,
+                   const std::int64_t* tap_offset, std::int64_t n0, std::int64_t images, const T* packed, const T* bias,
+                   T* y, bool relu, std::int64_t rows) {
+    if (rows == 4 * simd::kLanes<T>)
+        lanes_forward_round<T, 4>(g, pp, planes, channel_stride, tap_offset, n0, images, packed, bias, y, relu);
+    else
+        lanes_forward_round<T, 2>(g, pp, planes, channel_stride, tap_offset, n0, images, packed, bias, y, relu);
+}
+
+}  // namespace fbseg::cpu::conv
