@@ -67,10 +67,12 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
     const int previous = num_threads();
     // several tasks along the plane and the channels; a weight gradient over 20 tasks; a single
     // image split over blocks of output channels; 16 output channels (the weight gradient's
-    // narrow tile, 16 tasks); a 7x7/2 stem (four phase planes per channel)
+    // narrow tile, 16 tasks); a 7x7/2 stem (four phase planes per channel); output channels in the
+    // lanes (lanes_conv_kernels.hpp) over 4 tasks forward (2 images x 2 blocks of 64) and 8 in
+    // backward-data (4 blocks of the 256 input channels)
     for (const ConvGeometry& g : {geometry(2, 256, 12, 12, 40, 3, 1, 1), geometry(2, 6, 40, 40, 40, 5, 1, 2),
                                   geometry(1, 64, 16, 16, 64, 3, 1, 1), geometry(2, 32, 40, 40, 16, 3, 1, 1),
-                                  geometry(2, 3, 64, 64, 24, 7, 2, 3)}) {
+                                  geometry(2, 3, 64, 64, 24, 7, 2, 3), geometry(2, 256, 8, 10, 128, 3, 1, 1)}) {
         const std::string shape = "c_in " + std::to_string(g.c_in) + ", c_out " + std::to_string(g.c_out) + ", " +
                                   std::to_string(g.h) + " x " + std::to_string(g.w) + ", k " + std::to_string(g.kh);
         CAPTURE(shape);
