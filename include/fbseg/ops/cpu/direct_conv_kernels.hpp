@@ -232,6 +232,15 @@ inline DirectPlan direct_plan(const ConvGeometry& g) {
 /// and measured 2x slower, 7x in the rotated form; at batch 1 the packing was ~9% of a
 /// resnet34-unet inference before inference kept it, ops/kernel/packed_weight_cache.hpp).
 inline constexpr std::int64_t kMaxPackedRows = 64;  // the lanes tile's 4 vectors of 16 floats
+
+/// dst[i R + r] = src[r][i] for i < k, r < R (zeros for r >= rows); R = kR when kR > 0.
+template <std::int64_t kR, typename T>
+inline void pack_rows(const T* const* src, std::int64_t k, std::int64_t R, std::int64_t rows, T* dst) {
+    const std::int64_t n = kR > 0 ? kR : R;
+    for (std::int64_t i = 0; i < k; ++i, dst += n)
+        for (std::int64_t r = 0; r < n; ++r) dst[r] = r < rows ? src[r][i] : T(0);
+}
+
 template <typename T>
 void pack_direct_weights(const T* w, std::int64_t c_out, std::int64_t k, std::int64_t kk, bool rotated,
                          std::int64_t blocks, T* packed, std::int64_t R = kDirectRows) {
@@ -243,8 +252,10 @@ void pack_direct_weights(const T* w, std::int64_t c_out, std::int64_t k, std::in
             if (!rotated) {
                 const T* src[kMaxPackedRows];
                 for (std::int64_t r = 0; r < R; ++r) src[r] = w + (b * R + std::min(r, rows - 1)) * k;
-                for (std::int64_t i = 0; i < k; ++i, dst += R)
-                    for (std::int64_t r = 0; r < R; ++r) dst[r] = r < rows ? src[r][i] : T(0);
+                if (R == kDirectRows)  // the common case with a constant trip count, unrolled
+                    pack_rows<kDirectRows>(src, k, R, rows, dst);
+                else
+                    pack_rows<0>(src, k, R, rows, dst);
                 continue;
             }
             // rotated: row i = j kk + t reads w[j][b R + r][kk - 1 - t], j < k / kk

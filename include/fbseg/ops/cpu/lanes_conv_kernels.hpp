@@ -23,7 +23,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "fbseg/core/parallel.hpp"
 #include "fbseg/ops/cpu/conv_common.hpp"
@@ -40,8 +45,8 @@ namespace fbseg::cpu::conv {
 template <std::int64_t V>
 inline constexpr std::int64_t kLanesPixels = V == 4 ? 6 : 12;
 
-/// Pixels per group when a task's results are copied into y's planes (16 x 64 values: 4 KiB).
-inline constexpr std::int64_t kTransposePixels = 16;
+/// Pixels per group when a task's results are copied into y's planes (64 x 64 values: 16 KiB).
+inline constexpr std::int64_t kTransposePixels = 64;
 
 /// Vectors of output channels per block for g's c_out (4 or 2), or 0: not a whole number of blocks.
 template <typename T>
@@ -90,6 +95,56 @@ inline void lanes_tile(const T* planes, std::int64_t channel_stride, const std::
     for (std::int64_t m = 0; m < M; ++m)
         for (std::int64_t v = 0; v < V; ++v)
             simd::store(out + m * R + v * L, acc[m][v] + simd::load<Vec>(init + m * init_step + v * L));
+}
+
+/// to[r to_pitch + j] = from[j from_pitch + r] for j < n, r < rows <= 16 (max(., 0) with `relu`):
+/// a task's pixel-major results copied into y's planes, up to 16 output channels at a time.
+template <typename T>
+inline void copy_to_planes(const T* from, std::int64_t from_pitch, std::int64_t n, std::int64_t rows, T* to,
+                           std::int64_t to_pitch, bool relu) {
+    std::int64_t j0 = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+        // 16 x 16 blocks transposed in registers: pairs of rows interleaved by 32 bits, then by
+        // 64, then 128-bit lanes gathered twice (64 shuffles per 256 values, against a load and a
+        // store per value one at a time)
+        for (; rows == 16 && j0 + 16 <= n; j0 += 16) {
+            __m512 a[16], b[16];
+            for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(from + (j0 + i) * from_pitch);
+            for (int i = 0; i < 8; ++i) {
+                b[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+                b[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+            }
+            // a[4 g + k], k < 4: rows 4g..4g+3 of columns k, k + 4, k + 8, k + 12 (one per 128-bit lane)
+            for (int g = 0; g < 4; ++g) {
+                a[4 * g + 0] = _mm512_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                a[4 * g + 1] = _mm512_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                a[4 * g + 2] = _mm512_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                a[4 * g + 3] = _mm512_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            const __m512 zero = _mm512_setzero_ps();
+            const auto store = [&](std::int64_t column, __m512 v) {
+                if (relu) v = _mm512_max_ps(v, zero);
+                _mm512_storeu_ps(to + column * to_pitch + j0, v);
+            };
+            for (int k = 0; k < 4; ++k) {
+                const __m512 v0 = _mm512_shuffle_f32x4(a[k], a[4 + k], 0x88);
+                const __m512 v1 = _mm512_shuffle_f32x4(a[k], a[4 + k], 0xDD);
+                const __m512 v2 = _mm512_shuffle_f32x4(a[8 + k], a[12 + k], 0x88);
+                const __m512 v3 = _mm512_shuffle_f32x4(a[8 + k], a[12 + k], 0xDD);
+                store(k, _mm512_shuffle_f32x4(v0, v2, 0x88));
+                store(k + 8, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+                store(k + 4, _mm512_shuffle_f32x4(v1, v3, 0x88));
+                store(k + 12, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+            }
+        }
+    }
+#endif
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = j0; j < n; ++j) {
+            const T v = from[j * from_pitch + r];
+            to[r * to_pitch + j] = relu ? unary::Relu{}.forward(v) : v;
+        }
 }
 
 /// y = conv(x, W) + b (max(., 0) with `relu`), W packed [block][k][V lanes] by
@@ -142,23 +197,14 @@ void lanes_forward_round(const ConvGeometry& g, const PhasePlan& pp, const T* pl
                         lanes_tile<T, V, M>(src, channel_stride, tap_offset, taps, cn, w, qoff, o, R, o);
                 }
             }
-            // out [pixel][r] -> y's planes: groups of kTransposePixels pixels (their R values in
-            // L1), each output channel's run of them at a time
+            // out [pixel][r] -> y's planes, 16 output channels at a time (every block is whole:
+            // lanes_vectors); pixels in groups of kTransposePixels, whose R values stay in L1
             constexpr std::int64_t J = kTransposePixels;
-            const std::int64_t rows = std::min(R, g.c_out - bl * R);
             T* yb = y + ((n0 + i) * g.c_out + bl * R) * P + p0;
-            for (std::int64_t j0 = 0; j0 < p1 - p0; j0 += J) {
-                const std::int64_t jn = std::min(J, p1 - p0 - j0);
-                for (std::int64_t r = 0; r < rows; ++r) {
-                    T* to = yb + r * P + j0;
-                    const T* from = out + j0 * R + r;
-                    if (relu) {
-                        for (std::int64_t j = 0; j < jn; ++j) to[j] = unary::Relu{}.forward(from[j * R]);
-                    } else {
-                        for (std::int64_t j = 0; j < jn; ++j) to[j] = from[j * R];
-                    }
-                }
-            }
+            for (std::int64_t j0 = 0; j0 < p1 - p0; j0 += J)
+                for (std::int64_t r = 0; r < R; r += 16)
+                    copy_to_planes(out + j0 * R + r, R, std::min(J, p1 - p0 - j0), std::min<std::int64_t>(16, R - r),
+                                   yb + r * P + j0, P, relu);
         }
     });
 }
