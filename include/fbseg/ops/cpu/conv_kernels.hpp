@@ -52,7 +52,7 @@ namespace conv {
 /// Elements of one im2col tile: 1 MiB of float32, small enough to stay in L2/L3 while the GEMM
 /// reads it.
 inline constexpr std::int64_t kColTileElements = std::int64_t(1) << 18;
-/// Rows of dW computed per backward-weight task (and the parallelism of that pass).
+/// Rows of dW per backward-weight task at most (a group with K up to this many is one chunk).
 inline constexpr std::int64_t kWeightRowChunkMax = 128;
 
 /// Columns (output pixels) per tile when a tile has `rows` rows: fixed by the sizes only.
@@ -292,18 +292,28 @@ void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
         direct_backward_weight(g, x, dy, dw);  // direct_weight_kernels.hpp
         return;
     }
-    // Tasks: (group, chunk of K rows). dW_g[:, r0:r1] = sum over images and pixel tiles, in order,
-    // of dY_g[:, tile] @ col[r0:r1, tile]^T; each task builds only its rows of col.
-    const std::int64_t rc = weight_row_chunk(K), chunks = (K + rc - 1) / rc;
-    parallel_for(0, G * chunks, 1, [&](std::int64_t t0, std::int64_t t1) {
+    // Tasks: (group, chunk of K rows, part of the images). dW_g[:, r0:r1] = sum over images and
+    // pixel tiles, in order, of dY_g[:, tile] @ col[r0:r1, tile]^T; each task builds only its rows
+    // of col. Up to kWeightRowChunkMax rows are one chunk, larger K is cut into even shares of
+    // about K / 16. Where that makes fewer than 16 tasks (the 1x1 layers with few input channels:
+    // EfficientNet's 24 -> 144 was two tasks of 16 and 8 rows), the images are cut into parts
+    // too, each summed into a dW of its own and added in part order at the end: the cut, and the
+    // result, do not depend on the number of threads. (On that layer, 0.84x the time of the two
+    // tasks; the 1x1/2 128 -> 256 0.78x, 40 -> 240 @16 0.65x: docs/performance.md, step 17.)
+    const std::int64_t chunks = K <= kWeightRowChunkMax ? 1 : ceil_div(K, weight_row_chunk(K)),
+                       rc = ceil_div(K, chunks);
+    const std::int64_t parts = std::clamp<std::int64_t>(ceil_div(16, G * chunks), 1, g.n);
+    std::vector<T> partial(std::size_t(parts > 1 ? parts * g.c_out * K : 0));
+    parallel_for(0, G * chunks * parts, 1, [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t) {
-            const std::int64_t gi = t / chunks, ci = t % chunks;
+            const std::int64_t gi = t / (chunks * parts), ci = t / parts % chunks, part = t % parts;
             const std::int64_t r0 = ci * rc, r1 = std::min(K, r0 + rc), rows = r1 - r0;
-            MatMap<T> DW(dw + gi * Coutg * K + r0, Coutg, rows, Eigen::OuterStride<>(K));
+            T* dst = parts > 1 ? partial.data() + part * g.c_out * K : dw;
+            MatMap<T> DW(dst + gi * Coutg * K + r0, Coutg, rows, Eigen::OuterStride<>(K));
             DW.setZero();
             const std::int64_t pt = pixel_tile(rows, P);
             T* col = g.pointwise() ? nullptr : scratch<T>(rows * std::min(pt, P));
-            for (std::int64_t n = 0; n < g.n; ++n) {
+            for (std::int64_t n = part * g.n / parts; n < (part + 1) * g.n / parts; ++n) {
                 const T* xg = x + (n * g.c_in + gi * Cg) * HW;
                 const T* dyg = dy + (n * g.c_out + gi * Coutg) * P;
                 for (std::int64_t p0 = 0; p0 < P; p0 += pt) {
@@ -321,6 +331,15 @@ void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
             }
         }
     });
+    if (parts > 1)
+        parallel_for(0, g.c_out * K, items_per_task(parts), [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) {
+                double sum = 0;
+                for (std::int64_t part = 0; part < parts; ++part)
+                    sum += double(partial[std::size_t(part * g.c_out * K + i)]);
+                dw[i] = T(sum);
+            }
+        });
 }
 
 /// db[c] = sum over images and pixels of dy[n, c, :]; dy [N, C, P] contiguous. Each plane is

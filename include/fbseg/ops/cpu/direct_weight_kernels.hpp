@@ -88,22 +88,26 @@ inline void weight_tile(const T* dyT, const T* const* b, std::int64_t len, simd:
         for (std::int64_t v = 0; v < V; ++v) tile[j * V + v] = acc[j][v];
 }
 
-/// dyT[q][r] = dyflat[co0 + r][q] for q in [0, len), r < rows (zeros for co0 + r >= c_out, and
-/// where dyflat is zero): one block of output channels of dy, transposed, for the round of images
-/// starting at n0 (segments of S at pitch ws); read straight from dy [N, Cout, Ho, Wo].
+/// dyT[q][r] = dyflat[co0 + r][q] for q in image n's segment [0, S) and r < rows (zeros for
+/// co0 + r >= c_out, and where dyflat is zero: the columns ow >= wo and the segment's tail): one
+/// image of one block of output channels of dy, transposed; read straight from dy
+/// [N, Cout, Ho, Wo]. Runs of 16 pixels and 16 channels are transposed in registers
+/// (copy_to_planes); the scalar loop this replaced was ~6% of resnet34's 64 -> 64 layer.
 template <typename T>
-void pack_dy_block(const ConvGeometry& g, const PhasePlan& pp, const T* dy, std::int64_t n0, std::int64_t images,
-                   std::int64_t co0, std::int64_t rows, T* dyT) {
+void pack_dy_image(const ConvGeometry& g, const PhasePlan& pp, const T* dy, std::int64_t n, std::int64_t co0,
+                   std::int64_t rows, T* dyT) {
     const std::int64_t S = pp.phase_len, P = g.p(), valid = std::min(rows, g.c_out - co0);
-    std::fill_n(dyT, images * S * rows, T(0));
-    for (std::int64_t i = 0; i < images; ++i) {
-        for (std::int64_t oh = 0; oh < g.ho; ++oh) {  // one output row of every channel of the block
-            const T* src = dy + ((n0 + i) * g.c_out + co0) * P + oh * g.wo;
-            T* dst = dyT + (i * S + oh * pp.ws) * rows;
-            for (std::int64_t ow = 0; ow < g.wo; ++ow)  // writes one contiguous run of `rows` values
-                for (std::int64_t r = 0; r < valid; ++r) dst[ow * rows + r] = src[r * P + ow];
-        }
+    const T* src = dy + (n * g.c_out + co0) * P;
+    for (std::int64_t oh = 0; oh < g.ho; ++oh) {  // one output row of every channel of the block
+        T* dst = dyT + oh * pp.ws * rows;
+        for (std::int64_t ow0 = 0; ow0 < g.wo; ow0 += 16)
+            copy_to_planes(src + oh * g.wo + ow0, P, valid, std::min<std::int64_t>(16, g.wo - ow0), dst + ow0 * rows,
+                           rows, /*relu=*/false);
+        if (valid < rows)
+            for (std::int64_t ow = 0; ow < g.wo; ++ow) std::fill(dst + ow * rows + valid, dst + (ow + 1) * rows, T(0));
+        std::fill(dst + g.wo * rows, dst + pp.ws * rows, T(0));  // the columns past wo
     }
+    std::fill(dyT + g.ho * pp.ws * rows, dyT + S * rows, T(0));  // the segment's tail
 }
 
 /// The weight gradient's planes of input channel c for a round of `images` images starting at x
@@ -266,28 +270,44 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     std::vector<double> accT(std::size_t(K * padded), 0.0);
     const std::vector<std::int64_t> tap_start = pp.tap_starts(row);
 
-    // Tasks: (block of `rows` output channels, range of column blocks), aiming at 16 or more.
-    const std::int64_t per_task = std::clamp<std::int64_t>(col_blocks * row_blocks / 16, 1, 8);
-    const std::int64_t col_tasks = ceil_div(col_blocks, per_task);
+    // Tasks: (block of `rows` output channels, range of column blocks, part of q). A task reads each
+    // chunk of dyT (kWeightChunk rows of 128 bytes: L2) once for each of its column blocks, so it
+    // takes up to 8 of them: with one (the 7x7/2 stem's 147 columns cut 16 ways), every tile
+    // streamed its chunk of dyT from memory, and the stem's weight gradient ran at 80 GFLOP/s.
+    // Where that leaves fewer than 16 tasks, q is cut into parts (whole chunks, the same cut
+    // whatever the thread count), each summed into double accumulators of its own, which are
+    // added in part order at the end.
+    const std::int64_t col_tasks = ceil_div(col_blocks, 8), per_task = ceil_div(col_blocks, col_tasks);
+    const std::int64_t q_parts = std::clamp<std::int64_t>(ceil_div(16, row_blocks * col_tasks), 1, 16);
+    std::vector<double> part_accT(std::size_t(q_parts > 1 ? q_parts * K * padded : 0), 0.0);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += round) {
         const std::int64_t images = std::min(round, g.n - n0), len = images * S;
-        // 1. The planes of this round, [c][phase][i][S] (zeros past the last segment), and dy transposed.
-        parallel_for(0, g.c_in + row_blocks, items_per_task(images * S), [&](std::int64_t r0, std::int64_t r1) {
-            for (std::int64_t r = r0; r < r1; ++r) {
-                if (r >= g.c_in) {
-                    const std::int64_t rb = r - g.c_in;
-                    pack_dy_block(g, pp, dy, n0, images, rb * rows, rows, packed_dy + rb * rows * len);
-                    continue;
-                }
-                build_weight_planes(g, pp, x + (n0 * g.c_in + r) * g.hw(), images, row, planes + r * F * row);
+        // 1. The planes of this round, [c][phase][i][S] (zeros past the last segment), and dy
+        //    transposed, [row block][i][S][rows]: two loops, so that each splits into even shares
+        //    (parallel_for gives each thread an equal range of items, and one item of dy, a row
+        //    block of every image, was 32 times a plane's work: in one loop, the thread that got
+        //    them took ~2x as long as the other on resnet34's 64 -> 64 layer).
+        parallel_for(0, g.c_in, items_per_task(images * S), [&](std::int64_t c0, std::int64_t c1) {
+            for (std::int64_t c = c0; c < c1; ++c)
+                build_weight_planes(g, pp, x + (n0 * g.c_in + c) * g.hw(), images, row, planes + c * F * row);
+        });
+        parallel_for(0, row_blocks * images, items_per_task(rows * S), [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t item = i0; item < i1; ++item) {
+                const std::int64_t rb = item / images, i = item % images;
+                pack_dy_image(g, pp, dy, n0 + i, rb * rows, rows, packed_dy + (rb * len + i * S) * rows);
             }
         });
         // 2. Per task: chunks of q in order, every column block of the task per chunk.
-        parallel_for(0, row_blocks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        const std::int64_t chunks = ceil_div(len, kWeightChunk);
+        parallel_for(0, row_blocks * col_tasks * q_parts, 1, [&](std::int64_t t0, std::int64_t t1) {
             for (std::int64_t task = t0; task < t1; ++task) {
-                const std::int64_t rb = task / col_tasks, co0 = rb * rows, cb0 = task % col_tasks * per_task;
-                const std::int64_t cb1 = std::min(col_blocks, cb0 + per_task);
-                for (std::int64_t q0 = 0; q0 < len; q0 += kWeightChunk) {
+                const std::int64_t part = task % q_parts, ct = task / q_parts % col_tasks,
+                                   rb = task / (q_parts * col_tasks);
+                const std::int64_t co0 = rb * rows, cb0 = ct * per_task, cb1 = std::min(col_blocks, cb0 + per_task);
+                const std::int64_t qa = part * chunks / q_parts * kWeightChunk,
+                                   qb = std::min(len, (part + 1) * chunks / q_parts * kWeightChunk);
+                double* acc = q_parts > 1 ? part_accT.data() + part * K * padded : accT.data();
+                for (std::int64_t q0 = qa; q0 < qb; q0 += kWeightChunk) {
                     const std::int64_t q1 = std::min(len, q0 + kWeightChunk);
                     const T* dyT = packed_dy + (rb * len + q0) * rows;
                     for (std::int64_t cb = cb0; cb < cb1; ++cb) {
@@ -306,7 +326,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                             for (std::int64_t v = 0; v < V; ++v) {
                                 alignas(64) T lanes[simd::kLanes<T>];
                                 simd::store(lanes, tile[j * V + v]);
-                                double* sum = accT.data() + (cb * cols + j) * padded + co0 + v * L;
+                                double* sum = acc + (cb * cols + j) * padded + co0 + v * L;
                                 for (std::int64_t l = 0; l < L; ++l) sum[l] += double(lanes[l]);
                             }
                     }
@@ -314,8 +334,14 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
             }
         });
     }
-    parallel_for(0, g.c_out * K, items_per_task(1), [&](std::int64_t i0, std::int64_t i1) {
-        for (std::int64_t i = i0; i < i1; ++i) dw[i] = T(accT[std::size_t(i % K * padded + i / K)]);
+    parallel_for(0, g.c_out * K, items_per_task(q_parts), [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) {
+            const std::int64_t at = i % K * padded + i / K;
+            double sum = accT[std::size_t(at)];
+            for (std::int64_t part = 0; part < q_parts && q_parts > 1; ++part)
+                sum += part_accT[std::size_t(part * K * padded + at)];
+            dw[i] = T(sum);
+        }
     });
 }
 
