@@ -98,7 +98,8 @@ inline void lanes_tile(const T* planes, std::int64_t channel_stride, const std::
 }
 
 /// to[r to_pitch + j] = from[j from_pitch + r] for j < n, r < rows <= 16 (max(., 0) with `relu`):
-/// a task's pixel-major results copied into y's planes, up to 16 output channels at a time.
+/// a task's pixel-major results copied into y's planes, up to 16 output channels at a time (and
+/// the packings of the weights and of dy, which are transposes too). to_pitch may be negative.
 template <typename T>
 inline void copy_to_planes(const T* from, std::int64_t from_pitch, std::int64_t n, std::int64_t rows, T* to,
                            std::int64_t to_pitch, bool relu) {
@@ -107,10 +108,12 @@ inline void copy_to_planes(const T* from, std::int64_t from_pitch, std::int64_t 
     if constexpr (std::is_same_v<T, float>) {
         // 16 x 16 blocks transposed in registers: pairs of rows interleaved by 32 bits, then by
         // 64, then 128-bit lanes gathered twice (64 shuffles per 256 values, against a load and a
-        // store per value one at a time)
-        for (; rows == 16 && j0 + 16 <= n; j0 += 16) {
+        // store per value one at a time). Fewer than 16 rows: masked loads, and the rows past
+        // `rows` are not stored.
+        const __mmask16 mask = rows >= 16 ? __mmask16(0xFFFF) : rows <= 0 ? __mmask16(0) : __mmask16((1u << rows) - 1u);
+        for (; rows >= 1 && rows <= 16 && j0 + 16 <= n; j0 += 16) {
             __m512 a[16], b[16];
-            for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(from + (j0 + i) * from_pitch);
+            for (int i = 0; i < 16; ++i) a[i] = _mm512_maskz_loadu_ps(mask, from + (j0 + i) * from_pitch);
             for (int i = 0; i < 8; ++i) {
                 b[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
                 b[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
@@ -125,7 +128,7 @@ inline void copy_to_planes(const T* from, std::int64_t from_pitch, std::int64_t 
             const __m512 zero = _mm512_setzero_ps();
             const auto store = [&](std::int64_t column, __m512 v) {
                 if (relu) v = _mm512_max_ps(v, zero);
-                _mm512_storeu_ps(to + column * to_pitch + j0, v);
+                if (column < rows) _mm512_storeu_ps(to + column * to_pitch + j0, v);
             };
             for (int k = 0; k < 4; ++k) {
                 const __m512 v0 = _mm512_shuffle_f32x4(a[k], a[4 + k], 0x88);
