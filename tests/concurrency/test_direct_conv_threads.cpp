@@ -1,7 +1,7 @@
-// The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp)
-// with 8 pool threads: results bit-identical to one thread and equal to float64 loops, and, in
-// the ThreadSanitizer build (`bash tools/run.sh tsan`), no data race between the tasks that share
-// the phase planes and the packed weights.
+// The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp),
+// and the 1x1 layers' paths that cut their work by images (conv_kernels.hpp), with 8 pool threads: results
+// bit-identical to one thread and equal to float64 loops, and, in the ThreadSanitizer build (`bash tools/run.sh tsan`),
+// no data race between the tasks that share the phase planes and the packed weights.
 //
 // The direct paths run only in AVX2 and AVX-512 code, and the sanitizer builds compile libfbseg's
 // baseline copy alone; so this program uses the kernels header-only and the whole program is
@@ -61,6 +61,9 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+/// 0 when |a - b| <= 1e-4 (1 + |b|), else 1.
+std::int64_t far(double a, double b) { return std::fabs(a - b) > 1e-4 * (1 + std::fabs(b)) ? 1 : 0; }
+
 }  // namespace
 
 TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 and 8 threads and match float64 loops") {
@@ -96,7 +99,7 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
                             s += double(w[std::size_t(((co * g.c_in + c) * g.kh + ki) * g.kw + kj)]) *
                                  double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
                     }
-            wrong += std::fabs(double(one.y[std::size_t(i)]) - s) > 1e-4 * (1 + std::fabs(s));
+            wrong += far(one.y[std::size_t(i)], s);
         }
         for (std::int64_t i = 0; i < std::int64_t(one.dw.size()); i += 7, ++checked) {
             const std::int64_t kj = i % g.kw, ki = i / g.kw % g.kh, c = i / g.kk() % g.c_in, co = i / g.k();
@@ -109,9 +112,56 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
                             s += double(dy[std::size_t(((n * g.c_out + co) * g.ho + oh) * g.wo + ow)]) *
                                  double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
                     }
-            wrong += std::fabs(double(one.dw[std::size_t(i)]) - s) > 1e-4 * (1 + std::fabs(s));
+            wrong += far(one.dw[std::size_t(i)], s);
         }
         CHECK(checked > 0);
+        CHECK(wrong == 0);
+    }
+    set_num_threads(previous);
+}
+
+TEST_CASE("concurrency: the 1x1 layers' gathered products and image parts give the same bits on 1 and 8 threads") {
+    const int previous = num_threads();
+    // 4 x 4 planes of 6 images: forward and backward-data gather the images' columns into one
+    // product per tile (pointwise_gathered); 24 input channels: the weight gradient is one chunk
+    // of dW's columns, cut by images into parts
+    for (const ConvGeometry& g : {geometry(6, 40, 4, 4, 72, 1, 1, 0), geometry(5, 24, 12, 12, 48, 1, 1, 0)}) {
+        CAPTURE(g.c_in);
+        CAPTURE(g.h);
+        const auto x = random_values(g.n * g.c_in * g.hw(), 4), w = random_values(g.c_out * g.k(), 5),
+                   dy = random_values(g.n * g.c_out * g.p(), 6);
+        const Passes one = run(g, x, w, dy, 1), eight = run(g, x, w, dy, 8);
+        CHECK(same_bits(one.y, eight.y));
+        CHECK(same_bits(one.dx, eight.dx));
+        CHECK(same_bits(one.dw, eight.dw));
+        // every value against float64 sums: y = W x, dx = W^T dy, dW = sum over images of dy x^T
+        const std::int64_t P = g.p();
+        std::int64_t wrong = 0;
+        for (std::int64_t n = 0; n < g.n; ++n)
+            for (std::int64_t p = 0; p < P; ++p) {
+                for (std::int64_t co = 0; co < g.c_out; ++co) {
+                    double s = 0;
+                    for (std::int64_t c = 0; c < g.c_in; ++c)
+                        s += double(w[std::size_t(co * g.c_in + c)]) * double(x[std::size_t((n * g.c_in + c) * P + p)]);
+                    wrong += far(one.y[std::size_t((n * g.c_out + co) * P + p)], s);
+                }
+                for (std::int64_t c = 0; c < g.c_in; ++c) {
+                    double s = 0;
+                    for (std::int64_t co = 0; co < g.c_out; ++co)
+                        s += double(w[std::size_t(co * g.c_in + c)]) *
+                             double(dy[std::size_t((n * g.c_out + co) * P + p)]);
+                    wrong += far(one.dx[std::size_t((n * g.c_in + c) * P + p)], s);
+                }
+            }
+        for (std::int64_t co = 0; co < g.c_out; ++co)
+            for (std::int64_t c = 0; c < g.c_in; ++c) {
+                double s = 0;
+                for (std::int64_t n = 0; n < g.n; ++n)
+                    for (std::int64_t p = 0; p < P; ++p)
+                        s += double(dy[std::size_t((n * g.c_out + co) * P + p)]) *
+                             double(x[std::size_t((n * g.c_in + c) * P + p)]);
+                wrong += far(one.dw[std::size_t(co * g.c_in + c)], s);
+            }
         CHECK(wrong == 0);
     }
     set_num_threads(previous);
