@@ -150,13 +150,15 @@ using MatMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 // ---- 1x1 layers with few pixels per image ---------------------------------------------------------
 // A 1x1 layer's forward is Y_n [Cout, P] = W [Cout, K] X_n [K, P] for each image n. With the
-// 4 x 4 and 8 x 8 stages' P = 16 or 64, a product per image spends more on Eigen's packing of W
-// (Cout K values, for 2 Cout K P multiply-adds) than on the multiply-adds: EfficientNet's
-// 1152 -> 320 at 4 x 4 ran at 140 GFLOP/s forward and 88 backward-data, half of oneDNN. So the
-// images' columns are gathered side by side, X [K, N P], one product per tile of those columns
-// (W packed once per tile of at least kPointwiseTile columns), and the result scattered back.
+// 4 x 4 stage's P = 16, a product per image spends more on Eigen's packing of W (Cout K values,
+// for 2 Cout K P multiply-adds) than on the multiply-adds: EfficientNet's 1152 -> 320 at 4 x 4
+// ran at 140 GFLOP/s forward and 88 backward-data, half of oneDNN. So the images' columns are
+// gathered side by side, X [K, N P], one product per tile of those columns (W packed once per
+// tile of at least kPointwiseTile columns), and the result scattered back.
 
-/// Images' pixels up to which pointwise_gathered is taken (the 4 x 4 stage and below).
+/// Images' pixels up to which pointwise_gathered is taken (the 4 x 4 stage and below: at 8 x 8
+/// the product per image already ran at ~230 GFLOP/s, and the gathered form, two more passes over
+/// the data, was 1.2-2x slower; docs/performance.md, step 17).
 inline constexpr std::int64_t kGatherPixels = 16;
 /// Least columns per task of pointwise_gathered.
 inline constexpr std::int64_t kPointwiseTile = 128;

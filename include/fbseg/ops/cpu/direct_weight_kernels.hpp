@@ -272,8 +272,9 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
 
     // Tasks: (block of `rows` output channels, range of column blocks, part of q). A task reads each
     // chunk of dyT (kWeightChunk rows of 128 bytes: L2) once for each of its column blocks, so it
-    // takes up to 8 of them: with one (the 7x7/2 stem's 147 columns cut 16 ways), every tile
-    // streamed its chunk of dyT from memory, and the stem's weight gradient ran at 80 GFLOP/s.
+    // takes up to 8 of them: with one each (the 7x7/2 stem's 13 blocks of columns, when tasks
+    // aimed at 16 blocks in all), every tile streamed its chunk of dyT from memory, and the
+    // stem's weight gradient ran at 80 GFLOP/s on one thread.
     // Where that leaves fewer than 16 tasks, q is cut into parts (whole chunks, the same cut
     // whatever the thread count), each summed into double accumulators of its own, which are
     // added in part order at the end.
