@@ -163,6 +163,11 @@ inline constexpr std::int64_t kGatherPixels = 16;
 /// Least columns per task of pointwise_gathered.
 inline constexpr std::int64_t kPointwiseTile = 128;
 
+/// Whether the forward and backward-data passes of g take pointwise_gathered.
+inline bool pointwise_gathered_preferred(const ConvGeometry& g) {
+    return g.pointwise() && g.groups == 1 && g.n > 1 && g.p() <= kGatherPixels;
+}
+
 /// out[i, r, p] = sum_j A[r, j] in[i, j, p] (+ bias[r] if bias) for i < n images, r < A.rows(),
 /// j < A.cols(), p < P; in [n, A.cols(), P] and out [n, A.rows(), P] contiguous. A is W (forward)
 /// or W^T (backward-data) as an Eigen expression.
@@ -256,7 +261,7 @@ void pack_forward_weights(const ConvGeometry& g, const T* w, T* packed) {
 template <typename T>
 void im2col_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
-    if (g.pointwise() && G == 1 && g.n > 1 && P <= kGatherPixels) {
+    if (pointwise_gathered_preferred(g)) {
         pointwise_gathered(ConstMatMap<T>(w, g.c_out, K, Eigen::OuterStride<>(K)), x, g.n, P, b, y);
         return;
     }
@@ -303,7 +308,7 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
         direct_forward(t, dy, w, static_cast<const T*>(nullptr), dx, /*rotated=*/true);
         return;
     }
-    if (g.pointwise() && G == 1 && g.n > 1 && P <= kGatherPixels) {  // dx_n = W^T dy_n
+    if (pointwise_gathered_preferred(g)) {  // dx_n = W^T dy_n
         pointwise_gathered(ConstMatMap<T>(w, g.c_out, K, Eigen::OuterStride<>(K)).transpose(), dy, g.n, P,
                            static_cast<const T*>(nullptr), dx);
         return;

@@ -264,10 +264,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     const SharedBuffer<T> shared(g.c_in * F * row + row_blocks * rows * round * S);
     T* planes = shared.data();
     T* packed_dy = planes + g.c_in * F * row;  // [row block][q][rows]
-    // The double accumulators, transposed: accT[k][co] for co < row_blocks rows (the rows past
-    // Cout sum zeros), so that a tile's vector of output channels adds into consecutive doubles.
     const std::int64_t padded = row_blocks * rows;
-    std::vector<double> accT(std::size_t(K * padded), 0.0);
     const std::vector<std::int64_t> tap_start = pp.tap_starts(row);
 
     // Tasks: (block of `rows` output channels, range of column blocks, part of q). A task reads each
@@ -280,7 +277,10 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
     // added in part order at the end.
     const std::int64_t col_tasks = ceil_div(col_blocks, 8), per_task = ceil_div(col_blocks, col_tasks);
     const std::int64_t q_parts = std::clamp<std::int64_t>(ceil_div(16, row_blocks * col_tasks), 1, 16);
-    std::vector<double> part_accT(std::size_t(q_parts > 1 ? q_parts * K * padded : 0), 0.0);
+    // The double accumulators of each part, transposed: accT[part][k][co] for co < row_blocks rows
+    // (the rows past Cout sum zeros), so that a tile's vector of output channels adds into
+    // consecutive doubles.
+    std::vector<double> accT(std::size_t(q_parts * K * padded), 0.0);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += round) {
         const std::int64_t images = std::min(round, g.n - n0), len = images * S;
         // 1. The planes of this round, [c][phase][i][S] (zeros past the last segment), and dy
@@ -307,7 +307,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
                 const std::int64_t co0 = rb * rows, cb0 = ct * per_task, cb1 = std::min(col_blocks, cb0 + per_task);
                 const std::int64_t qa = part * chunks / q_parts * kWeightChunk,
                                    qb = std::min(len, (part + 1) * chunks / q_parts * kWeightChunk);
-                double* acc = q_parts > 1 ? part_accT.data() + part * K * padded : accT.data();
+                double* acc = accT.data() + part * K * padded;
                 for (std::int64_t q0 = qa; q0 < qb; q0 += kWeightChunk) {
                     const std::int64_t q1 = std::min(len, q0 + kWeightChunk);
                     const T* dyT = packed_dy + (rb * len + q0) * rows;
@@ -339,8 +339,7 @@ void direct_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
         for (std::int64_t i = i0; i < i1; ++i) {
             const std::int64_t at = i % K * padded + i / K;
             double sum = accT[std::size_t(at)];
-            for (std::int64_t part = 0; part < q_parts && q_parts > 1; ++part)
-                sum += part_accT[std::size_t(part * K * padded + at)];
+            for (std::int64_t part = 1; part < q_parts; ++part) sum += accT[std::size_t(part * K * padded + at)];
             dw[i] = T(sum);
         }
     });
