@@ -64,7 +64,7 @@ ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t cout, std::
 /// backward-data as a rotated forward with padding 1 of 4, and backward-weight's narrow tile for
 /// at most 16 output channels and strided weight gradients; depthwise with strides 1-3, padding wider than the kernel,
 /// dilation, a depth multiplier, a 1x1 plane, a non-square kernel and stride, and planes of
-/// several tap blocks.
+/// several tap blocks; depthwise with the channels in the lanes (whole and part blocks).
 std::vector<ConvGeometry> geometries() {
     ConvGeometry skewed = geometry(2, 4, 12, 7, 12, 3, 1, 1, 1, 4);  // 3x5 kernel, stride 2x1, multiplier 3
     skewed.kw = 5, skewed.sh = 2, skewed.pw = 2;
@@ -72,18 +72,17 @@ std::vector<ConvGeometry> geometries() {
     ConvGeometry stride32 = geometry(1, 4, 16, 6, 5, 2, 1, 0, 2, 4);  // 2x3, stride 3x2, dilation 2x1, pad 0x1
     stride32.kw = 3, stride32.sh = 3, stride32.sw = 2, stride32.pw = 1, stride32.dw = 1;
     stride32.ho = (6 - 2 * 1 - 1) / 3 + 1, stride32.wo = (5 + 2 - 2 - 1) / 2 + 1;
-    return {geometry(2, 5, 7, 13, 11, 3, 1, 1, 1, 1),   geometry(2, 6, 4, 9, 10, 3, 2, 1, 1, 1),
-            geometry(3, 8, 5, 7, 9, 1, 1, 0, 1, 1),     geometry(2, 6, 6, 11, 8, 3, 1, 1, 1, 6),
-            geometry(1, 6, 9, 10, 10, 3, 1, 2, 2, 3),   geometry(2, 4, 6, 12, 12, 2, 2, 0, 1, 1),
+    return {geometry(2, 5, 7, 13, 11, 3, 1, 1, 1, 1), geometry(2, 6, 4, 9, 10, 3, 2, 1, 1, 1),
+            geometry(3, 8, 5, 7, 9, 1, 1, 0, 1, 1), geometry(2, 6, 6, 11, 8, 3, 1, 1, 1, 6),
+            geometry(1, 6, 9, 10, 10, 3, 1, 2, 2, 3), geometry(2, 4, 6, 12, 12, 2, 2, 0, 1, 1),
             geometry(2, 33, 17, 40, 37, 3, 1, 1, 1, 1), geometry(2, 5, 5, 13, 11, 5, 2, 2, 1, 5),
-            geometry(1, 3, 6, 10, 9, 3, 1, 2, 2, 3),    geometry(2, 3, 3, 9, 9, 1, 2, 0, 1, 3),
-            geometry(1, 2, 2, 1, 1, 3, 1, 1, 1, 2),     geometry(2, 3, 3, 4, 4, 3, 1, 0, 1, 3),
-            geometry(1, 2, 2, 5, 5, 3, 2, 3, 1, 2),     geometry(3, 7, 7, 33, 35, 5, 2, 2, 1, 7),
-            geometry(2, 9, 9, 20, 19, 3, 1, 1, 1, 9),   skewed,
-            stride32,
+            geometry(1, 3, 6, 10, 9, 3, 1, 2, 2, 3), geometry(2, 3, 3, 9, 9, 1, 2, 0, 1, 3),
+            geometry(1, 2, 2, 1, 1, 3, 1, 1, 1, 2), geometry(2, 3, 3, 4, 4, 3, 1, 0, 1, 3),
+            geometry(1, 2, 2, 5, 5, 3, 2, 3, 1, 2), geometry(3, 7, 7, 33, 35, 5, 2, 2, 1, 7),
+            geometry(2, 9, 9, 20, 19, 3, 1, 1, 1, 9), skewed, stride32,
             // direct path
             geometry(2, 12, 10, 15, 13, 3, 1, 2, 2, 1), geometry(2, 3, 9, 21, 19, 7, 2, 3, 1, 1),
-            geometry(1, 6, 9, 12, 14, 5, 1, 1, 1, 1),   geometry(2, 256, 40, 12, 12, 3, 1, 1, 1, 1),
+            geometry(1, 6, 9, 12, 14, 5, 1, 1, 1, 1), geometry(2, 256, 40, 12, 12, 3, 1, 1, 1, 1),
             geometry(2, 4, 8, 730, 730, 3, 1, 1, 1, 1), geometry(2, 66, 18, 40, 37, 3, 1, 1, 1, 2),
             // direct backward-weight (AVX-512): dilation 2, 5x5 with 40 outputs (two register blocks,
             // the second part-filled); the 33 -> 17 and 730 x 730 ones above take it too
@@ -104,8 +103,16 @@ std::vector<ConvGeometry> geometries() {
             // (20 -> 64), stride 2 with dilation 2 and two blocks, a 5x5 whose backward-data (64 ->
             // 64, rotated) takes it too, a plane of one tile and one of 4 pixels (a part tile)
             geometry(2, 20, 64, 13, 11, 3, 1, 1, 1, 1), geometry(1, 64, 128, 9, 7, 3, 2, 1, 2, 1),
-            geometry(2, 64, 64, 10, 9, 5, 1, 2, 1, 1),  geometry(3, 16, 64, 2, 3, 3, 1, 1, 1, 1),
-            geometry(1, 24, 64, 1, 4, 3, 1, 1, 1, 1)};
+            geometry(2, 64, 64, 10, 9, 5, 1, 2, 1, 1), geometry(3, 16, 64, 2, 3, 3, 1, 1, 1, 1),
+            geometry(1, 24, 64, 1, 4, 3, 1, 1, 1, 1),
+            // depthwise with the channels in the lanes (depthwise_lanes_kernels.hpp): 40 channels
+            // (two whole blocks of 16 and part of one), rows of 19 (tiles of 8, 8, 2 and 1),
+            // stride 2 with a 5x5, dilation 2, a 4 x 4 plane of one block, padding wider than the
+            // kernel at stride 2, and rows of 40 at stride 1 (forward and backward-data on
+            // depthwise_kernels.hpp, the weight gradient here; 3 images cut into 3 parts)
+            geometry(2, 40, 40, 21, 19, 3, 1, 1, 1, 40), geometry(2, 32, 32, 17, 18, 5, 2, 2, 1, 32),
+            geometry(1, 48, 48, 12, 13, 3, 1, 2, 2, 48), geometry(3, 16, 16, 4, 4, 3, 1, 1, 1, 16),
+            geometry(2, 24, 24, 9, 11, 3, 2, 3, 1, 24), geometry(3, 20, 20, 34, 40, 3, 1, 1, 1, 20)};
 }
 
 std::string describe(const ConvGeometry& g) {

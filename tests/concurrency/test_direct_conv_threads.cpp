@@ -1,4 +1,5 @@
-// The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp),
+// The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp), the depthwise
+// kernels with the channels in the lanes (depthwise_lanes_kernels.hpp),
 // and the 1x1 layers' paths that cut their work by images (conv_kernels.hpp), with 8 pool threads: results
 // bit-identical to one thread and equal to float64 loops, and, in the ThreadSanitizer build (`bash tools/run.sh tsan`),
 // no data race between the tasks that share the phase planes and the packed weights.
@@ -61,6 +62,16 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+/// The three passes on 1 and on 8 threads: checks that both give the same bits, returns the first.
+Passes run_on_1_and_8(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
+                      const std::vector<float>& dy) {
+    const Passes one = run(g, x, w, dy, 1), eight = run(g, x, w, dy, 8);
+    CHECK(same_bits(one.y, eight.y));
+    CHECK(same_bits(one.dx, eight.dx));
+    CHECK(same_bits(one.dw, eight.dw));
+    return one;
+}
+
 /// 0 when |a - b| <= 1e-4 (1 + |b|), else 1.
 std::int64_t far(double a, double b) { return std::fabs(a - b) > 1e-4 * (1 + std::fabs(b)) ? 1 : 0; }
 
@@ -82,10 +93,7 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
         REQUIRE(cpu::conv::direct_conv_preferred<float>(g));  // the path under test
         const auto x = random_values(g.n * g.c_in * g.hw(), 1), w = random_values(g.c_out * g.k(), 2),
                    dy = random_values(g.n * g.c_out * g.p(), 3);
-        const Passes one = run(g, x, w, dy, 1), eight = run(g, x, w, dy, 8);
-        CHECK(same_bits(one.y, eight.y));
-        CHECK(same_bits(one.dx, eight.dx));
-        CHECK(same_bits(one.dw, eight.dw));
+        const Passes one = run_on_1_and_8(g, x, w, dy);
         // and right: y and dW against float64 loops, at every 7th output
         std::int64_t checked = 0, wrong = 0;
         for (std::int64_t i = 0; i < std::int64_t(one.y.size()); i += 7, ++checked) {
@@ -130,10 +138,7 @@ TEST_CASE("concurrency: the 1x1 layers' gathered products and image parts give t
         CAPTURE(g.h);
         const auto x = random_values(g.n * g.c_in * g.hw(), 4), w = random_values(g.c_out * g.k(), 5),
                    dy = random_values(g.n * g.c_out * g.p(), 6);
-        const Passes one = run(g, x, w, dy, 1), eight = run(g, x, w, dy, 8);
-        CHECK(same_bits(one.y, eight.y));
-        CHECK(same_bits(one.dx, eight.dx));
-        CHECK(same_bits(one.dw, eight.dw));
+        const Passes one = run_on_1_and_8(g, x, w, dy);
         // every value against float64 sums: y = W x, dx = W^T dy, dW = sum over images of dy x^T
         const std::int64_t P = g.p();
         std::int64_t wrong = 0;
@@ -162,6 +167,45 @@ TEST_CASE("concurrency: the 1x1 layers' gathered products and image parts give t
                              double(x[std::size_t((n * g.c_in + c) * P + p)]);
                 wrong += far(one.dw[std::size_t(co * g.c_in + c)], s);
             }
+        CHECK(wrong == 0);
+    }
+    set_num_threads(previous);
+}
+
+TEST_CASE("concurrency: the depthwise kernels with the channels in the lanes give the same bits on 1 and 8 threads") {
+    const int previous = num_threads();
+    // 40 channels (blocks of 16, 16 and 8) over 3 images: 9 (image, block) tasks forward and
+    // backward-data, and a weight gradient of 3 blocks x 3 image parts; a 5x5/2 and a 3x3 at 8 x 8
+    for (ConvGeometry g : {geometry(3, 40, 16, 15, 40, 5, 2, 2), geometry(3, 40, 8, 8, 40, 3, 1, 1)}) {
+        g.groups = g.c_in;
+        CAPTURE(g.kh);
+        REQUIRE(cpu::conv::depthwise_lanes_forward_preferred(g));  // the paths under test
+        REQUIRE(cpu::conv::depthwise_lanes_backward_data_preferred(g));
+        REQUIRE(cpu::conv::depthwise_lanes_backward_weight_preferred(g));
+        const auto x = random_values(g.n * g.c_in * g.hw(), 4), w = random_values(g.c_out * g.k(), 5),
+                   dy = random_values(g.n * g.c_out * g.p(), 6);
+        const Passes one = run_on_1_and_8(g, x, w, dy);
+        // and right: every value of the three passes against float64 loops
+        std::vector<double> y(one.y.size(), 0.0), dx(one.dx.size(), 0.0), dw(one.dw.size(), 0.0);
+        for (std::int64_t n = 0; n < g.n; ++n)
+            for (std::int64_t c = 0; c < g.c_in; ++c)
+                for (std::int64_t oh = 0; oh < g.ho; ++oh)
+                    for (std::int64_t ow = 0; ow < g.wo; ++ow)
+                        for (std::int64_t ki = 0; ki < g.kh; ++ki)
+                            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                                const std::int64_t ih = oh * g.sh - g.ph + ki, iw = ow * g.sw - g.pw + kj;
+                                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                                const std::size_t xi = std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw),
+                                                  yi = std::size_t(((n * g.c_out + c) * g.ho + oh) * g.wo + ow),
+                                                  wi = std::size_t((c * g.kh + ki) * g.kw + kj);
+                                y[yi] += double(w[wi]) * double(x[xi]);
+                                dx[xi] += double(w[wi]) * double(dy[yi]);
+                                dw[wi] += double(dy[yi]) * double(x[xi]);
+                            }
+        std::int64_t wrong = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) wrong += far(one.y[i], y[i]);
+        for (std::size_t i = 0; i < dx.size(); ++i) wrong += far(one.dx[i], dx[i]);
+        for (std::size_t i = 0; i < dw.size(); ++i) wrong += far(one.dw[i], dw[i]);
         CHECK(wrong == 0);
     }
     set_num_threads(previous);

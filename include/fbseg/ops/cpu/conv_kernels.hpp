@@ -37,6 +37,7 @@
 #include "fbseg/core/parallel.hpp"
 #include "fbseg/ops/cpu/conv_common.hpp"
 #include "fbseg/ops/cpu/depthwise_kernels.hpp"
+#include "fbseg/ops/cpu/depthwise_lanes_kernels.hpp"
 #include "fbseg/ops/cpu/direct_conv_kernels.hpp"
 #include "fbseg/ops/cpu/direct_weight_kernels.hpp"
 #include "fbseg/ops/cpu/loops.hpp"
@@ -222,7 +223,10 @@ template <typename T>
 void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     if (g.n == 0 || g.p() == 0 || g.c_out == 0) return;
     if (g.depthwise()) {
-        depthwise_forward(g, x, w, b, y);  // depthwise_kernels.hpp
+        if (depthwise_lanes_forward_preferred(g))
+            depthwise_lanes_forward(g, x, w, b, y);  // depthwise_lanes_kernels.hpp
+        else
+            depthwise_forward(g, x, w, b, y);  // depthwise_kernels.hpp
         return;
     }
     if (direct_conv_preferred<T>(g))
@@ -301,7 +305,10 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
         return;
     }
     if (g.depthwise()) {
-        depthwise_backward_data(g, dy, w, dx);
+        if (depthwise_lanes_backward_data_preferred(g))
+            depthwise_lanes_backward_data(g, dy, w, dx);
+        else
+            depthwise_backward_data(g, dy, w, dx);
         return;
     }
     if (ConvGeometry t; backward_data_as_forward(g, t) && direct_conv_preferred<T>(t)) {
@@ -357,7 +364,10 @@ void backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
     const std::int64_t P = g.p(), K = g.k(), G = g.groups, Cg = g.cg(), Coutg = g.coutg(), HW = g.hw();
     if (g.c_out == 0 || K == 0) return;
     if (g.depthwise()) {
-        depthwise_backward_weight(g, x, dy, dw);
+        if (depthwise_lanes_backward_weight_preferred(g))
+            depthwise_lanes_backward_weight(g, x, dy, dw);
+        else
+            depthwise_backward_weight(g, x, dy, dw);
         return;
     }
     if (direct_weight_preferred<T>(g)) {

@@ -97,6 +97,37 @@ inline void lanes_tile(const T* planes, std::int64_t channel_stride, const std::
             simd::store(out + m * R + v * L, acc[m][v] + simd::load<Vec>(init + m * init_step + v * L));
 }
 
+#if defined(__AVX512F__)
+/// A 16 x 16 block transposed in registers: out[c][i] = in[i][c]. Pairs of rows interleaved by
+/// 32 bits, then by 64, then 128-bit lanes gathered twice: 64 shuffles per 256 values, against
+/// a load and a store per value one at a time.
+inline void transpose_16x16(__m512 a[16]) {
+    __m512 b[16];
+    for (int i = 0; i < 8; ++i) {
+        b[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+        b[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+    }
+    // a[4 g + k], k < 4: rows 4g..4g+3 of columns k, k + 4, k + 8, k + 12 (one per 128-bit lane)
+    for (int g = 0; g < 4; ++g) {
+        a[4 * g + 0] = _mm512_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        a[4 * g + 1] = _mm512_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        a[4 * g + 2] = _mm512_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        a[4 * g + 3] = _mm512_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int k = 0; k < 4; ++k) {
+        const __m512 v0 = _mm512_shuffle_f32x4(a[k], a[4 + k], 0x88);
+        const __m512 v1 = _mm512_shuffle_f32x4(a[k], a[4 + k], 0xDD);
+        const __m512 v2 = _mm512_shuffle_f32x4(a[8 + k], a[12 + k], 0x88);
+        const __m512 v3 = _mm512_shuffle_f32x4(a[8 + k], a[12 + k], 0xDD);
+        b[k] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        b[k + 8] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        b[k + 4] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        b[k + 12] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+    for (int i = 0; i < 16; ++i) a[i] = b[i];
+}
+#endif
+
 /// to[r to_pitch + j] = from[j from_pitch + r] for j < n, r < rows <= 16 (max(., 0) with `relu`):
 /// a task's pixel-major results copied into y's planes, up to 16 output channels at a time (and
 /// the packings of the weights and of dy, which are transposes too). to_pitch may be negative.
@@ -106,40 +137,23 @@ inline void copy_to_planes(const T* from, std::int64_t from_pitch, std::int64_t 
     std::int64_t j0 = 0;
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>) {
-        // 16 x 16 blocks transposed in registers: pairs of rows interleaved by 32 bits, then by
-        // 64, then 128-bit lanes gathered twice (64 shuffles per 256 values, against a load and a
-        // store per value one at a time). Fewer than 16 rows: masked loads, and the rows past
-        // `rows` are not stored.
+        if (rows == 16 && !relu) {  // whole blocks: no masks, no checks (the depthwise transposes)
+            for (; j0 + 16 <= n; j0 += 16) {
+                __m512 a[16];
+                for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(from + (j0 + i) * from_pitch);
+                transpose_16x16(a);
+                for (int c = 0; c < 16; ++c) _mm512_storeu_ps(to + c * to_pitch + j0, a[c]);
+            }
+        }
+        // Fewer than 16 rows: masked loads, and the rows past `rows` are not stored.
         const __mmask16 mask = rows >= 16 ? __mmask16(0xFFFF) : rows <= 0 ? __mmask16(0) : __mmask16((1u << rows) - 1u);
+        const __m512 zero = _mm512_setzero_ps();
         for (; rows >= 1 && rows <= 16 && j0 + 16 <= n; j0 += 16) {
-            __m512 a[16], b[16];
+            __m512 a[16];
             for (int i = 0; i < 16; ++i) a[i] = _mm512_maskz_loadu_ps(mask, from + (j0 + i) * from_pitch);
-            for (int i = 0; i < 8; ++i) {
-                b[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
-                b[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
-            }
-            // a[4 g + k], k < 4: rows 4g..4g+3 of columns k, k + 4, k + 8, k + 12 (one per 128-bit lane)
-            for (int g = 0; g < 4; ++g) {
-                a[4 * g + 0] = _mm512_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
-                a[4 * g + 1] = _mm512_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
-                a[4 * g + 2] = _mm512_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
-                a[4 * g + 3] = _mm512_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
-            }
-            const __m512 zero = _mm512_setzero_ps();
-            const auto store = [&](std::int64_t column, __m512 v) {
-                if (relu) v = _mm512_max_ps(v, zero);
-                if (column < rows) _mm512_storeu_ps(to + column * to_pitch + j0, v);
-            };
-            for (int k = 0; k < 4; ++k) {
-                const __m512 v0 = _mm512_shuffle_f32x4(a[k], a[4 + k], 0x88);
-                const __m512 v1 = _mm512_shuffle_f32x4(a[k], a[4 + k], 0xDD);
-                const __m512 v2 = _mm512_shuffle_f32x4(a[8 + k], a[12 + k], 0x88);
-                const __m512 v3 = _mm512_shuffle_f32x4(a[8 + k], a[12 + k], 0xDD);
-                store(k, _mm512_shuffle_f32x4(v0, v2, 0x88));
-                store(k + 8, _mm512_shuffle_f32x4(v0, v2, 0xDD));
-                store(k + 4, _mm512_shuffle_f32x4(v1, v3, 0x88));
-                store(k + 12, _mm512_shuffle_f32x4(v1, v3, 0xDD));
-            }
+            transpose_16x16(a);
+            for (std::int64_t c = 0; c < rows; ++c)
+                _mm512_storeu_ps(to + c * to_pitch + j0, relu ? _mm512_max_ps(a[c], zero) : a[c]);
         }
     }
 #endif
