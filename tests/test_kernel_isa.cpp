@@ -108,11 +108,13 @@ std::vector<ConvGeometry> geometries() {
             // depthwise with the channels in the lanes (depthwise_lanes_kernels.hpp): 40 channels
             // (two whole blocks of 16 and part of one), rows of 19 (tiles of 8, 8, 2 and 1),
             // stride 2 with a 5x5, dilation 2, a 4 x 4 plane of one block, padding wider than the
-            // kernel at stride 2, and rows of 40 at stride 1 (forward and backward-data on
-            // depthwise_kernels.hpp, the weight gradient here; 3 images cut into 3 parts)
+            // kernel at stride 2, rows of 40 at stride 1 (the forward on depthwise_kernels.hpp;
+            // 3 images cut into 3 parts in the weight gradient), and rows of 66 (the forward and
+            // backward-data there, the weight gradient here)
             geometry(2, 40, 40, 21, 19, 3, 1, 1, 1, 40), geometry(2, 32, 32, 17, 18, 5, 2, 2, 1, 32),
             geometry(1, 48, 48, 12, 13, 3, 1, 2, 2, 48), geometry(3, 16, 16, 4, 4, 3, 1, 1, 1, 16),
-            geometry(2, 24, 24, 9, 11, 3, 2, 3, 1, 24), geometry(3, 20, 20, 34, 40, 3, 1, 1, 1, 20)};
+            geometry(2, 24, 24, 9, 11, 3, 2, 3, 1, 24), geometry(3, 20, 20, 34, 40, 3, 1, 1, 1, 20),
+            geometry(1, 18, 18, 6, 66, 3, 1, 1, 1, 18)};
 }
 
 std::string describe(const ConvGeometry& g) {

@@ -1,5 +1,5 @@
 // The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp), the depthwise
-// kernels with the channels in the lanes (depthwise_lanes_kernels.hpp),
+// kernels with the channels in the lanes (depthwise_lanes_kernels.hpp, also checked against the row kernels' bits),
 // and the 1x1 layers' paths that cut their work by images (conv_kernels.hpp), with 8 pool threads: results
 // bit-identical to one thread and equal to float64 loops, and, in the ThreadSanitizer build (`bash tools/run.sh tsan`),
 // no data race between the tasks that share the phase planes and the packed weights.
@@ -209,4 +209,24 @@ TEST_CASE("concurrency: the depthwise kernels with the channels in the lanes giv
         CHECK(wrong == 0);
     }
     set_num_threads(previous);
+}
+
+TEST_CASE("concurrency: the depthwise kernels with the channels in the lanes give the row kernels' bits") {
+    // depthwise_lanes_kernels.hpp adds the taps of the forward and of backward-data in the order of
+    // depthwise_kernels.hpp's row kernels, so the two give the same floats wherever both apply:
+    // stride 1 and 2, rows longer and shorter than the lanes' cutoffs, a part block of channels
+    for (ConvGeometry g : {geometry(2, 40, 16, 15, 40, 5, 2, 2), geometry(2, 40, 8, 8, 40, 3, 1, 1),
+                           geometry(1, 24, 20, 70, 24, 3, 1, 1), geometry(1, 16, 33, 40, 16, 3, 2, 1)}) {
+        g.groups = g.c_in;
+        CAPTURE(g.w);
+        const auto x = random_values(g.n * g.c_in * g.hw(), 7), w = random_values(g.c_out * g.k(), 8),
+                   b = random_values(g.c_out, 9), dy = random_values(g.n * g.c_out * g.p(), 10);
+        std::vector<float> y_rows(dy.size()), y_lanes(dy.size()), dx_rows(x.size()), dx_lanes(x.size());
+        cpu::conv::depthwise_forward(g, x.data(), w.data(), b.data(), y_rows.data());
+        cpu::conv::depthwise_lanes_forward(g, x.data(), w.data(), b.data(), y_lanes.data());
+        cpu::conv::depthwise_backward_data(g, dy.data(), w.data(), dx_rows.data());
+        cpu::conv::depthwise_lanes_backward_data(g, dy.data(), w.data(), dx_lanes.data());
+        CHECK(same_bits(y_rows, y_lanes));
+        CHECK(same_bits(dx_rows, dx_lanes));
+    }
 }

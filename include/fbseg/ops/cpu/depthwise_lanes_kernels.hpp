@@ -70,17 +70,18 @@ inline constexpr std::int64_t kDwTapGroup = 8;
 /// depthwise layers). Depth multipliers of 2-4 stay with depthwise_kernels.hpp.
 inline constexpr bool depthwise_lanes_applies(const ConvGeometry& g) { return g.depthwise() && g.coutg() == 1; }
 
-/// Rows at least this long, read at stride 1, stream well through depthwise_kernels.hpp's
-/// row-vectorised loops (no phase planes, whole vectors); here the two transposes, bound by the
-/// one shuffle port, cost more than they save (docs/performance.md, step 18).
-inline constexpr std::int64_t kDwRowKernelWidth = 32;
+/// Where depthwise_kernels.hpp's row-vectorised loops stay (no phase planes at stride 1, whole
+/// vectors along long rows, each plane read and written in order): the forward of output rows of
+/// 32 and more at stride 1, and the backward-data of input rows of 64 and more. There the
+/// transposes out to 16 planes at once cost more than the lanes save (docs/performance.md, step 18).
+inline constexpr std::int64_t kDwRowKernelForward = 32, kDwRowKernelBackwardData = 64;
 
 /// Which depthwise kernel each pass takes: the channels-in-lanes one where it measured faster.
 inline constexpr bool depthwise_lanes_forward_preferred(const ConvGeometry& g) {
-    return depthwise_lanes_applies(g) && (g.sh > 1 || g.sw > 1 || g.wo < kDwRowKernelWidth);
+    return depthwise_lanes_applies(g) && (g.sh > 1 || g.sw > 1 || g.wo < kDwRowKernelForward);
 }
 inline constexpr bool depthwise_lanes_backward_data_preferred(const ConvGeometry& g) {
-    return depthwise_lanes_applies(g) && g.w < kDwRowKernelWidth;
+    return depthwise_lanes_applies(g) && g.w < kDwRowKernelBackwardData;
 }
 inline constexpr bool depthwise_lanes_backward_weight_preferred(const ConvGeometry& g) {
     return depthwise_lanes_applies(g);
@@ -136,15 +137,16 @@ inline std::int64_t dw_rows_read(const ConvGeometry& g, std::int64_t oh) {
     return std::clamp<std::int64_t>(oh * g.sh + (g.kh - 1) * g.dh - g.ph + 1, 0, g.h);
 }
 
-/// R outputs of one row: out[r] = init (L values) + sum_{i < taps} wv[i] src[r step + off[i]], taps in order.
+/// R outputs of one row: out[r] = init (L values) + sum_{i < taps} wb[woff[i]] src[r step + off[i]],
+/// the taps in order (wb[woff[i]]: the L weights of tap i).
 template <typename T, std::int64_t R>
-inline void dw_tap_tile(const T* src, std::int64_t step, const std::int64_t* off, const T* const* wv, std::int64_t taps,
-                        const T* init, T* out, std::int64_t out_step) {
+inline void dw_tap_tile(const T* src, std::int64_t step, const std::int64_t* off, const T* wb, const std::int64_t* woff,
+                        std::int64_t taps, const T* init, T* out, std::int64_t out_step) {
     using Vec = simd::Vec<T>;
     Vec acc[R];
     for (std::int64_t r = 0; r < R; ++r) acc[r] = simd::load<Vec>(init);
     for (std::int64_t i = 0; i < taps; ++i) {
-        const Vec w = simd::load<Vec>(wv[i]);
+        const Vec w = simd::load<Vec>(wb + woff[i]);
         const T* s = src + off[i];
         for (std::int64_t r = 0; r < R; ++r) acc[r] += w * simd::load<Vec>(s + r * step);
     }
@@ -153,16 +155,16 @@ inline void dw_tap_tile(const T* src, std::int64_t step, const std::int64_t* off
 
 /// dw_tap_tile over `count` outputs: tiles of kDwTile, the rest in tiles of 4, 2 and 1.
 template <typename T>
-inline void dw_tap_row(const T* src, std::int64_t step, const std::int64_t* off, const T* const* wv, std::int64_t taps,
-                       const T* init, std::int64_t count, T* out, std::int64_t out_step) {
+inline void dw_tap_row(const T* src, std::int64_t step, const std::int64_t* off, const T* wb, const std::int64_t* woff,
+                       std::int64_t taps, const T* init, std::int64_t count, T* out, std::int64_t out_step) {
     std::int64_t r = 0;
     for (; r + kDwTile <= count; r += kDwTile)
-        dw_tap_tile<T, kDwTile>(src + r * step, step, off, wv, taps, init, out + r * out_step, out_step);
+        dw_tap_tile<T, kDwTile>(src + r * step, step, off, wb, woff, taps, init, out + r * out_step, out_step);
     if (r + 4 <= count)
-        dw_tap_tile<T, 4>(src + r * step, step, off, wv, taps, init, out + r * out_step, out_step), r += 4;
+        dw_tap_tile<T, 4>(src + r * step, step, off, wb, woff, taps, init, out + r * out_step, out_step), r += 4;
     if (r + 2 <= count)
-        dw_tap_tile<T, 2>(src + r * step, step, off, wv, taps, init, out + r * out_step, out_step), r += 2;
-    if (r < count) dw_tap_tile<T, 1>(src + r * step, step, off, wv, taps, init, out + r * out_step, out_step);
+        dw_tap_tile<T, 2>(src + r * step, step, off, wb, woff, taps, init, out + r * out_step, out_step), r += 2;
+    if (r < count) dw_tap_tile<T, 1>(src + r * step, step, off, wb, woff, taps, init, out + r * out_step, out_step);
 }
 
 /// y = depthwise conv(x, w) + b for Coutg = 1; x [N, C, H, W], w [C, 1, kh, kw], b [C] or null,
@@ -175,18 +177,20 @@ void depthwise_lanes_forward(const ConvGeometry& g, const T* x, const T* w, cons
     const std::vector<T> wp = pack_dw_weights(g, w);
     std::vector<T> bias(std::size_t(blocks * L), T(0));
     if (b) std::copy_n(b, g.c_in, bias.begin());
-    std::vector<std::int64_t> off(static_cast<std::size_t>(kk));  // tap t's position in xb from the output's first read
-    for (std::int64_t t = 0; t < kk; ++t) off[std::size_t(t)] = ((t / g.kw) * g.dh * lay.wp + (t % g.kw) * g.dw) * L;
+    // tap t: where it reads in xb from the output's first read, and where its weights are in a block
+    std::vector<std::int64_t> off(static_cast<std::size_t>(kk)), woff(static_cast<std::size_t>(kk));
+    for (std::int64_t t = 0; t < kk; ++t) {
+        off[std::size_t(t)] = ((t / g.kw) * g.dh * lay.wp + (t % g.kw) * g.dw) * L;
+        woff[std::size_t(t)] = t * L;
+    }
     parallel_for(0, g.n * blocks, items_per_task(P * kk * L), [&](std::int64_t t0, std::int64_t t1) {
         T* xb = scratch<T>(lay.size(L) + P * L);
         T* yb = xb + lay.size(L);
         std::fill_n(xb, lay.size(L), T(0));  // the padding, the same for every block
-        std::vector<const T*> wv(static_cast<std::size_t>(kk));
         for (std::int64_t t = t0; t < t1; ++t) {
             const std::int64_t n = t / blocks, blk = t % blocks, c0 = blk * L, channels = std::min(L, g.c_in - c0);
             if (channels < L) std::fill_n(xb, lay.size(L), T(0));  // lanes past C: zeros, not stale values
             const T* xp = x + (n * g.c_in + c0) * g.hw();
-            for (std::int64_t i = 0; i < kk; ++i) wv[std::size_t(i)] = wp.data() + (blk * kk + i) * L;
             T* yp = y + (n * g.c_out + c0) * P;
             const bool by_row = g.wo % 16 == 0;  // each output row transposed out while it is in L1
             std::int64_t filled = 0;  // input rows laid out so far: each just before the first output row that reads it
@@ -194,8 +198,8 @@ void depthwise_lanes_forward(const ConvGeometry& g, const T* x, const T* w, cons
                 if (const std::int64_t need = dw_rows_read(g, oh); need > filled)
                     fill_dw_rows(g, lay, xp, channels, xb, filled, need), filled = need;
                 T* out = by_row ? yb : yb + oh * g.wo * L;
-                dw_tap_row(xb + oh * g.sh * lay.wp * L, g.sw * L, off.data(), wv.data(), kk, bias.data() + c0, g.wo,
-                           out, L);
+                dw_tap_row(xb + oh * g.sh * lay.wp * L, g.sw * L, off.data(), wp.data() + blk * kk * L, woff.data(), kk,
+                           bias.data() + c0, g.wo, out, L);
                 if (by_row) copy_to_planes(yb, L, g.wo, channels, yp + oh * g.wo, P, false);
             }
             if (!by_row) copy_to_planes(yb, L, P, channels, yp, P, false);
@@ -217,12 +221,38 @@ void depthwise_lanes_backward_data(const ConvGeometry& g, const T* dy, const T* 
     const std::int64_t m_end = (g.w - 1 + g.pw) / g.sw + 1;
     const std::int64_t pad_right = std::max<std::int64_t>(0, m_end - g.wo) + 1;
     const std::int64_t row_len = pad_left + g.wo + pad_right;
+    // The taps of each (input row ih, column phase e), worked out once for every block: where each
+    // reads in dyb from the row's first column of that phase, and which weights it takes.
+    struct PhaseRow {
+        std::int64_t iw0 = 0, count = 0, first = 0,
+                     taps = 0;  // columns iw0, iw0 + sw, ... (count); taps [first, first + taps)
+    };
+    std::vector<PhaseRow> rows(static_cast<std::size_t>(g.h * g.sw));
+    std::vector<std::int64_t> off, woff;
+    for (std::int64_t ih = 0; ih < g.h; ++ih)
+        for (std::int64_t e = 0; e < g.sw; ++e) {
+            // the columns of phase e: iw = m sw + e - pw for m from m0 on
+            PhaseRow& pr = rows[std::size_t(ih * g.sw + e)];
+            const std::int64_t m0 = ceil_div(std::max<std::int64_t>(0, g.pw - e), g.sw);
+            pr.iw0 = m0 * g.sw + e - g.pw;
+            pr.count = pr.iw0 < g.w ? ceil_div(g.w - pr.iw0, g.sw) : 0;
+            pr.first = std::int64_t(off.size());
+            for (std::int64_t ki = 0; ki < g.kh; ++ki) {
+                const std::int64_t r = ih + g.ph - ki * g.dh;  // = oh sh for the dy row oh this kernel row reads
+                if (r < 0 || r % g.sh != 0 || r / g.sh >= g.ho) continue;
+                for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                    const std::int64_t c = e - kj * g.dw;  // column of phase e, tap kj: ow = m + c / sw
+                    if (((c % g.sw) + g.sw) % g.sw != 0) continue;
+                    off.push_back(((r / g.sh) * row_len + pad_left + m0 + c / g.sw) * L);
+                    woff.push_back((ki * g.kw + kj) * L);
+                }
+            }
+            pr.taps = std::int64_t(off.size()) - pr.first;
+        }
     parallel_for(0, g.n * blocks, items_per_task(g.hw() * kk * L), [&](std::int64_t t0, std::int64_t t1) {
         T* dyb = scratch<T>((g.ho * row_len + g.hw()) * L);
         T* dxb = dyb + g.ho * row_len * L;
         std::fill_n(dyb, g.ho * row_len * L, T(0));  // the columns around the rows
-        std::vector<const T*> wv(static_cast<std::size_t>(kk));
-        std::vector<std::int64_t> off(static_cast<std::size_t>(kk));
         const T zero[L] = {};
         for (std::int64_t t = t0; t < t1; ++t) {
             const std::int64_t n = t / blocks, blk = t % blocks, c0 = blk * L, channels = std::min(L, g.c_in - c0);
@@ -237,24 +267,9 @@ void depthwise_lanes_backward_data(const ConvGeometry& g, const T* dy, const T* 
                     planes_to_lanes(dyp + filled * g.wo, P, g.wo, channels, dyb + (filled * row_len + pad_left) * L, L);
                 T* row = by_row ? dxb : dxb + ih * g.w * L;
                 for (std::int64_t e = 0; e < g.sw; ++e) {
-                    // the columns of phase e: iw = m sw + e - pw for m from m0 on
-                    const std::int64_t m0 = ceil_div(std::max<std::int64_t>(0, g.pw - e), g.sw);
-                    const std::int64_t iw0 = m0 * g.sw + e - g.pw;
-                    if (iw0 >= g.w) continue;
-                    const std::int64_t count = ceil_div(g.w - iw0, g.sw);
-                    std::int64_t taps = 0;
-                    for (std::int64_t ki = 0; ki < g.kh; ++ki) {
-                        const std::int64_t r = ih + g.ph - ki * g.dh;
-                        if (r < 0 || r % g.sh != 0 || r / g.sh >= g.ho) continue;
-                        for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                            const std::int64_t c = e - kj * g.dw;  // column of phase e, tap kj: ow = m + c / sw
-                            if (((c % g.sw) + g.sw) % g.sw != 0) continue;
-                            wv[std::size_t(taps)] = wb + (ki * g.kw + kj) * L;
-                            off[std::size_t(taps)] = ((r / g.sh) * row_len + pad_left + m0 + c / g.sw) * L;
-                            ++taps;
-                        }
-                    }
-                    dw_tap_row(dyb, L, off.data(), wv.data(), taps, zero, count, row + iw0 * L, g.sw * L);
+                    const PhaseRow& pr = rows[std::size_t(ih * g.sw + e)];
+                    dw_tap_row(dyb, L, off.data() + pr.first, wb, woff.data() + pr.first, pr.taps, zero, pr.count,
+                               row + pr.iw0 * L, g.sw * L);
                 }
                 if (by_row) copy_to_planes(row, L, g.w, channels, dxp + ih * g.w, g.hw(), false);
             }
