@@ -346,19 +346,27 @@ void depthwise_lanes_backward_weight(const ConvGeometry& g, const T* x, const T*
     // rows per run of at most kDwRunPixels pixels (one row where a row is longer)
     const std::int64_t run_rows = std::max<std::int64_t>(1, kDwRunPixels / std::max<std::int64_t>(g.wo, 1));
     parallel_for(0, blocks * parts, 1, [&](std::int64_t t0, std::int64_t t1) {
-        T* xb = scratch<T>(lay.size(L) + P * L);
+        // xb: the input block; dyb: one run of dy's rows. Both are laid out just before they are
+        // read: the input rows up to the last one the run reads, dy's rows of the run.
+        T* xb = scratch<T>(lay.size(L) + run_rows * g.wo * L);
         T* dyb = xb + lay.size(L);
         std::fill_n(xb, lay.size(L), T(0));
         for (std::int64_t t = t0; t < t1; ++t) {
             const std::int64_t blk = t / parts, part = t % parts, c0 = blk * L, channels = std::min(L, g.c_in - c0);
             double* a = acc.data() + t * kk * L;
-            if (channels < L) std::fill_n(xb, lay.size(L) + P * L, T(0));
+            if (channels < L) std::fill_n(xb, lay.size(L) + run_rows * g.wo * L, T(0));
             for (std::int64_t n = part * per_part; n < std::min(g.n, (part + 1) * per_part); ++n) {
-                fill_dw_rows(g, lay, x + (n * g.c_in + c0) * g.hw(), channels, xb, 0, g.h);
-                planes_to_lanes(dy + (n * g.c_out + c0) * P, P, P, channels, dyb, L);
-                for (std::int64_t oh0 = 0; oh0 < g.ho; oh0 += run_rows)
-                    dw_tap_dots_all(dyb + oh0 * g.wo * L, xb + oh0 * g.sh * lay.wp * L, g.sw * L, g.sh * lay.wp * L,
-                                    off.data(), kk, std::min(run_rows, g.ho - oh0), g.wo, a);
+                const T* xp = x + (n * g.c_in + c0) * g.hw();
+                const T* dyp = dy + (n * g.c_out + c0) * P;
+                std::int64_t filled = 0;  // input rows laid out so far
+                for (std::int64_t oh0 = 0; oh0 < g.ho; oh0 += run_rows) {
+                    const std::int64_t rows = std::min(run_rows, g.ho - oh0);
+                    if (const std::int64_t need = dw_rows_read(g, oh0 + rows - 1); need > filled)
+                        fill_dw_rows(g, lay, xp, channels, xb, filled, need), filled = need;
+                    planes_to_lanes(dyp + oh0 * g.wo, P, rows * g.wo, channels, dyb, L);
+                    dw_tap_dots_all(dyb, xb + oh0 * g.sh * lay.wp * L, g.sw * L, g.sh * lay.wp * L, off.data(), kk,
+                                    rows, g.wo, a);
+                }
             }
         }
     });
