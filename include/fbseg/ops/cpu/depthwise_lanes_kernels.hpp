@@ -11,7 +11,8 @@
 // stride of 2 (four small copies per plane), computes the columns between the rows and drops
 // them, and a 4 x 4 plane fills a quarter of a vector: its layers ran at 1.5-2x oneDNN's
 // channels_last time (docs/performance.md, step 18). Channels in the lanes cost one transpose of
-// each block in and out (16 x 16 register transposes, copy_to_planes), and then nothing is
+// each block in and out (register transposes of 16 x 16, 8 x 8 or 4 x 4 values, copy_to_planes,
+// in each instruction set's width), and then nothing is
 // wasted: a tap's value for L channels is one aligned vector load, and stride 2 only changes the
 // step between loads. The input rows are transposed in just before the first output row that
 // reads them, and (where a row is whole 16-pixel blocks) each output row is transposed out as

@@ -26,7 +26,7 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -128,9 +128,34 @@ inline void transpose_16x16(__m512 a[16]) {
 }
 #endif
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+/// An 8 x 8 block transposed in registers (the AVX2 twin of transpose_16x16): out[c][i] = in[i][c].
+inline void transpose_8x8(__m256 a[8]) {
+    __m256 b[8];
+    for (int i = 0; i < 4; ++i) {
+        b[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+        b[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; ++g) {
+        a[4 * g + 0] = _mm256_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        a[4 * g + 1] = _mm256_shuffle_ps(b[4 * g], b[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        a[4 * g + 2] = _mm256_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        a[4 * g + 3] = _mm256_shuffle_ps(b[4 * g + 1], b[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // a[k] (k < 4) holds columns k and k + 4 of rows 0-3, a[4 + k] the same of rows 4-7
+    for (int k = 0; k < 4; ++k) {
+        b[k] = _mm256_permute2f128_ps(a[k], a[4 + k], 0x20);
+        b[k + 4] = _mm256_permute2f128_ps(a[k], a[4 + k], 0x31);
+    }
+    for (int i = 0; i < 8; ++i) a[i] = b[i];
+}
+#endif
+
 /// to[r to_pitch + j] = from[j from_pitch + r] for j < n, r < rows <= 16 (max(., 0) with `relu`):
 /// a task's pixel-major results copied into y's planes, up to 16 output channels at a time (and
-/// the packings of the weights and of dy, which are transposes too). to_pitch may be negative.
+/// the packings of the weights and of dy, and the depthwise kernels' blocks, which are transposes
+/// too). to_pitch may be negative. Register transposes of 16 x 16 (AVX-512), 8 x 8 (AVX2) or
+/// 4 x 4 (SSE2) blocks where the sizes allow, a value at a time for the rest.
 template <typename T>
 inline void copy_to_planes(const T* from, std::int64_t from_pitch, std::int64_t n, std::int64_t rows, T* to,
                            std::int64_t to_pitch, bool relu) {
@@ -154,6 +179,38 @@ inline void copy_to_planes(const T* from, std::int64_t from_pitch, std::int64_t 
             transpose_16x16(a);
             for (std::int64_t c = 0; c < rows; ++c)
                 _mm512_storeu_ps(to + c * to_pitch + j0, relu ? _mm512_max_ps(a[c], zero) : a[c]);
+        }
+    }
+#elif defined(__AVX2__)
+    if constexpr (std::is_same_v<T, float>) {
+        // The AVX2 copy: 8 x 8 blocks (the depthwise kernels' blocks of 8 channels), for 8 or 16 rows.
+        if ((rows == 8 || rows == 16) && !relu) {
+            for (; j0 + 8 <= n; j0 += 8)
+                for (std::int64_t h = 0; h < rows; h += 8) {
+                    __m256 a[8];
+                    for (int i = 0; i < 8; ++i) a[i] = _mm256_loadu_ps(from + (j0 + i) * from_pitch + h);
+                    transpose_8x8(a);
+                    for (int c = 0; c < 8; ++c) _mm256_storeu_ps(to + (h + c) * to_pitch + j0, a[c]);
+                }
+        }
+    }
+#elif defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>) {
+        // The baseline copy: 4 x 4 blocks (the depthwise kernels' blocks of 4 channels), for a
+        // multiple of 4 rows.
+        if (rows % 4 == 0 && rows > 0 && !relu) {
+            for (; j0 + 4 <= n; j0 += 4)
+                for (std::int64_t h = 0; h < rows; h += 4) {
+                    __m128 a0 = _mm_loadu_ps(from + j0 * from_pitch + h);
+                    __m128 a1 = _mm_loadu_ps(from + (j0 + 1) * from_pitch + h);
+                    __m128 a2 = _mm_loadu_ps(from + (j0 + 2) * from_pitch + h);
+                    __m128 a3 = _mm_loadu_ps(from + (j0 + 3) * from_pitch + h);
+                    _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+                    _mm_storeu_ps(to + h * to_pitch + j0, a0);
+                    _mm_storeu_ps(to + (h + 1) * to_pitch + j0, a1);
+                    _mm_storeu_ps(to + (h + 2) * to_pitch + j0, a2);
+                    _mm_storeu_ps(to + (h + 3) * to_pitch + j0, a3);
+                }
         }
     }
 #endif
