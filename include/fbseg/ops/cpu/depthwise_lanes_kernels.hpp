@@ -108,9 +108,9 @@ std::vector<T> pack_dw_weights(const ConvGeometry& g, const T* w) {
     return packed;
 }
 
-/// dst[pixel][c] = src[c plane_pitch + pixel] for pixel < pixels, c < channels (<= L): a block
-/// of channel planes to pixel-major, 16 pixels at a time (copy_to_planes' 16 x 16 transposes).
-/// `dst_step` is the distance between two pixels in dst (L, or sw L for every sw-th column).
+/// dst[pixel dst_step + c] = src[c plane_pitch + pixel] for pixel < pixels, c < channels (<= L):
+/// a block of channel planes to pixel-major, 16 pixels at a time (copy_to_planes' register
+/// transposes).
 template <typename T>
 void planes_to_lanes(const T* src, std::int64_t plane_pitch, std::int64_t pixels, std::int64_t channels, T* dst,
                      std::int64_t dst_step) {
