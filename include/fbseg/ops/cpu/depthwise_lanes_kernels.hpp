@@ -89,11 +89,11 @@ inline constexpr bool depthwise_lanes_backward_weight_preferred(const ConvGeomet
 }
 
 /// The padded block of one image's L channels: [hp][wp][L], the input at row ph and column pw.
+/// Every tap's read lies inside: ho = (h + 2 ph - (kh - 1) dh - 1) / sh + 1 (rounded down) gives
+/// (ho - 1) sh + (kh - 1) dh < h + 2 ph, and likewise for the columns.
 struct DwBlockLayout {
     std::int64_t hp = 0, wp = 0;
-    explicit DwBlockLayout(const ConvGeometry& g)
-        : hp(std::max(g.h + 2 * g.ph, (g.ho - 1) * g.sh + (g.kh - 1) * g.dh + 1)),
-          wp(std::max(g.w + 2 * g.pw, (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1)) {}
+    explicit DwBlockLayout(const ConvGeometry& g) : hp(g.h + 2 * g.ph), wp(g.w + 2 * g.pw) {}
     std::int64_t size(std::int64_t lanes) const { return hp * wp * lanes; }
 };
 
