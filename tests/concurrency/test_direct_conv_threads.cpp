@@ -1,4 +1,5 @@
-// The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp), the depthwise
+// The direct convolution kernels (ops/cpu/direct_conv_kernels.hpp, direct_weight_kernels.hpp), Winograd's
+// (winograd_kernels.hpp), the depthwise
 // kernels with the channels in the lanes (depthwise_lanes_kernels.hpp, also checked against the row kernels' bits),
 // and the 1x1 layers' paths that cut their work by images (conv_kernels.hpp), with 8 pool threads: results
 // bit-identical to one thread and equal to float64 loops, and, in the ThreadSanitizer build (`bash tools/run.sh tsan`),
@@ -85,7 +86,7 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
     // lanes (lanes_conv_kernels.hpp) over 4 tasks forward (2 images x 2 blocks of 64) and 8 in
     // backward-data (4 blocks of the 256 input channels)
     for (const ConvGeometry& g : {geometry(2, 256, 12, 12, 40, 3, 1, 1), geometry(2, 6, 40, 40, 40, 5, 1, 2),
-                                  geometry(1, 64, 16, 16, 64, 3, 1, 1), geometry(2, 32, 40, 40, 16, 3, 1, 1),
+                                  geometry(1, 64, 15, 16, 64, 3, 1, 1), geometry(2, 32, 40, 40, 16, 3, 1, 1),
                                   geometry(2, 3, 64, 64, 24, 7, 2, 3), geometry(2, 256, 8, 10, 128, 3, 1, 1)}) {
         const std::string shape = "c_in " + std::to_string(g.c_in) + ", c_out " + std::to_string(g.c_out) + ", " +
                                   std::to_string(g.h) + " x " + std::to_string(g.w) + ", k " + std::to_string(g.kh);
@@ -121,6 +122,51 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
                                  double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
                     }
             wrong += far(one.dw[std::size_t(i)], s);
+        }
+        CHECK(checked > 0);
+        CHECK(wrong == 0);
+    }
+    set_num_threads(previous);
+}
+
+TEST_CASE("concurrency: Winograd F(2x2, 3x3) gives the same bits on 1 and 8 threads and matches float64 loops") {
+    const int previous = num_threads();
+    // 64 -> 128 on 2 images of 16 x 14 (112 tiles: forward 2 tile blocks x 2 blocks of outputs,
+    // backward-data 2 x 1, rotated); 40 -> 32 on 3 images (the 12 x 2 tile, runs that cross images)
+    for (const ConvGeometry& g : {geometry(2, 64, 16, 14, 128, 3, 1, 1), geometry(3, 40, 10, 14, 32, 3, 1, 1)}) {
+        CAPTURE(g.c_in);
+        CAPTURE(g.c_out);
+        REQUIRE(cpu::conv::winograd_preferred<float>(g));  // the path under test
+        const auto x = random_values(g.n * g.c_in * g.hw(), 11), w = random_values(g.c_out * g.k(), 12),
+                   dy = random_values(g.n * g.c_out * g.p(), 13);
+        const Passes one = run_on_1_and_8(g, x, w, dy);
+        // y and dx against float64 loops, every 5th value
+        std::int64_t checked = 0, wrong = 0;
+        for (std::int64_t i = 0; i < std::int64_t(one.y.size()); i += 5, ++checked) {
+            const std::int64_t ow = i % g.wo, oh = i / g.wo % g.ho, co = i / g.p() % g.c_out, n = i / (g.p() * g.c_out);
+            double s = 0;
+            for (std::int64_t c = 0; c < g.c_in; ++c)
+                for (std::int64_t ki = 0; ki < 3; ++ki)
+                    for (std::int64_t kj = 0; kj < 3; ++kj) {
+                        const std::int64_t ih = oh - 1 + ki, iw = ow - 1 + kj;
+                        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                            s += double(w[std::size_t((co * g.c_in + c) * 9 + ki * 3 + kj)]) *
+                                 double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
+                    }
+            wrong += far(one.y[std::size_t(i)], s);
+        }
+        for (std::int64_t i = 0; i < std::int64_t(one.dx.size()); i += 5, ++checked) {
+            const std::int64_t iw = i % g.w, ih = i / g.w % g.h, c = i / g.hw() % g.c_in, n = i / (g.hw() * g.c_in);
+            double s = 0;  // dx[c, ih, iw] = sum_{co, ki, kj} w[co, c, ki, kj] dy[co, ih + 1 - ki, iw + 1 - kj]
+            for (std::int64_t co = 0; co < g.c_out; ++co)
+                for (std::int64_t ki = 0; ki < 3; ++ki)
+                    for (std::int64_t kj = 0; kj < 3; ++kj) {
+                        const std::int64_t oh = ih + 1 - ki, ow = iw + 1 - kj;
+                        if (oh >= 0 && oh < g.ho && ow >= 0 && ow < g.wo)
+                            s += double(w[std::size_t((co * g.c_in + c) * 9 + ki * 3 + kj)]) *
+                                 double(dy[std::size_t(((n * g.c_out + co) * g.ho + oh) * g.wo + ow)]);
+                    }
+            wrong += far(one.dx[std::size_t(i)], s);
         }
         CHECK(checked > 0);
         CHECK(wrong == 0);

@@ -41,6 +41,7 @@
 #include "fbseg/ops/cpu/direct_conv_kernels.hpp"
 #include "fbseg/ops/cpu/direct_weight_kernels.hpp"
 #include "fbseg/ops/cpu/loops.hpp"
+#include "fbseg/ops/cpu/winograd_kernels.hpp"
 #include "fbseg/ops/geometry/conv.hpp"
 
 namespace fbseg::cpu {
@@ -229,7 +230,9 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
             depthwise_forward(g, x, w, b, y);  // depthwise_kernels.hpp
         return;
     }
-    if (direct_conv_preferred<T>(g))
+    if (winograd_preferred<T>(g))
+        winograd_forward(g, x, w, b, y);  // winograd_kernels.hpp
+    else if (direct_conv_preferred<T>(g))
         direct_forward(g, x, w, b, y);  // direct_conv_kernels.hpp
     else
         im2col_forward(g, x, w, b, y);
@@ -246,20 +249,32 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
 /// kernel and the instruction set; the image sizes only decide whether the direct path is taken.
 template <typename T>
 std::int64_t packed_weights_size(const ConvGeometry& g) {
-    if (g.n == 0 || g.p() == 0 || g.c_out == 0 || g.depthwise() || !direct_conv_preferred<T>(g)) return 0;
+    if (g.n == 0 || g.p() == 0 || g.c_out == 0 || g.depthwise()) return 0;
+    if (winograd_preferred<T>(g)) return winograd_plan<T>(g).packed_weights(g);
+    if (!direct_conv_preferred<T>(g)) return 0;
     return direct_plan<T>(g).packed_weights();
 }
 
 /// packed = the weights w [Cout, Cin, kh, kw] as forward packs them (packed_weights_size(g) values).
 template <typename T>
 void pack_forward_weights(const ConvGeometry& g, const T* w, T* packed) {
+    if (winograd_preferred<T>(g)) {
+        pack_winograd_weights(g, winograd_plan<T>(g), w, /*rotated=*/false, packed);
+        return;
+    }
     const DirectPlan plan = direct_plan<T>(g);
     pack_direct_weights(w, g.c_out, plan.k, plan.taps, /*rotated=*/false, plan.blocks, packed, plan.block_rows);
 }
 
-// forward for a geometry with packed_weights_size(g) > 0, from weights packed by
-// pack_forward_weights, is direct_forward_packed (direct_conv_kernels.hpp): the same result as
-// forward, bit for bit.
+/// forward for a geometry with packed_weights_size(g) > 0, from weights packed by
+/// pack_forward_weights (max(., 0) with relu): the same result as forward, bit for bit.
+template <typename T>
+void forward_packed(const ConvGeometry& g, const T* x, const T* packed, const T* b, T* y, bool relu) {
+    if (winograd_preferred<T>(g))
+        winograd_forward_packed(g, x, packed, b, y, relu);  // winograd_kernels.hpp
+    else
+        direct_forward_packed(g, x, packed, b, y, relu);  // direct_conv_kernels.hpp
+}
 
 /// forward through the im2col matrix and Eigen's GEMM (any group count).
 template <typename T>
@@ -309,6 +324,10 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
             depthwise_lanes_backward_data(g, dy, w, dx);
         else
             depthwise_backward_data(g, dy, w, dx);
+        return;
+    }
+    if (ConvGeometry t; backward_data_as_forward(g, t) && winograd_preferred<T>(t)) {
+        winograd_forward(t, dy, w, static_cast<const T*>(nullptr), dx, /*rotated=*/true);
         return;
     }
     if (ConvGeometry t; backward_data_as_forward(g, t) && direct_conv_preferred<T>(t)) {

@@ -24,7 +24,7 @@ GemmKernels<T> make_gemm_kernels() {
             &bmm_forward<T>,
             &conv::packed_weights_size<T>,
             &conv::pack_forward_weights<T>,
-            &conv::direct_forward_packed<T>};
+            &conv::forward_packed<T>};
 }
 
 inline ActivationKernels make_activation_kernels() {
