@@ -97,8 +97,8 @@ inline bool winograd_preferred(const ConvGeometry& g) {
         const char* env = std::getenv("FBSEG_CONV_WINOGRAD");
         return !(env && std::string_view(env) == "0");
     }();
-    return enabled && direct_path_enabled() && lanes_vectors<T>(g) > 0 && g.groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 &&
-           g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 && g.ho == g.h && g.wo == g.w &&
+    return enabled && direct_path_enabled() && lanes_vectors<T>(g) > 0 && g.groups == 1 && g.kh == 3 && g.kw == 3 &&
+           g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 && g.ho == g.h && g.wo == g.w &&
            g.ho % 2 == 0 && g.wo % 2 == 0 && g.ho > 0 && g.wo > 0 && g.c_in >= FBSEG_WINOGRAD_MIN_CHANNELS &&
            g.n * g.ho * g.wo >= 4 * kWinogradMinTiles;
 #endif
@@ -106,22 +106,22 @@ inline bool winograd_preferred(const ConvGeometry& g) {
 
 /// The sizes of one Winograd convolution, from the geometry (built once per call).
 struct WinogradPlan {
-    static constexpr std::int64_t kBlockTiles = 96;  // tiles per task (a multiple of 16, 6 and 12)
+    static constexpr std::int64_t kBlockTiles = 96;     // tiles per task (a multiple of 16, 6 and 12)
     static constexpr std::int64_t kChunkBytes = 16384;  // U_e of one chunk of input channels, in L1
     PhasePlan phases;
-    std::int64_t rows = 0;                  // output channels per block (64 or 32 float)
-    std::int64_t blocks = 0;                // c_out / rows
-    std::int64_t channel_stride = 0;        // one input channel's four phase planes
-    std::int64_t chunk_channels = 0;        // input channels per chunk of the sum
-    std::int64_t images_per_round = 0;      // images whose planes are built at once
-    std::int64_t tap_offset[16] = {};       // patch element (i, j): phase plane and offset, as one offset
+    std::int64_t rows = 0;              // output channels per block (64 or 32 float)
+    std::int64_t blocks = 0;            // c_out / rows
+    std::int64_t channel_stride = 0;    // one input channel's four phase planes
+    std::int64_t chunk_channels = 0;    // input channels per chunk of the sum
+    std::int64_t images_per_round = 0;  // images whose planes are built at once (as the direct path)
+    std::int64_t tap_offset[16] = {};   // patch element (i, j): phase plane and offset, as one offset
 
     WinogradPlan(const ConvGeometry& g, std::int64_t rows_, std::int64_t value_bytes)
         : phases(winograd_patch_geometry(g)), rows(rows_) {
         blocks = g.c_out / rows;
         channel_stride = phases.phases * phases.phase_stride;
         chunk_channels = std::max<std::int64_t>(1, kChunkBytes / value_bytes / rows);
-        images_per_round = std::clamp<std::int64_t>((std::int64_t(1) << 22) / (g.c_in * channel_stride), 1, g.n);
+        images_per_round = std::clamp<std::int64_t>(kDirectRoundValues / (g.c_in * channel_stride), 1, g.n);
         const std::vector<std::int64_t> starts = phases.tap_starts(phases.phase_stride);
         for (std::int64_t t = 0; t < 16; ++t) tap_offset[t] = starts[std::size_t(t)];
     }
@@ -161,8 +161,8 @@ inline simd::Vec<T> load_strided(const T* p, std::int64_t stride) {
     using Vec = simd::Vec<T>;
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float> && sizeof(Vec) == 64) {
-        const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                 _mm512_set1_epi32(int(stride)));
+        const __m512i index = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(int(stride)));
         return Vec(_mm512_i32gather_ps(index, p, 4));
     }
 #endif
@@ -180,10 +180,10 @@ void pack_winograd_weights(const ConvGeometry& g, const WinogradPlan& plan, cons
     using Vec = simd::Vec<T>;
     constexpr std::int64_t L = simd::kLanes<T>, kChunk = 8;  // input channels per item
     const std::int64_t R = plan.rows, cin = g.c_in, chunks = ceil_div(cin, kChunk);
-    FBSEG_CHECK(std::int64_t(cin) * g.c_out * 9 < (std::int64_t(1) << 31), "conv2d: a weight of ", g.c_out, " x ",
-                cin, " x 3 x 3 is too large for the Winograd path's 32-bit gather offsets");
     // kernel (co, c) at w + co co_step + c c_step, tap j at + j (rotated: + 8 - j)
     const std::int64_t co_step = rotated ? 9 : cin * 9, c_step = rotated ? g.c_out * 9 : 9;
+    FBSEG_CHECK(L * co_step < (std::int64_t(1) << 31), "conv2d: ", cin,
+                " input channels are too many for the Winograd path's 32-bit gather offsets");
     parallel_for(0, plan.blocks * chunks, items_per_task(kChunk * R * kWinogradPositions),
                  [&](std::int64_t i0, std::int64_t i1) {
                      for (std::int64_t item = i0; item < i1; ++item) {
@@ -232,8 +232,8 @@ inline void winograd_input_transform(const T* planes, const std::int64_t* tap_of
 ///   out[m][r] = init[m][r] + sum_{c < channels} wp[c rows + r] src[c cstride + m]
 /// the sum taken from zero in registers; init is zero (init_step 0) or out itself (init_step rows).
 template <typename T, std::int64_t V, std::int64_t M>
-inline void winograd_product_tile(const T* src, std::int64_t cstride, std::int64_t channels, const T* wp,
-                                  const T* init, std::int64_t init_step, T* out) {
+inline void winograd_product_tile(const T* src, std::int64_t cstride, std::int64_t channels, const T* wp, const T* init,
+                                  std::int64_t init_step, T* out) {
     using Vec = simd::Vec<T>;
     constexpr std::int64_t L = simd::kLanes<T>, R = V * L;
     Vec acc[M][V];
@@ -314,14 +314,15 @@ void winograd_forward_round(const ConvGeometry& g, const WinogradPlan& plan, con
             // 1. V of the block's tiles, [e][c][tile - q0]: a run's vectors are stored in order, the
             //    overrun of each (tiles past the run) overwritten by the next run or never read
             if (tb != v_block) {
-                for_each_tile_run(q0, q1, th, tw, [&](std::int64_t i, std::int64_t a, std::int64_t b0, std::int64_t b1,
-                                                      std::int64_t t) {
-                    const T* src = planes + i * cin * plan.channel_stride + a * ws;
-                    for (std::int64_t c = 0; c < cin; ++c)
-                        for (std::int64_t b = b0; b < b1; b += L)
-                            winograd_input_transform(src + c * plan.channel_stride + b, plan.tap_offset,
-                                                     vbuf + c * QS + (t - q0) + (b - b0), cin * QS);
-                });
+                for_each_tile_run(
+                    q0, q1, th, tw,
+                    [&](std::int64_t i, std::int64_t a, std::int64_t b0, std::int64_t b1, std::int64_t t) {
+                        const T* src = planes + i * cin * plan.channel_stride + a * ws;
+                        for (std::int64_t c = 0; c < cin; ++c)
+                            for (std::int64_t b = b0; b < b1; b += L)
+                                winograd_input_transform(src + c * plan.channel_stride + b, plan.tap_offset,
+                                                         vbuf + c * QS + (t - q0) + (b - b0), cin * QS);
+                    });
                 for (std::int64_t e = 0; e < E; ++e)  // tiles past the block: zeros, not garbage
                     for (std::int64_t c = 0; c < cin; ++c)
                         std::fill(vbuf + (e * cin + c) * QS + (q1 - q0), vbuf + (e * cin + c) * QS + nqm, T(0));
@@ -346,18 +347,18 @@ void winograd_forward_round(const ConvGeometry& g, const WinogradPlan& plan, con
             }
             // 3. y = A^T M A + b, a run of tiles at a time, L output channels at a time: the run's
             //    two output rows pixel-major in sbuf, then transposed into y
-            for_each_tile_run(q0, q1, th, tw, [&](std::int64_t i, std::int64_t a, std::int64_t b0, std::int64_t b1,
-                                                  std::int64_t t) {
-                T* yb = y + ((n0 + i) * g.c_out + bl * R) * P + 2 * a * g.wo + 2 * b0;
-                T* row1 = sbuf + 2 * (tw + 1) * L;
-                for (std::int64_t r = 0; r < R; r += L) {
-                    for (std::int64_t b = b0; b < b1; ++b)
-                        winograd_output_transform(mbuf + (t - q0 + b - b0) * R + r, QB * R, bias + bl * R + r,
-                                                  sbuf + (b - b0) * 2 * L, row1 + (b - b0) * 2 * L);
-                    copy_to_planes(sbuf, L, 2 * (b1 - b0), L, yb + r * P, P, relu);
-                    copy_to_planes(row1, L, 2 * (b1 - b0), L, yb + r * P + g.wo, P, relu);
-                }
-            });
+            for_each_tile_run(
+                q0, q1, th, tw, [&](std::int64_t i, std::int64_t a, std::int64_t b0, std::int64_t b1, std::int64_t t) {
+                    T* yb = y + ((n0 + i) * g.c_out + bl * R) * P + 2 * a * g.wo + 2 * b0;
+                    T* row1 = sbuf + 2 * (tw + 1) * L;
+                    for (std::int64_t r = 0; r < R; r += L) {
+                        for (std::int64_t b = b0; b < b1; ++b)
+                            winograd_output_transform(mbuf + (t - q0 + b - b0) * R + r, QB * R, bias + bl * R + r,
+                                                      sbuf + (b - b0) * 2 * L, row1 + (b - b0) * 2 * L);
+                        copy_to_planes(sbuf, L, 2 * (b1 - b0), L, yb + r * P, P, relu);
+                        copy_to_planes(row1, L, 2 * (b1 - b0), L, yb + r * P + g.wo, P, relu);
+                    }
+                });
         }
     });
 }
