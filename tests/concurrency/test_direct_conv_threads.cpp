@@ -76,6 +76,21 @@ Passes run_on_1_and_8(const ConvGeometry& g, const std::vector<float>& x, const 
 /// 0 when |a - b| <= 1e-4 (1 + |b|), else 1.
 std::int64_t far(double a, double b) { return std::fabs(a - b) > 1e-4 * (1 + std::fabs(b)) ? 1 : 0; }
 
+/// y[i] (no bias) by float64 loops, i the flat index into y [n, c_out, ho, wo].
+double reference_y(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& w, std::int64_t i) {
+    const std::int64_t ow = i % g.wo, oh = i / g.wo % g.ho, co = i / g.p() % g.c_out, n = i / (g.p() * g.c_out);
+    double s = 0;
+    for (std::int64_t c = 0; c < g.c_in; ++c)
+        for (std::int64_t ki = 0; ki < g.kh; ++ki)
+            for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+                const std::int64_t ih = oh * g.sh - g.ph + ki, iw = ow * g.sw - g.pw + kj;
+                if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                    s += double(w[std::size_t(((co * g.c_in + c) * g.kh + ki) * g.kw + kj)]) *
+                         double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
+            }
+    return s;
+}
+
 }  // namespace
 
 TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 and 8 threads and match float64 loops") {
@@ -97,19 +112,8 @@ TEST_CASE("concurrency: the direct convolution kernels give the same bits on 1 a
         const Passes one = run_on_1_and_8(g, x, w, dy);
         // and right: y and dW against float64 loops, at every 7th output
         std::int64_t checked = 0, wrong = 0;
-        for (std::int64_t i = 0; i < std::int64_t(one.y.size()); i += 7, ++checked) {
-            const std::int64_t ow = i % g.wo, oh = i / g.wo % g.ho, co = i / g.p() % g.c_out, n = i / (g.p() * g.c_out);
-            double s = 0;
-            for (std::int64_t c = 0; c < g.c_in; ++c)
-                for (std::int64_t ki = 0; ki < g.kh; ++ki)
-                    for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-                        const std::int64_t ih = oh * g.sh - g.ph + ki, iw = ow * g.sw - g.pw + kj;
-                        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
-                            s += double(w[std::size_t(((co * g.c_in + c) * g.kh + ki) * g.kw + kj)]) *
-                                 double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
-                    }
-            wrong += far(one.y[std::size_t(i)], s);
-        }
+        for (std::int64_t i = 0; i < std::int64_t(one.y.size()); i += 7, ++checked)
+            wrong += far(one.y[std::size_t(i)], reference_y(g, x, w, i));
         for (std::int64_t i = 0; i < std::int64_t(one.dw.size()); i += 7, ++checked) {
             const std::int64_t kj = i % g.kw, ki = i / g.kw % g.kh, c = i / g.kk() % g.c_in, co = i / g.k();
             double s = 0;
@@ -142,19 +146,8 @@ TEST_CASE("concurrency: Winograd F(2x2, 3x3) gives the same bits on 1 and 8 thre
         const Passes one = run_on_1_and_8(g, x, w, dy);
         // y and dx against float64 loops, every 5th value
         std::int64_t checked = 0, wrong = 0;
-        for (std::int64_t i = 0; i < std::int64_t(one.y.size()); i += 5, ++checked) {
-            const std::int64_t ow = i % g.wo, oh = i / g.wo % g.ho, co = i / g.p() % g.c_out, n = i / (g.p() * g.c_out);
-            double s = 0;
-            for (std::int64_t c = 0; c < g.c_in; ++c)
-                for (std::int64_t ki = 0; ki < 3; ++ki)
-                    for (std::int64_t kj = 0; kj < 3; ++kj) {
-                        const std::int64_t ih = oh - 1 + ki, iw = ow - 1 + kj;
-                        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
-                            s += double(w[std::size_t((co * g.c_in + c) * 9 + ki * 3 + kj)]) *
-                                 double(x[std::size_t(((n * g.c_in + c) * g.h + ih) * g.w + iw)]);
-                    }
-            wrong += far(one.y[std::size_t(i)], s);
-        }
+        for (std::int64_t i = 0; i < std::int64_t(one.y.size()); i += 5, ++checked)
+            wrong += far(one.y[std::size_t(i)], reference_y(g, x, w, i));
         for (std::int64_t i = 0; i < std::int64_t(one.dx.size()); i += 5, ++checked) {
             const std::int64_t iw = i % g.w, ih = i / g.w % g.h, c = i / g.hw() % g.c_in, n = i / (g.hw() * g.c_in);
             double s = 0;  // dx[c, ih, iw] = sum_{co, ki, kj} w[co, c, ki, kj] dy[co, ih + 1 - ki, iw + 1 - kj]

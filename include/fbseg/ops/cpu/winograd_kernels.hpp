@@ -228,7 +228,8 @@ inline void winograd_input_transform(const T* planes, const std::int64_t* tap_of
     }
 }
 
-/// One register tile of the products: for m < M, r < V lanes,
+/// One register tile of the products (lanes_tile with one tap and consecutive pixels, so one
+/// pointer instead of one per pixel): for m < M, r < V lanes,
 ///   out[m][r] = init[m][r] + sum_{c < channels} wp[c rows + r] src[c cstride + m]
 /// the sum taken from zero in registers; init is zero (init_step 0) or out itself (init_step rows).
 template <typename T, std::int64_t V, std::int64_t M>
