@@ -14,19 +14,21 @@
 // so the work is 16 Cin Cout multiply-adds per tile against the direct convolution's 36 (per 4
 // outputs): 2.25x fewer. B and A hold only 0 and +-1, so the two transforms are additions.
 //
-// Layout (AVX-512, the lanes tile of lanes_conv_kernels.hpp):
+// Layout (the lanes tile of lanes_conv_kernels.hpp; with AVX2 and SSE2, whose 16 registers do not
+// hold it, a tile of 6 tiles x 2 vectors of output channels):
 // - The input's patches come from phase planes (phase_planes.hpp) of a 4 x 4, stride-2 convolution
 //   with padding 1: patch element (i, j) of tile (a, b) is phase (i % 2, j % 2) at flat position
-//   a ws + b + (i / 2) ws + j / 2, ws = wo / 2 + 1. So for 16 neighbouring tiles of a tile row the
-//   element is one vector load, and the input transform is additions of whole vectors.
+//   a ws + b + (i / 2) ws + j / 2, ws = wo / 2 + 1. So for a vector's worth of neighbouring tiles
+//   of a tile row (16 with AVX-512) the element is one vector load, and the input transform is
+//   additions of whole vectors.
 // - Tiles are numbered t = (image th + a) tw + b across the images of a round (th x tw tiles per
 //   image); a task takes a block of up to 96 of them and one block of R output channels (64 or
-//   32). It transforms its block's V as [e][c][t] (a run of one tile row at a time), unless the
+//   32 with AVX-512, 16 with AVX2, 8 with SSE2). It transforms its block's V as [e][c][t] (a run of one tile row at a time), unless the
 //   block's V is the one it transformed for its previous task.
 // - U is packed once per call as [block][e][c][R], and the products run the lanes tile's register
-//   block: 6 tiles x 4 vectors of output channels (12 x 2 for blocks of 32), per (e, c) R / 16
-//   aligned loads of U and one broadcast of V per tile, into M [e][t][R].
-// - The output transform reads the 16 vectors of one tile and 16 output channels, writes the
+//   block: 6 tiles x 4 vectors of output channels (12 x 2 for blocks of 32), per (e, c) R / L
+//   aligned loads of U (L values per vector) and one broadcast of V per tile, into M [e][t][R].
+// - The output transform reads the 16 vectors of one tile and L output channels, writes the
 //   2 x 2 outputs pixel-major into two row buffers, and copy_to_planes transposes each output row
 //   into y.
 // The sum over c runs in chunks (the chunk's U_e in L1), each added to M in order, so results do
@@ -68,6 +70,23 @@ inline constexpr std::int64_t kWinogradPositions = 16;
 /// times larger U costs about what the products save.
 inline constexpr std::int64_t kWinogradMinTiles = 64;
 
+/// Vectors of output channels per block for g's c_out, or 0: with AVX-512 the lanes tile's (4 or
+/// 2: 64 or 32 float outputs); with the 16 registers of AVX2 and SSE2, 2 (16 or 8 float outputs,
+/// 12 accumulators).
+template <typename T>
+inline constexpr std::int64_t winograd_vectors(const ConvGeometry& g) {
+#if FBSEG_SIMD_BYTES == 64
+    return lanes_vectors<T>(g);
+#else
+    return g.c_out % (2 * simd::kLanes<T>) == 0 ? 2 : 0;
+#endif
+}
+
+/// Tiles per register tile, for V vectors of outputs: AVX-512 as the lanes tile (6 x 4 or 12 x 2
+/// of its 32 registers), AVX2 and SSE2 6 x 2 of 16.
+template <std::int64_t V>
+inline constexpr std::int64_t kWinogradTiles = FBSEG_SIMD_BYTES == 64 ? kLanesPixels<V> : 6;
+
 /// The 4 x 4, stride-2 convolution whose phase planes hold g's patches (see the header comment).
 inline ConvGeometry winograd_patch_geometry(const ConvGeometry& g) {
     ConvGeometry f = g;
@@ -81,15 +100,15 @@ inline ConvGeometry winograd_patch_geometry(const ConvGeometry& g) {
 }
 
 /// Whether conv::forward (and the stride-1 backward-data pass, as a forward convolution) takes
-/// F(2x2, 3x3) for g: the lanes tile's conditions (AVX-512, whole blocks of 64 or 32 output
-/// channels), a 3 x 3 kernel at stride 1 and dilation 1 with padding 1, even output sizes, one
-/// group, at least FBSEG_WINOGRAD_MIN_CHANNELS input channels and kWinogradMinTiles tiles.
-/// Depends on the sizes and the instruction set only (never the number of threads).
+/// F(2x2, 3x3) for g: whole blocks of outputs (winograd_vectors: 64 or 32 float with AVX-512, 16
+/// with AVX2, 8 with SSE2), a 3 x 3 kernel at stride 1 and dilation 1 with padding 1, even output
+/// sizes, one group, at least FBSEG_WINOGRAD_MIN_CHANNELS input channels and kWinogradMinTiles
+/// tiles. Depends on the sizes and the instruction set only (never the number of threads).
 /// FBSEG_CONV_WINOGRAD=0, or FBSEG_CONV_PATH=im2col (direct_path_enabled), turns it off (for
 /// comparisons and tests).
 template <typename T>
 inline bool winograd_preferred(const ConvGeometry& g) {
-#if FBSEG_SIMD_BYTES < 64
+#if FBSEG_SIMD_BYTES < 16
     (void)g;
     return false;
 #else
@@ -97,7 +116,7 @@ inline bool winograd_preferred(const ConvGeometry& g) {
         const char* env = std::getenv("FBSEG_CONV_WINOGRAD");
         return !(env && std::string_view(env) == "0");
     }();
-    return enabled && direct_path_enabled() && lanes_vectors<T>(g) > 0 && g.groups == 1 && g.kh == 3 && g.kw == 3 &&
+    return enabled && direct_path_enabled() && winograd_vectors<T>(g) > 0 && g.groups == 1 && g.kh == 3 && g.kw == 3 &&
            g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 && g.ho == g.h && g.wo == g.w &&
            g.ho % 2 == 0 && g.wo % 2 == 0 && g.ho > 0 && g.wo > 0 && g.c_in >= FBSEG_WINOGRAD_MIN_CHANNELS &&
            g.n * g.ho * g.wo >= 4 * kWinogradMinTiles;
@@ -132,7 +151,7 @@ struct WinogradPlan {
 /// g's plan in this copy of the kernels (the lanes tile's block of output channels).
 template <typename T>
 inline WinogradPlan winograd_plan(const ConvGeometry& g) {
-    return WinogradPlan(g, lanes_vectors<T>(g) * simd::kLanes<T>, std::int64_t(sizeof(T)));
+    return WinogradPlan(g, winograd_vectors<T>(g) * simd::kLanes<T>, std::int64_t(sizeof(T)));
 }
 
 /// U = G g G^T for one 3 x 3 kernel g (row-major), u row-major 4 x 4; S is T or a vector of T
@@ -294,7 +313,7 @@ inline void for_each_tile_run(std::int64_t t0, std::int64_t t1, std::int64_t th,
 template <typename T, std::int64_t V>
 void winograd_forward_round(const ConvGeometry& g, const WinogradPlan& plan, const T* planes, std::int64_t n0,
                             std::int64_t images, const T* packed, const T* bias, T* y, bool relu) {
-    constexpr std::int64_t L = simd::kLanes<T>, M = kLanesPixels<V>, R = V * L, E = kWinogradPositions;
+    constexpr std::int64_t L = simd::kLanes<T>, M = kWinogradTiles<V>, R = V * L, E = kWinogradPositions;
     constexpr std::int64_t QB = WinogradPlan::kBlockTiles, QS = QB + L;  // V's row: a block and one vector's overrun
     static_assert(QB % M == 0 && QB % L == 0);
     const std::int64_t cin = g.c_in, P = g.p(), ws = plan.phases.ws, th = g.ho / 2, tw = g.wo / 2;
