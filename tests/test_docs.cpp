@@ -185,6 +185,39 @@ TEST_CASE("docs: layers.md's backward-data is a convolution of dy with the flipp
     check_close(to_doubles(dx), to_doubles(x.grad()), 1e-12);
 }
 
+TEST_CASE("docs: layers.md's Winograd F(2x2, 3x3) matrices give the 3x3 convolution of a 4 x 4 patch") {
+    // y = A^T [(G g G^T) (.) (B^T d B)] A, with G, B^T and A^T as layers.md writes them, against
+    // the four 3x3 windows of d (cross-correlation, as conv2d), on random values.
+    const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    const double BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+    const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+    Generator gen(11);
+    const std::vector<double> dv = to_doubles(randn({4, 4}, TensorOptions(DType::Float64), gen));
+    const std::vector<double> gv = to_doubles(randn({3, 3}, TensorOptions(DType::Float64), gen));
+    double u[4][4] = {}, v[4][4] = {}, m[4][4], y[2][2] = {};
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j)
+            for (int a = 0; a < 3; ++a)
+                for (int b = 0; b < 3; ++b) u[i][j] += G[i][a] * gv[std::size_t(a * 3 + b)] * G[j][b];  // G g G^T
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j)
+            for (int a = 0; a < 4; ++a)
+                for (int b = 0; b < 4; ++b) v[i][j] += BT[i][a] * dv[std::size_t(a * 4 + b)] * BT[j][b];  // B^T d B
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) m[i][j] = u[i][j] * v[i][j];
+    for (int r = 0; r < 2; ++r)
+        for (int s = 0; s < 2; ++s)
+            for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 4; ++j) y[r][s] += AT[r][i] * m[i][j] * AT[s][j];  // A^T m A
+    for (int r = 0; r < 2; ++r)
+        for (int s = 0; s < 2; ++s) {
+            double direct = 0;
+            for (int a = 0; a < 3; ++a)
+                for (int b = 0; b < 3; ++b) direct += gv[std::size_t(a * 3 + b)] * dv[std::size_t((r + a) * 4 + s + b)];
+            CHECK(y[r][s] == doctest::Approx(direct).epsilon(1e-12));
+        }
+}
+
 TEST_CASE("docs: the im2col sizes and BatchNorm factors quoted in layers.md and unet.md") {
     // encoder.0's second conv of the classic UNet: 32 -> 32 channels, 3x3, on 256 x 256.
     const std::int64_t k = 32 * 3 * 3, p = 256 * 256;
