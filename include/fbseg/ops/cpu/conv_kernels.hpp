@@ -242,11 +242,13 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
 // The direct path packs the weights at every call (pack_direct_weights): at batch 1 that was ~9%
 // of a resnet34-unet inference, all of it memory traffic. A caller that knows the weights have not
 // changed since the last call (the conv2d seam under NoGradGuard, with the storage's version:
-// ops/kernel/packed_weight_cache.hpp) packs them once and calls direct_forward_packed.
+// ops/kernel/packed_weight_cache.hpp) packs them once and calls forward_packed.
 
 /// The values forward's packed weights take for this geometry, or 0 when forward takes a path
-/// that does not pack them (im2col, depthwise, an empty shape). Depends on c_out, c_in, the
-/// kernel and the instruction set; the image sizes only decide whether the direct path is taken.
+/// that does not pack them (im2col, depthwise, an empty shape). The direct path's size depends on
+/// c_out, c_in, the kernel and the instruction set; Winograd's U (16 / 9 as many values, so never
+/// the same size) is taken for even image sizes with enough tiles, and the packed-weight cache
+/// keys on the size, so a layer that alternates between the two repacks instead of misreading.
 template <typename T>
 std::int64_t packed_weights_size(const ConvGeometry& g) {
     if (g.n == 0 || g.p() == 0 || g.c_out == 0 || g.depthwise()) return 0;
@@ -326,13 +328,15 @@ void backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
             depthwise_backward_data(g, dy, w, dx);
         return;
     }
-    if (ConvGeometry t; backward_data_as_forward(g, t) && winograd_preferred<T>(t)) {
-        winograd_forward(t, dy, w, static_cast<const T*>(nullptr), dx, /*rotated=*/true);
-        return;
-    }
-    if (ConvGeometry t; backward_data_as_forward(g, t) && direct_conv_preferred<T>(t)) {
-        direct_forward(t, dy, w, static_cast<const T*>(nullptr), dx, /*rotated=*/true);
-        return;
+    if (ConvGeometry t; backward_data_as_forward(g, t)) {  // stride 1: a forward convolution of dy
+        if (winograd_preferred<T>(t)) {
+            winograd_forward(t, dy, w, static_cast<const T*>(nullptr), dx, /*rotated=*/true);
+            return;
+        }
+        if (direct_conv_preferred<T>(t)) {
+            direct_forward(t, dy, w, static_cast<const T*>(nullptr), dx, /*rotated=*/true);
+            return;
+        }
     }
     if (pointwise_gathered_preferred(g)) {  // dx_n = W^T dy_n
         pointwise_gathered(ConstMatMap<T>(w, g.c_out, K, Eigen::OuterStride<>(K)).transpose(), dy, g.n, P,

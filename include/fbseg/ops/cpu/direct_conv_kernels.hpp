@@ -73,6 +73,13 @@ inline bool direct_path_enabled() {
     return enabled;
 }
 
+/// Whether the environment variable `name` is "0": the switches that turn one kernel off for
+/// comparisons and tests (FBSEG_CONV_LANES, FBSEG_CONV_WINOGRAD).
+inline bool env_turns_off(const char* name) {
+    const char* env = std::getenv(name);
+    return env && std::string_view(env) == "0";
+}
+
 /// Whether the direct path runs the tile with the output channels in the lanes
 /// (lanes_conv_kernels.hpp) for g: AVX-512, whole blocks of 64 or 32 output channels (float; 32 or
 /// 16 double) and at least 16 input channels (resnet34's 3 -> 64 stem ran 2.2x slower on it).
@@ -84,10 +91,7 @@ inline bool lanes_conv_preferred(const ConvGeometry& g) {
     (void)g;
     return false;
 #else
-    static const bool enabled = [] {
-        const char* env = std::getenv("FBSEG_CONV_LANES");
-        return !(env && std::string_view(env) == "0");
-    }();
+    static const bool enabled = !env_turns_off("FBSEG_CONV_LANES");
     return enabled && lanes_vectors<T>(g) > 0 && g.c_in >= 16;
 #endif
 }
@@ -289,6 +293,22 @@ void pack_direct_weights(const T* w, std::int64_t c_out, std::int64_t k, std::in
     });
 }
 
+/// The phase planes (plan pp, of geometry g) of images [n0, n0 + images) of x, every input
+/// channel, channel i of the round at planes + i channel_stride, with zeros in the slack past each
+/// plane (which the last tiles read and drop). Shared by the direct and Winograd passes.
+template <typename T>
+void build_round_planes(const ConvGeometry& g, const PhasePlan& pp, const T* x, std::int64_t n0, std::int64_t images,
+                        std::int64_t channel_stride, T* planes) {
+    parallel_for(0, images * g.c_in, items_per_task(channel_stride), [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) {
+            T* dst = planes + i * channel_stride;
+            build_phase_planes(g, pp, x + (n0 * g.c_in + i) * g.hw(), dst);
+            for (std::int64_t p = 0; p < pp.phases; ++p)
+                std::fill(dst + p * pp.phase_stride + pp.phase_len, dst + (p + 1) * pp.phase_stride, T(0));
+        }
+    });
+}
+
 /// y = conv(x, W) + b with W already packed by pack_direct_weights (`packed`,
 /// DirectPlan::packed_weights() values): direct_forward without its first step, for a caller
 /// that keeps the packed weights of a layer between calls (inference:
@@ -310,16 +330,8 @@ void direct_forward_packed(const ConvGeometry& g, const T* x, const T* packed, c
     const std::int64_t co_tasks = ceil_div(plan.blocks, plan.blocks_per_task);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += plan.images_per_round) {
         const std::int64_t images = std::min(plan.images_per_round, g.n - n0);
-        // 1. The phase planes of these images, every channel (zeros in the slack past a plane,
-        //    which the last tiles read and drop).
-        parallel_for(0, images * g.c_in, items_per_task(plan.channel_stride), [&](std::int64_t i0, std::int64_t i1) {
-            for (std::int64_t i = i0; i < i1; ++i) {
-                T* dst = planes + i * plan.channel_stride;
-                build_phase_planes(g, pp, x + (n0 * g.c_in + i) * g.hw(), dst);
-                for (std::int64_t p = 0; p < pp.phases; ++p)
-                    std::fill(dst + p * pp.phase_stride + pp.phase_len, dst + (p + 1) * pp.phase_stride, T(0));
-            }
-        });
+        // 1. The phase planes of these images, every channel
+        build_round_planes(g, pp, x, n0, images, plan.channel_stride, planes);
         if (plan.lanes) {
             lanes_forward(g, pp, planes, plan.channel_stride, plan.tap_offset.data(), n0, images, packed, bias.data(),
                           y, relu, plan.block_rows);

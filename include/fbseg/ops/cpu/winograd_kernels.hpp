@@ -23,8 +23,8 @@
 //   additions of whole vectors.
 // - Tiles are numbered t = (image th + a) tw + b across the images of a round (th x tw tiles per
 //   image); a task takes a block of up to 96 of them and one block of R output channels (64 or
-//   32 with AVX-512, 16 with AVX2, 8 with SSE2). It transforms its block's V as [e][c][t] (a run of one tile row at a time), unless the
-//   block's V is the one it transformed for its previous task.
+//   32 with AVX-512, 16 with AVX2, 8 with SSE2). It transforms its block's V as [e][c][t] (a run of one tile row at a
+//   time), unless the block's V is the one it transformed for its previous task.
 // - U is packed once per call as [block][e][c][R], and the products run the lanes tile's register
 //   block: 6 tiles x 4 vectors of output channels (12 x 2 for blocks of 32), per (e, c) R / L
 //   aligned loads of U (L values per vector) and one broadcast of V per tile, into M [e][t][R].
@@ -38,8 +38,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -108,19 +106,11 @@ inline ConvGeometry winograd_patch_geometry(const ConvGeometry& g) {
 /// comparisons and tests).
 template <typename T>
 inline bool winograd_preferred(const ConvGeometry& g) {
-#if FBSEG_SIMD_BYTES < 16
-    (void)g;
-    return false;
-#else
-    static const bool enabled = [] {
-        const char* env = std::getenv("FBSEG_CONV_WINOGRAD");
-        return !(env && std::string_view(env) == "0");
-    }();
+    static const bool enabled = !env_turns_off("FBSEG_CONV_WINOGRAD");
     return enabled && direct_path_enabled() && winograd_vectors<T>(g) > 0 && g.groups == 1 && g.kh == 3 && g.kw == 3 &&
            g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 && g.ho == g.h && g.wo == g.w &&
            g.ho % 2 == 0 && g.wo % 2 == 0 && g.ho > 0 && g.wo > 0 && g.c_in >= FBSEG_WINOGRAD_MIN_CHANNELS &&
            g.n * g.ho * g.wo >= 4 * kWinogradMinTiles;
-#endif
 }
 
 /// The sizes of one Winograd convolution, from the geometry (built once per call).
@@ -395,14 +385,7 @@ void winograd_forward_packed(const ConvGeometry& g, const T* x, const T* packed,
     if (b) std::copy_n(b, g.c_out, bias.begin());
     for (std::int64_t n0 = 0; n0 < g.n; n0 += plan.images_per_round) {
         const std::int64_t images = std::min(plan.images_per_round, g.n - n0);
-        parallel_for(0, images * g.c_in, items_per_task(plan.channel_stride), [&](std::int64_t i0, std::int64_t i1) {
-            for (std::int64_t i = i0; i < i1; ++i) {
-                T* dst = planes + i * plan.channel_stride;
-                build_phase_planes(f, pp, x + (n0 * g.c_in + i) * g.hw(), dst);
-                for (std::int64_t p = 0; p < pp.phases; ++p)
-                    std::fill(dst + p * pp.phase_stride + pp.phase_len, dst + (p + 1) * pp.phase_stride, T(0));
-            }
-        });
+        build_round_planes(f, pp, x, n0, images, plan.channel_stride, planes);
         if (plan.rows == 4 * simd::kLanes<T>)
             winograd_forward_round<T, 4>(g, plan, planes, n0, images, packed, bias.data(), y, relu);
         else
